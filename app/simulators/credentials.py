@@ -1,0 +1,22 @@
+"""The credentials the simulators accept.
+
+These are fixtures of the simulated CRMs, not secrets: they unlock nothing but the simulators
+on loopback. The demo and the tests hand the same values to the gateway's connectors through
+environment variables, exactly as an operator would hand real ones.
+"""
+
+from __future__ import annotations
+
+HUBSPOT_TOKEN = "sim-hubspot-private-app-token"
+HUBSPOT_CLIENT_SECRET = "sim-hubspot-client-secret"  # signs webhooks (signature v3)
+
+SALESFORCE_CLIENT_ID = "sim-salesforce-client-id"
+SALESFORCE_CLIENT_SECRET = "sim-salesforce-client-secret"
+SALESFORCE_API_VERSION = "v61.0"
+
+ZENDESK_EMAIL = "agent@crmgraph.test"
+ZENDESK_API_TOKEN = "sim-zendesk-api-token"
+ZENDESK_WEBHOOK_SECRET = "sim-zendesk-webhook-secret"
+
+PLAYERS_API_KEY = "sim-players-api-key"
+PLAYERS_WEBHOOK_SECRET = "sim-players-webhook-secret"

@@ -1,0 +1,85 @@
+"""The four simulators behind one server, under the prefixes the gateway's config names."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from app.simulators.control import SimulatorControl
+from app.simulators.world import World, build_world
+
+#: vendor → URL prefix; the module ``app.simulators.<vendor>.app`` has ``create_app(world)``.
+VENDORS: dict[str, str] = {
+    "hubspot": "/hubspot",
+    "salesforce": "/salesforce",
+    "zendesk": "/zendesk",
+    "player_stats": "/players",
+}
+
+
+def create_simulators(world: World, vendors: Sequence[str] = tuple(VENDORS)) -> Starlette:
+    """One ASGI app serving the named simulators (all four by default) under their prefixes."""
+    mounts = []
+    for vendor in vendors:
+        if vendor not in VENDORS:
+            raise ValueError(f"unknown simulator {vendor!r}; choose from {', '.join(VENDORS)}")
+        module = importlib.import_module(f"app.simulators.{vendor}.app")
+        app: SimulatorControl = module.create_app(world)
+        mounts.append(Mount(VENDORS[vendor], app=app))
+    return Starlette(routes=mounts)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningSimulators:
+    base_url: str
+    prefixes: tuple[str, ...]
+
+    def url(self, prefix: str) -> str:
+        return f"{self.base_url}{prefix}"
+
+
+def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    seed: int = 42, vendors: Sequence[str] = tuple(VENDORS), world: World | None = None
+) -> Iterator[RunningSimulators]:
+    """Serve simulators on a free loopback port from a background thread (tests, bench)."""
+    app = create_simulators(world or build_world(seed), vendors)
+    sock = bind_loopback()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False)
+    )
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True, name="simulators"
+    )
+    thread.start()
+    ready = threading.Event()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the simulators failed to start")
+        ready.wait(0.01)
+    try:
+        yield RunningSimulators(
+            base_url=f"http://127.0.0.1:{port}", prefixes=tuple(VENDORS[v] for v in vendors)
+        )
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

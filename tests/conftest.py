@@ -1,0 +1,41 @@
+"""Fixtures shared by every suite: the simulators on a real loopback port."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from app.simulators.server import VENDORS, RunningSimulators, serve_in_thread
+from app.simulators.world import World, build_world
+
+SEED = 42
+
+
+@pytest.fixture(scope="session")
+def world() -> World:
+    """The same world the simulators serve (rebuilt from the same seed, so tests can compare)."""
+    return build_world(SEED)
+
+
+@pytest.fixture(scope="session")
+def simulators() -> Iterator[RunningSimulators]:
+    # CRMGRAPH_SIMULATORS=hubspot,zendesk serves a subset (handy while working on one of them).
+    only = os.environ.get("CRMGRAPH_SIMULATORS")
+    vendors = tuple(only.split(",")) if only else tuple(VENDORS)
+    with serve_in_thread(SEED, vendors) as running:
+        yield running
+
+
+@pytest.fixture
+async def control(simulators: RunningSimulators) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for the control routes; every simulator's config and counters start clean."""
+    async with httpx.AsyncClient(base_url=simulators.base_url, timeout=10) as client:
+        for prefix in simulators.prefixes:
+            (await client.put(f"{prefix}/__config", json={})).raise_for_status()
+            (await client.post(f"{prefix}/__reset")).raise_for_status()
+        yield client
+        for prefix in simulators.prefixes:
+            await client.put(f"{prefix}/__config", json={})
