@@ -1,0 +1,1 @@
+"""How each CRM's records become domain objects: declared field maps and their converters."""

@@ -1,0 +1,78 @@
+"""Declared field maps: which wire fields feed which domain field, through which converter.
+
+A map is data, so the same declaration answers two questions: which CRM properties a set of
+domain fields needs (projection pushed down to the CRM), and how to read a record into domain
+values. A value that cannot be read is recorded as a problem of that field; it never stops the
+rest of the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.mapping.converters import ConversionError
+
+MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """A domain field read from ``reads`` (dotted paths into the wire record) by ``convert``,
+    which receives their values in that order (``None`` for an absent one)."""
+
+    reads: tuple[str, ...]
+    convert: Callable[..., Any]
+
+
+def wire(*reads: str, convert: Callable[..., Any]) -> Wire:
+    return Wire(tuple(reads), convert)
+
+
+def dig(record: Mapping[str, Any], path: str) -> Any:
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    values: dict[str, Any]
+    problems: dict[str, str]
+
+
+class FieldMap:
+    """The map of one entity from one source. ``always`` wire fields are fetched whatever the
+    query selects (ids and the properties used for linking and brand scoping)."""
+
+    def __init__(self, fields: Mapping[str, Wire], always: Iterable[str] = ()) -> None:
+        self.fields = dict(fields)
+        self.always = tuple(always)
+
+    def wire_fields(self, domain_fields: Iterable[str] | None = None) -> list[str]:
+        """The wire fields to ask for, in a stable order, for ``domain_fields`` (all if None)."""
+        wanted = self.fields if domain_fields is None else domain_fields
+        found: dict[str, None] = dict.fromkeys(self.always)
+        for name in wanted:
+            spec = self.fields.get(name)
+            if spec is not None:
+                found.update(dict.fromkeys(p.split(".")[0] for p in spec.reads))
+        return list(found)
+
+    def read(self, record: Mapping[str, Any], domain_fields: Iterable[str] | None = None) -> Mapped:
+        """Domain values for ``domain_fields`` (all declared if None) from a wire record."""
+        values: dict[str, Any] = {}
+        problems: dict[str, str] = {}
+        for name in self.fields if domain_fields is None else domain_fields:
+            spec = self.fields.get(name)
+            if spec is None:
+                continue
+            try:
+                values[name] = spec.convert(*(dig(record, path) for path in spec.reads))
+            except ConversionError as exc:
+                problems[name] = str(exc)
+        return Mapped(values, problems)
