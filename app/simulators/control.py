@@ -30,6 +30,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import BaseRoute, Match
@@ -86,7 +87,8 @@ class Dialect(Protocol):
     def rate_headers(self, budget: Budget) -> list[tuple[str, str]]: ...
 
     def throttled(self, budget: Budget, retry_after: float) -> Refusal:
-        """Status, JSON body and extra headers for a request over the rate limit."""
+        """Status, body (JSON-able, or a str sent as text/plain) and extra headers for a
+        request over the rate limit."""
         ...
 
     def fault(self, status: int) -> Any:
@@ -183,7 +185,10 @@ class SimulatorControl:
         self.nominal_window = FixedWindow(self.nominal)
 
     def reset(self) -> None:
+        """Zero the counters and the request log, and start every rate window afresh."""
         self.stats = Stats()
+        self.windows.clear()
+        self.nominal_window = FixedWindow(self.nominal)
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -201,7 +206,7 @@ class SimulatorControl:
         template = self.route_template(scope)
         self.stats.total += 1
         self.stats.requests[template] += 1
-        faults = self.config.routes.get(template, self.config)
+        faults = self.faults_for(template)
 
         budget, refused = self._take_budget(template, faults)
         if refused is not None:
@@ -234,6 +239,25 @@ class SimulatorControl:
 
         await self._serve(scope, receive, send, budget)
 
+    def templates(self) -> set[str]:
+        """Every ``"METHOD /route"`` this simulator serves."""
+        return {
+            f"{method} {getattr(route, 'path', '')}"
+            for route in self.routes
+            for method in (getattr(route, "methods", None) or ())
+        }
+
+    def faults_for(self, template: str) -> Faults:
+        """The top-level faults, refined by what the route's own entry sets explicitly."""
+        override = self.config.routes.get(template)
+        if override is None:
+            return self.config
+        top = {k: getattr(self.config, k) for k in Faults.model_fields}
+        mine = {k: getattr(override, k) for k in override.model_fields_set}
+        # The route's own rate limit is a separate window; the top-level one still applies.
+        top["rate_limit"] = None
+        return Faults(**{**top, **mine})
+
     def route_template(self, scope: Scope) -> str:
         """``"METHOD /route/{template}"`` of the route this request matches, as the vendor
         documents it, or ``UNMATCHED``."""
@@ -249,25 +273,25 @@ class SimulatorControl:
         return UNMATCHED
 
     def _take_budget(self, template: str, faults: Faults) -> tuple[Budget, Refusal | None]:
-        # A route's own limit is checked as well as the simulator-wide one.
+        # The simulator-wide limit and the route's own are both checked; a refused request
+        # uses up neither.
         limits: list[tuple[str, RateLimit]] = []
         if self.config.rate_limit is not None:
             limits.append(("*", self.config.rate_limit))
-        if faults is not self.config and faults.rate_limit is not None:
+        if faults.rate_limit is not None:
             limits.append((template, faults.rate_limit))
         if not limits:
             self.nominal_window.take()
             return self.nominal_window.budget(), None
-        budget: Budget | None = None
-        for key, limit in limits:
-            window = self.windows.setdefault(key, FixedWindow(limit))
-            allowed, state = window.take()
-            if budget is None or state.remaining < budget.remaining:
-                budget = state
-            if not allowed:
+        windows = [self.windows.setdefault(key, FixedWindow(limit)) for key, limit in limits]
+        states = [w.budget() for w in windows]
+        for state in states:
+            if state.remaining == 0:
                 return state, self.dialect.throttled(state, max(state.reset_seconds, 0.001))
-        assert budget is not None
-        return budget, None
+        for window in windows:
+            window.take()
+        tightest = min((w.budget() for w in windows), key=lambda b: b.remaining)
+        return tightest, None
 
     def _refuse(self, template: str, reason: str) -> None:
         self.stats.refused[template] += 1
@@ -319,7 +343,8 @@ class SimulatorControl:
             await _send_json(send, 200, {"requests": list(self.stats.log)})
         elif path == "/__reset" and method == "POST":
             # ?data=true also restores the seeded records, undoing every write.
-            reseed = b"data=true" in scope.get("query_string", b"")
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            reseed = query.get("data", [""])[-1] == "true"
             self.reset()
             if reseed and self.reseed is not None:
                 self.reseed()
@@ -334,6 +359,14 @@ class SimulatorControl:
                 errors = [
                     {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                     for e in exc.errors(include_url=False)
+                ]
+                await _send_json(send, 400, {"errors": errors})
+                return
+            unknown = sorted(set(config.routes) - self.templates())
+            if unknown:
+                errors = [
+                    {"path": f"routes.{key}", "message": "no such route; see GET __stats keys"}
+                    for key in unknown
                 ]
                 await _send_json(send, 400, {"errors": errors})
                 return
@@ -355,8 +388,12 @@ async def _read_body(receive: Receive) -> bytes:
 async def _send_json(
     send: Send, status: int, body: Any, headers: list[tuple[str, str]] | None = None
 ) -> None:
-    payload = json.dumps(body).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    # A dialect may answer in plain text (Zendesk's 429 is a sentence, not JSON).
+    if isinstance(body, str):
+        payload, kind = body.encode(), b"text/plain; charset=utf-8"
+    else:
+        payload, kind = json.dumps(body).encode(), b"application/json"
+    raw = [(b"content-type", kind), (b"content-length", str(len(payload)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers or []]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": payload})

@@ -76,6 +76,11 @@ class Person:
     def name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
+    @property
+    def hubspot_id(self) -> str | None:
+        """The HubSpot contact id of a customer (HubSpot ids are numeric strings)."""
+        return str(HUBSPOT_CONTACT_ID_BASE + self.idx) if self.customer else None
+
 
 @dataclass(frozen=True, slots=True)
 class TicketSeed:
@@ -113,6 +118,7 @@ class PlayerSeed:
     predicted_ltv_minor: int
 
 
+HUBSPOT_CONTACT_ID_BASE = 1001
 LEVEL_NAMES: tuple[str, ...] = ("Bronze", "Silver", "Gold", "Platinum", "Diamond", "Black")
 LIFECYCLE_STAGES: tuple[str, ...] = (
     "subscriber",

@@ -1,0 +1,1 @@
+"""A HubSpot CRM v3 simulator: contacts, companies, tickets and their v4 associations."""

@@ -1,0 +1,1 @@
+"""Simulator of an operator's player-statistics back office (``player-stats.md``)."""

@@ -1,0 +1,1 @@
+"""The Salesforce REST simulator: an org of Leads, Contacts and Accounts seeded from the world."""

@@ -1,0 +1,1 @@
+"""A Zendesk Support v2 simulator: tickets, users, search and job statuses on loopback."""
