@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The demo: the four simulators on PORT+1 and the gateway on PORT, GraphiQL at /graphql.
 run: install
 	$(BIN)/crmgraph serve --host $(HOST) --port $(PORT)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -26,6 +27,73 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLE_QUERY = """{
+  customers(first: 5, filter: {brand: "luckyspin"}) {
+    totalCount
+    edges { node { id name email company
+      leads { id status }
+      tickets(status: [OPEN, PENDING], first: 3) { id subject status requester { name } }
+      playerStats { level levelName pointsBalance ggr { amount currency } }
+    } }
+  }
+}"""
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.config import ConfigError, load_config
+    from app.main import create_app
+
+    if args.config:
+        try:
+            settings = load_config(Path(args.config))
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        host = args.host or settings.server.host
+        port = args.port if args.port is not None else settings.server.port
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return 0
+
+    from app.demo import demo_settings
+    from app.simulators.server import serve_in_thread
+
+    host = args.host or "127.0.0.1"
+    port = 8000 if args.port is None else args.port
+    simulators_port = args.simulators_port or port + 1
+    with serve_in_thread(args.seed, host=host, port=simulators_port) as sims:
+        settings = demo_settings(sims.base_url)
+        print(
+            f"crmgraph demo\n"
+            f"  GraphiQL:   http://{host}:{port}/graphql\n"
+            f"  simulators: {sims.base_url}/{{hubspot,salesforce,zendesk,players}}\n"
+            f"  try:\n{EXAMPLE_QUERY}\n",
+            flush=True,
+        )
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    return 0
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from app.config import ConfigError, load_config
+
+    try:
+        settings = load_config(Path(args.file))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args.file}: OK ({len(settings.sources)} sources)")
+    return 0
+
+
+def _schema(_: argparse.Namespace) -> int:
+    from schema import schema
+
+    print(schema.as_str())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crmgraph", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -40,6 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", default="", help="comma-separated subset: hubspot,salesforce,zendesk,player_stats"
     )
     simulate.set_defaults(handler=_simulate)
+
+    serve = commands.add_parser(
+        "serve", help="serve the gateway (without --config: the demo, simulators included)"
+    )
+    serve.add_argument("--config", help="the YAML config of a real deployment")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--simulators-port", type=int, default=None, help="demo only; default: --port + 1"
+    )
+    serve.add_argument("--seed", type=int, default=42, help="demo only: seed of the data")
+    serve.set_defaults(handler=_serve)
+
+    config = commands.add_parser("config", help="work with config files")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    check = config_commands.add_parser("check", help="validate a config file")
+    check.add_argument("file")
+    check.set_defaults(handler=_config_check)
+
+    schema = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    schema.set_defaults(handler=_schema)
     return parser
 
 

@@ -1,0 +1,273 @@
+"""Typed settings: the YAML file an operator versions with the deployment.
+
+Secrets never appear in the file: a secret is named by an environment variable or a secret
+file, and read when the config is loaded. ``load_config`` either returns a complete, valid
+``Settings`` or raises :class:`ConfigError` listing every mistake with its path, so a bad
+file never half-starts a server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from app.domain.models import LeadStatus
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Strict):
+    """Where a secret lives: an environment variable or a file (e.g. a mounted secret)."""
+
+    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("name exactly one of 'env' (a variable) or 'file' (a path)")
+        return self
+
+    def describe(self) -> str:
+        return f"environment variable {self.env}" if self.env else f"secret file {self.file}"
+
+    def read(self) -> SecretStr:
+        """The secret's value; raises ValueError naming where it was looked for (not its value)."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ValueError(f"environment variable {self.env} is not set")
+            return SecretStr(value)
+        assert self.file is not None
+        try:
+            value = self.file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"secret file {self.file} cannot be read: {exc.strerror}") from exc
+        if not value:
+            raise ValueError(f"secret file {self.file} is empty")
+        return SecretStr(value)
+
+
+class Timeouts(Strict):
+    connect: float = Field(3.0, gt=0, le=60)
+    read: float = Field(10.0, gt=0, le=300)
+
+
+class SourceBase(Strict):
+    base_url: HttpUrl
+    timeout: Timeouts = Timeouts()
+    max_connections: int = Field(20, ge=1, le=500)
+
+    @property
+    def url(self) -> str:
+        return str(self.base_url).rstrip("/")
+
+
+class HubSpotAuth(Strict):
+    token: SecretRef
+
+
+class HubSpotSource(SourceBase):
+    kind: Literal["hubspot"]
+    auth: HubSpotAuth
+    brand_property: str = "brand"
+    player_id_property: str | None = "player_id"
+
+
+class SalesforceAuth(Strict):
+    client_id: SecretRef
+    client_secret: SecretRef
+
+
+class SalesforceSource(SourceBase):
+    kind: Literal["salesforce"]
+    auth: SalesforceAuth
+    api_version: str = Field("v61.0", pattern=r"^v\d{2}\.\d$")
+    brand_field: str | None = "Brand__c"
+    #: The org's own LeadStatus picklist values beyond Salesforce's defaults.
+    lead_statuses: dict[str, LeadStatus] = Field(default_factory=dict)
+
+
+class ZendeskAuth(Strict):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    api_token: SecretRef
+
+
+class ZendeskSource(SourceBase):
+    kind: Literal["zendesk"]
+    auth: ZendeskAuth
+    #: Zendesk brand id → crmgraph brand key.
+    brands: dict[int, str] = Field(default_factory=dict)
+
+
+class PlayerStatsAuth(Strict):
+    api_key: SecretRef
+
+
+class PlayerStatsSource(SourceBase):
+    kind: Literal["player_stats"]
+    auth: PlayerStatsAuth
+    #: The brand keys this API key may name (X-Brand-Key).
+    brands: list[str] = Field(min_length=1)
+
+
+Source = Annotated[
+    HubSpotSource | SalesforceSource | ZendeskSource | PlayerStatsSource,
+    Field(discriminator="kind"),
+]
+
+
+class Entities(Strict):
+    """Which configured source is the system of record of each entity."""
+
+    customer: str = "hubspot"
+    lead: str = "salesforce"
+    ticket: str = "zendesk"
+    player_stats: str = "players"
+
+
+class Linking(Strict):
+    """How one person's records in several systems are linked.
+
+    ``player``: ``property`` reads the player id from the customer's id property (see
+    ``HubSpotSource.player_id_property``); players are always linked back by email.
+    """
+
+    player: Literal["property", "none"] = "property"
+
+
+class Server(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    graphiql: bool = True
+    max_page_size: int = Field(500, ge=1, le=2000)
+    #: Batch and de-duplicate upstream reads per request. Off only to measure the naive
+    #: one-call-per-object baseline in the benchmark.
+    batch_loads: bool = True
+
+
+class Settings(Strict):
+    server: Server = Server()
+    sources: dict[str, Source]
+    entities: Entities = Entities()
+    linking: Linking = Linking()
+    brands: list[str] = Field(min_length=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, sources: dict[str, Any]) -> dict[str, Any]:
+        for name in sources:
+            if not name.isidentifier() or not name.islower():
+                raise ValueError(f"source name {name!r} must be a lower-case identifier")
+        return sources
+
+    @model_validator(mode="after")
+    def _entities_name_sources_of_the_right_kind(self) -> Settings:
+        wanted = {
+            "customer": "hubspot",
+            "lead": "salesforce",
+            "ticket": "zendesk",
+            "player_stats": "player_stats",
+        }
+        problems = []
+        for entity, kind in wanted.items():
+            name = getattr(self.entities, entity)
+            source = self.sources.get(name)
+            if source is None:
+                problems.append(f"entities.{entity}: no source named {name!r}")
+            elif source.kind != kind:
+                problems.append(
+                    f"entities.{entity}: source {name!r} is a {source.kind} source; "
+                    f"a {entity} source must be {kind}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def secrets(self) -> list[tuple[str, SecretRef]]:
+        """Every secret reference with its path in the file."""
+        found: list[tuple[str, SecretRef]] = []
+
+        def walk(node: Any, path: str) -> None:
+            if isinstance(node, SecretRef):
+                found.append((path, node))
+            elif isinstance(node, BaseModel):
+                for name in type(node).model_fields:
+                    walk(getattr(node, name), f"{path}.{name}" if path else name)
+            elif isinstance(node, dict):
+                for key, value in node.items():
+                    walk(value, f"{path}.{key}")
+
+        walk(self, "")
+        return found
+
+
+class ConfigError(Exception):
+    """A config file with mistakes; ``problems`` are ``(path, message)`` pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {path or '(top)'}: {message}" for path, message in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
+
+
+def parse_config(data: Any, source: str = "config") -> Settings:
+    """Validate a parsed YAML document and check that every secret it names can be read."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, [("", "the file must be a mapping of settings")])
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            source, [(_path(error["loc"]), error["msg"]) for error in exc.errors(include_url=False)]
+        ) from None
+    problems = []
+    for path, ref in settings.secrets():
+        try:
+            ref.read()
+        except ValueError as exc:
+            problems.append((path, str(exc)))
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
+
+
+KINDS = ("hubspot", "salesforce", "zendesk", "player_stats")
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    parts = list(loc)
+    # pydantic names the chosen kind of a source in the path: sources.x.hubspot.base_url.
+    if len(parts) > 2 and parts[0] == "sources" and parts[2] in KINDS:
+        del parts[2]
+    return ".".join(str(p) for p in parts)
+
+
+def load_config(path: Path) -> Settings:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(str(path), [("", f"cannot read the file: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(str(path), [(where, f"not valid YAML: {exc}")]) from None
+    return parse_config(data, str(path))

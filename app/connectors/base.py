@@ -1,0 +1,148 @@
+"""What the loaders and services ask of a source, whatever CRM is behind it.
+
+Connectors know one CRM's wire format and nothing of GraphQL; they return domain objects read
+through the declared field maps. ``fields`` is always the set of domain field names a query
+needs, so each connector asks its CRM for those properties only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from app.domain.models import Customer, Lead, LeadStatus, PlayerStats, Ticket, TicketStatus
+
+T = TypeVar("T")
+Fields = Collection[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list, with the CRM's own cursor for the next one (None at the end)."""
+
+    items: list[T]
+    next_cursor: str | None
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    after: datetime | None = None
+    before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerQuery:
+    email: str | None = None
+    brands: tuple[str, ...] | None = None
+    company: str | None = None
+    lifecycle_stage: str | None = None
+    created: TimeRange = field(default_factory=TimeRange)
+    updated: TimeRange = field(default_factory=TimeRange)
+
+
+@dataclass(frozen=True, slots=True)
+class LeadQuery:
+    email: str | None = None
+    brands: tuple[str, ...] | None = None
+    company: str | None = None
+    statuses: tuple[LeadStatus, ...] | None = None
+    created: TimeRange = field(default_factory=TimeRange)
+    updated: TimeRange = field(default_factory=TimeRange)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketQuery:
+    brands: tuple[str, ...] | None = None
+    statuses: tuple[TicketStatus, ...] | None = None
+    requester_email: str | None = None
+    created: TimeRange = field(default_factory=TimeRange)
+    updated: TimeRange = field(default_factory=TimeRange)
+
+
+class CustomerSource(Protocol):
+    name: str
+    batch_limit: int
+
+    async def customers_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Customer]:
+        """The customers found among ``ids`` (native ids); unknown ids are simply absent."""
+        ...
+
+    async def customers_by_email(
+        self, emails: Sequence[str], fields: Fields
+    ) -> dict[str, Customer]:
+        """The customers found, keyed by normalised email."""
+        ...
+
+    async def list_customers(
+        self, query: CustomerQuery, first: int, cursor: str | None, fields: Fields, total: bool
+    ) -> Page[Customer]: ...
+
+
+class LeadSource(Protocol):
+    name: str
+    batch_limit: int
+
+    async def leads_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Lead]: ...
+
+    async def leads_by_email(self, emails: Sequence[str], fields: Fields) -> dict[str, list[Lead]]:
+        """Every lead of each email (normalised), oldest first."""
+        ...
+
+    async def list_leads(
+        self, query: LeadQuery, first: int, cursor: str | None, fields: Fields, total: bool
+    ) -> Page[Lead]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """A person asking for tickets: their id in the customer system and their email."""
+
+    customer_id: str
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequesterRef:
+    """Who a ticket's requester is in the customer system: their id there, or their email."""
+
+    customer_id: str | None
+    email: str | None
+
+
+class TicketSource(Protocol):
+    name: str
+    batch_limit: int
+
+    async def requesters_by_id(self, ids: Sequence[str]) -> dict[str, RequesterRef]:
+        """The ticket system's users by their id there, as links to customers."""
+        ...
+
+    async def tickets_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Ticket]: ...
+
+    async def tickets_by_requester(
+        self,
+        requesters: Sequence[Requester],
+        statuses: tuple[TicketStatus, ...] | None,
+        fields: Fields,
+    ) -> dict[str, list[Ticket]]:
+        """Each requester's tickets (keyed by ``customer_id``), newest first."""
+        ...
+
+    async def list_tickets(
+        self, query: TicketQuery, first: int, cursor: str | None, fields: Fields, total: bool
+    ) -> Page[Ticket]: ...
+
+
+class PlayerStatsSource(Protocol):
+    name: str
+    batch_limit: int
+    brands: tuple[str, ...]
+
+    async def players_by_id(
+        self, brand: str, ids: Sequence[str], fields: Fields
+    ) -> dict[str, PlayerStats]:
+        """The players of ``brand`` found among ``ids``."""
+        ...

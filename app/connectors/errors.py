@@ -1,0 +1,68 @@
+"""What can go wrong upstream, as one tree.
+
+    UpstreamError                 any failure of a CRM call; carries the source
+    ├── UpstreamUnavailable       refused, reset or 5xx: the CRM is not answering properly
+    ├── UpstreamTimeout           no answer within the time allowed
+    ├── UpstreamRateLimited       the CRM said "too many requests" (retry_after when it said)
+    ├── UpstreamAuthFailed        the CRM refused our credentials
+    ├── UpstreamNotFound          the CRM has no such record
+    ├── UpstreamRejected          the CRM refused the request as invalid (4xx with its reasons)
+    └── UpstreamProtocolError     the answer is not in the format the CRM documents
+
+Connectors raise only these; httpx's exceptions are translated at the boundary
+(``raise UpstreamTimeout(...) from exc``). The GraphQL layer maps each to an error code.
+Messages never carry credentials or personal data, only what is safe to show an operator.
+"""
+
+from __future__ import annotations
+
+
+class UpstreamError(Exception):
+    """A CRM call failed. ``source`` names the configured source (``"hubspot"``…)."""
+
+    code = "UPSTREAM_UNAVAILABLE"
+
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.source = source
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}"
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "UPSTREAM_TIMEOUT"
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "UPSTREAM_RATE_LIMITED"
+
+
+class UpstreamAuthFailed(UpstreamError):
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamNotFound(UpstreamError):
+    code = "NOT_FOUND"
+
+
+class UpstreamRejected(UpstreamError):
+    code = "BAD_USER_INPUT"
+
+
+class UpstreamProtocolError(UpstreamError):
+    code = "UPSTREAM_UNAVAILABLE"

@@ -1,0 +1,3 @@
+from app.connectors.hubspot.client import HubSpotClient
+
+__all__ = ["HubSpotClient"]

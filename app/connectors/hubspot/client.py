@@ -1,0 +1,133 @@
+"""HubSpot CRM v3: contacts as customers. Bearer-token auth (a private app's token)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from app.connectors.base import CustomerQuery, Fields, Page
+from app.connectors.errors import UpstreamProtocolError
+from app.connectors.http import UpstreamClient
+from app.connectors.hubspot import payloads
+from app.connectors.hubspot.mapping import customer_map
+from app.domain.ids import ExternalRef, NodeId
+from app.domain.models import Customer
+from app.mapping.fieldmap import FieldMap
+
+log = logging.getLogger(__name__)
+
+CONTACTS = "/crm/v3/objects/contacts"
+
+
+def describe_error(response: httpx.Response) -> str:
+    body = response.json()
+    return f"{body.get('category', 'error')}: {body.get('message', '')}"[:300]
+
+
+class HubSpotClient:
+    """Contacts read by id, by email and by search, as domain customers."""
+
+    batch_limit = payloads.BATCH_LIMIT
+
+    def __init__(
+        self,
+        name: str,
+        http: UpstreamClient,
+        token: SecretStr,
+        *,
+        brand_property: str = "brand",
+        player_id_property: str | None = "player_id",
+    ) -> None:
+        self.name = name
+        self.http = http
+        self._auth = {"Authorization": f"Bearer {token.get_secret_value()}"}
+        self.brand_property = brand_property
+        self.map: FieldMap = customer_map(brand_property, player_id_property)
+
+    async def customers_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Customer]:
+        return await self._batch_read(list(dict.fromkeys(ids)), fields, None)
+
+    async def customers_by_email(
+        self, emails: Sequence[str], fields: Fields
+    ) -> dict[str, Customer]:
+        found = await self._batch_read(list(dict.fromkeys(emails)), fields, "email")
+        return {c.email: c for c in found.values() if c.email}
+
+    async def list_customers(
+        self, query: CustomerQuery, first: int, cursor: str | None, fields: Fields, total: bool
+    ) -> Page[Customer]:
+        filters = payloads.search_filters(query, self.brand_property)
+        properties = self.map.wire_fields(fields)
+        items: list[Customer] = []
+        after = cursor
+        count: int | None = None
+        # HubSpot's search pages hold at most 200; a larger page is several calls in a row.
+        while True:
+            limit = min(first - len(items), payloads.SEARCH_PAGE_LIMIT)
+            body = payloads.search(filters, properties, limit, after)
+            answer = await self._post(f"{CONTACTS}/search", body, items=limit)
+            count = int(answer.get("total", 0))
+            items += [self._customer(r, fields) for r in answer.get("results", [])]
+            after = (answer.get("paging") or {}).get("next", {}).get("after")
+            if after is None or len(items) >= first:
+                break
+        return Page(items=items, next_cursor=after, total=count)
+
+    async def _batch_read(
+        self, keys: list[str], fields: Fields, id_property: str | None
+    ) -> dict[str, Customer]:
+        if not keys:
+            return {}
+        properties = self.map.wire_fields(fields)
+        chunks = [keys[i : i + self.batch_limit] for i in range(0, len(keys), self.batch_limit)]
+        answers = await asyncio.gather(
+            *(
+                self._post(
+                    f"{CONTACTS}/batch/read",
+                    payloads.batch_read(chunk, properties, id_property),
+                    items=len(chunk),
+                )
+                for chunk in chunks
+            )
+        )
+        found: dict[str, Customer] = {}
+        for answer in answers:
+            for record in answer.get("results", []):
+                customer = self._customer(record, fields)
+                found[customer.id.native] = customer
+        return found
+
+    async def _post(self, route: str, body: Any, items: int) -> Any:
+        response = await self.http.send(
+            "POST", route, route=f"POST {route}", json=body, headers=self._auth, items=items
+        )
+        # 207: some inputs were not found; the results still hold the others.
+        self.http.raise_for_status(response, describe_error)
+        answer = self.http.json(response)
+        if not isinstance(answer, dict):
+            raise UpstreamProtocolError(self.name, f"answer to POST {route} is not an object")
+        return answer
+
+    def _customer(self, record: dict[str, Any], fields: Fields) -> Customer:
+        native = str(record.get("id", ""))
+        if not native:
+            raise UpstreamProtocolError(self.name, "a contact came without an id")
+        mapped = self.map.read(
+            record.get("properties") or {}, [*fields, "email", "brand", "player_id"]
+        )
+        if mapped.problems:
+            log.warning(
+                "unreadable fields in a record",
+                extra={"source": self.name, "record": native, "problems": mapped.problems},
+            )
+        return Customer(
+            id=NodeId(self.name, native),
+            external_refs=[ExternalRef(self.name, native)],
+            problems=mapped.problems,
+            **mapped.values,
+        )

@@ -1,0 +1,91 @@
+"""The player-stats back office: ``X-API-Key`` plus the brand in ``X-Brand-Key``.
+
+The service answers whole records (it has no projection), so ``fields`` only decides what is
+read into the domain object. Each request names one brand: a batch is split by brand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from app.connectors.base import Fields
+from app.connectors.errors import UpstreamProtocolError
+from app.connectors.http import UpstreamClient
+from app.connectors.player_stats.mapping import PLAYER_MAP
+from app.domain.models import PlayerStats
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 500
+BATCH_GET = "/v1/players/stats:batchGet"
+
+
+def describe_error(response: httpx.Response) -> str:
+    error = response.json().get("error", {})
+    return f"{error.get('code', 'ERROR')}: {error.get('message', '')}"[:300]
+
+
+class PlayerStatsClient:
+    batch_limit = BATCH_LIMIT
+
+    def __init__(
+        self, name: str, http: UpstreamClient, api_key: SecretStr, brands: Sequence[str]
+    ) -> None:
+        self.name = name
+        self.http = http
+        self.brands = tuple(brands)
+        self._api_key = api_key
+
+    async def players_by_id(
+        self, brand: str, ids: Sequence[str], fields: Fields
+    ) -> dict[str, PlayerStats]:
+        keys = list(dict.fromkeys(ids))
+        if brand not in self.brands or not keys:
+            return {}
+        headers = {"X-API-Key": self._api_key.get_secret_value(), "X-Brand-Key": brand}
+        answers = await asyncio.gather(
+            *(
+                self._batch_get(keys[i : i + BATCH_LIMIT], headers)
+                for i in range(0, len(keys), BATCH_LIMIT)
+            )
+        )
+        found: dict[str, PlayerStats] = {}
+        for answer in answers:
+            # The answer's order is not the order asked: match by player_id.
+            for record in answer.get("players", []):
+                player = self._player(record, fields)
+                found[player.player_id] = player
+        return found
+
+    async def _batch_get(self, ids: list[str], headers: dict[str, str]) -> Any:
+        response = await self.http.send(
+            "POST",
+            BATCH_GET,
+            route=f"POST {BATCH_GET}",
+            json={"player_ids": ids},
+            headers=headers,
+            items=len(ids),
+        )
+        self.http.raise_for_status(response, describe_error)
+        answer = self.http.json(response)
+        if not isinstance(answer, dict):
+            raise UpstreamProtocolError(self.name, "batchGet answer is not an object")
+        return answer
+
+    def _player(self, record: dict[str, Any], fields: Fields) -> PlayerStats:
+        player_id = record.get("player_id")
+        if not isinstance(player_id, str) or not player_id:
+            raise UpstreamProtocolError(self.name, "a player came without a player_id")
+        mapped = PLAYER_MAP.read(record, [*fields, "brand", "email"])
+        if mapped.problems:
+            log.warning(
+                "unreadable fields in a record",
+                extra={"source": self.name, "record": player_id, "problems": mapped.problems},
+            )
+        return PlayerStats(player_id=player_id, problems=mapped.problems, **mapped.values)

@@ -1,0 +1,3 @@
+from app.connectors.salesforce.client import SalesforceClient
+
+__all__ = ["SalesforceClient"]

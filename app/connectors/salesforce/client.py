@@ -1,0 +1,198 @@
+"""Salesforce REST: Leads. OAuth 2.0 client credentials (see ``auth.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from app.connectors.base import Fields, LeadQuery, Page
+from app.connectors.errors import UpstreamProtocolError, UpstreamRateLimited
+from app.connectors.http import UpstreamClient
+from app.connectors.salesforce import payloads
+from app.connectors.salesforce.mapping import lead_map, lead_statuses
+from app.domain.ids import NodeId
+from app.domain.models import Lead, LeadStatus
+from app.mapping.fieldmap import FieldMap
+
+log = logging.getLogger(__name__)
+
+
+def describe_error(response: httpx.Response) -> str:
+    body = response.json()
+    first = body[0] if isinstance(body, list) and body else body
+    return f"{first.get('errorCode', 'ERROR')}: {first.get('message', '')}"[:300]
+
+
+def _limit_exceeded(response: httpx.Response) -> bool:
+    if response.status_code != 403:
+        return False
+    try:
+        return "REQUEST_LIMIT_EXCEEDED" in describe_error(response)
+    except (ValueError, AttributeError):
+        return False
+
+
+class SalesforceClient:
+    batch_limit = payloads.COLLECTION_LIMIT
+
+    def __init__(
+        self,
+        name: str,
+        http: UpstreamClient,
+        *,
+        api_version: str = "v61.0",
+        brand_field: str | None = "Brand__c",
+        extra_statuses: Mapping[str, LeadStatus] | None = None,
+    ) -> None:
+        self.name = name
+        self.http = http
+        self.base = f"/services/data/{api_version}"
+        self.brand_field = brand_field
+        self.statuses = lead_statuses(extra_statuses or {})
+        self.map: FieldMap = lead_map(brand_field, self.statuses)
+
+    async def leads_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Lead]:
+        keys = list(dict.fromkeys(ids))
+        wire_fields = self.map.wire_fields(fields)
+        route = f"{self.base}/composite/sobjects/Lead"
+        chunks = [keys[i : i + self.batch_limit] for i in range(0, len(keys), self.batch_limit)]
+        answers = await asyncio.gather(
+            *(
+                self._call(
+                    "POST", route, json={"ids": chunk, "fields": wire_fields}, items=len(chunk)
+                )
+                for chunk in chunks
+            )
+        )
+        found: dict[str, Lead] = {}
+        for answer in answers:
+            # The collection answer is in the order asked, with null for unknown ids.
+            for record in answer if isinstance(answer, list) else []:
+                if record is not None:
+                    lead = self._lead(record, fields)
+                    found[lead.id.native] = lead
+        return found
+
+    async def leads_by_email(self, emails: Sequence[str], fields: Fields) -> dict[str, list[Lead]]:
+        keys = sorted({e.lower() for e in emails if e})
+        wire_fields = self.map.wire_fields(fields)
+        step = payloads.EMAILS_PER_QUERY
+        chunks = [keys[i : i + step] for i in range(0, len(keys), step)]
+        pages = await asyncio.gather(
+            *(
+                self._query(
+                    payloads.select(
+                        wire_fields,
+                        "Lead",
+                        [payloads.in_list("Email", chunk)],
+                        "ORDER BY CreatedDate ASC",
+                    )
+                )
+                for chunk in chunks
+            )
+        )
+        found: dict[str, list[Lead]] = {}
+        for records in pages:
+            for record in records:
+                lead = self._lead(record, fields)
+                if lead.email:
+                    found.setdefault(lead.email, []).append(lead)
+        return found
+
+    async def list_leads(
+        self, query: LeadQuery, first: int, cursor: str | None, fields: Fields, total: bool
+    ) -> Page[Lead]:
+        conditions = payloads.lead_conditions(
+            query, self.brand_field, self.statuses, self._picklist()
+        )
+        page_conditions = list(conditions)
+        if cursor:
+            created, _, lead_id = cursor.partition("|")
+            try:
+                page_conditions.append(payloads.after_cursor(created, lead_id))
+            except ValueError as exc:
+                raise ValueError("the cursor is not one this server issued") from exc
+        soql = payloads.select(
+            self.map.wire_fields(fields),
+            "Lead",
+            page_conditions,
+            f"ORDER BY CreatedDate DESC, Id DESC LIMIT {first + 1}",
+        )
+        counting = self._count(conditions) if total else _none()
+        records, count = await asyncio.gather(self._query(soql, limit=first + 1), counting)
+        leads = [self._lead(r, fields) for r in records[:first]]
+        next_cursor = None
+        if len(records) > first and leads:
+            last = records[first - 1]
+            next_cursor = f"{last.get('CreatedDate')}|{last.get('Id')}"
+        return Page(items=leads, next_cursor=next_cursor, total=count)
+
+    def _picklist(self) -> list[str]:
+        # Send the picklist values with their original capitalisation where we know it.
+        known = {
+            "open - not contacted": "Open - Not Contacted",
+            "working - contacted": "Working - Contacted",
+            "closed - converted": "Closed - Converted",
+            "closed - not converted": "Closed - Not Converted",
+        }
+        return [known.get(k, k) for k in self.statuses]
+
+    async def _count(self, conditions: list[str]) -> int:
+        answer = await self._call(
+            "GET",
+            f"{self.base}/query",
+            params={"q": payloads.select(["COUNT()"], "Lead", conditions)},
+        )
+        return int(answer.get("totalSize", 0))
+
+    async def _query(self, soql: str, limit: int | None = None) -> list[dict[str, Any]]:
+        answer = await self._call("GET", f"{self.base}/query", params={"q": soql})
+        records: list[dict[str, Any]] = list(answer.get("records", []))
+        while not answer.get("done", True) and answer.get("nextRecordsUrl"):
+            if limit is not None and len(records) >= limit:
+                break
+            answer = await self._call(
+                "GET", answer["nextRecordsUrl"], route=f"{self.base}/query/{{locator}}"
+            )
+            records += answer.get("records", [])
+        return records
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        route: str | None = None,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        items: int | None = None,
+    ) -> Any:
+        response = await self.http.send(
+            method, url, route=f"{method} {route or url}", params=params, json=json, items=items
+        )
+        if _limit_exceeded(response):
+            raise UpstreamRateLimited(
+                self.name, "REQUEST_LIMIT_EXCEEDED: the org's API allowance is spent", status=403
+            )
+        self.http.raise_for_status(response, describe_error)
+        return self.http.json(response)
+
+    def _lead(self, record: dict[str, Any], fields: Fields) -> Lead:
+        native = record.get("Id")
+        if not isinstance(native, str) or not native:
+            raise UpstreamProtocolError(self.name, "a Lead came without an Id")
+        mapped = self.map.read(record, [*fields, "email", "brand", "created_at"])
+        if mapped.problems:
+            log.warning(
+                "unreadable fields in a record",
+                extra={"source": self.name, "record": native, "problems": mapped.problems},
+            )
+        return Lead(id=NodeId(self.name, native), problems=mapped.problems, **mapped.values)
+
+
+async def _none() -> None:
+    return None

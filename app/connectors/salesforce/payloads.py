@@ -1,0 +1,84 @@
+"""SOQL and request bodies in Salesforce's REST shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from app.connectors.base import LeadQuery, TimeRange
+from app.domain.models import LeadStatus
+
+COLLECTION_LIMIT = 2000
+#: Emails per ``WHERE Email IN (...)`` query: keeps the GET URL well under its 16 kB limit.
+EMAILS_PER_QUERY = 150
+
+
+def quote(value: str) -> str:
+    """A SOQL string literal: backslashes and quotes escaped, control characters refused."""
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("SOQL string literals cannot hold control characters")
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def literal_datetime(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def in_list(field: str, values: Iterable[str]) -> str:
+    return f"{field} IN ({', '.join(quote(v) for v in values)})"
+
+
+def _range(field: str, span: TimeRange) -> list[str]:
+    found = []
+    if span.after is not None:
+        found.append(f"{field} >= {literal_datetime(span.after)}")
+    if span.before is not None:
+        found.append(f"{field} <= {literal_datetime(span.before)}")
+    return found
+
+
+def status_condition(
+    statuses: Iterable[LeadStatus], table: Mapping[str, LeadStatus], picklist: Iterable[str]
+) -> str:
+    """Our statuses as a condition on Salesforce's ``Status`` picklist and ``IsConverted``."""
+    parts = []
+    wanted = set(statuses)
+    if LeadStatus.CONVERTED in wanted:
+        parts.append("IsConverted = true")
+    values = [v for v in picklist if table.get(v.lower()) in wanted - {LeadStatus.CONVERTED}]
+    if values:
+        parts.append(f"({in_list('Status', values)} AND IsConverted = false)")
+    return "(" + " OR ".join(parts) + ")" if parts else "Id = null"
+
+
+def lead_conditions(
+    query: LeadQuery,
+    brand_field: str | None,
+    table: Mapping[str, LeadStatus],
+    picklist: Iterable[str],
+) -> list[str]:
+    conditions = []
+    if query.email:
+        conditions.append(f"Email = {quote(query.email)}")
+    if query.brands is not None and brand_field:
+        conditions.append(in_list(brand_field, query.brands) if query.brands else "Id = null")
+    if query.company:
+        conditions.append(f"Company = {quote(query.company)}")
+    if query.statuses is not None:
+        conditions.append(status_condition(query.statuses, table, picklist))
+    conditions += _range("CreatedDate", query.created)
+    conditions += _range("LastModifiedDate", query.updated)
+    return conditions
+
+
+def after_cursor(created: str, lead_id: str) -> str:
+    """Keyset paging on (CreatedDate DESC, Id DESC): the rows strictly after a cursor row."""
+    stamp = literal_datetime(datetime.fromisoformat(created))
+    return f"(CreatedDate < {stamp} OR (CreatedDate = {stamp} AND Id < {quote(lead_id)}))"
+
+
+def select(fields: Iterable[str], sobject: str, conditions: list[str], tail: str = "") -> str:
+    soql = f"SELECT {', '.join(fields)} FROM {sobject}"
+    if conditions:
+        soql += " WHERE " + " AND ".join(conditions)
+    return soql + (f" {tail}" if tail else "")

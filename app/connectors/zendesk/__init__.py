@@ -1,0 +1,3 @@
+from app.connectors.zendesk.client import ZendeskClient
+
+__all__ = ["ZendeskClient"]

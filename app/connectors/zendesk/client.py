@@ -1,0 +1,230 @@
+"""Zendesk Support v2: tickets, and the end-users who request them.
+
+Basic auth with an API token (``{email}/token`` and the token). Requesters are linked to
+customers by the user's ``external_id`` (the customer's id) and, failing that, by email.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from app.connectors.base import Fields, Page, Requester, RequesterRef, TicketQuery
+from app.connectors.errors import UpstreamProtocolError
+from app.connectors.http import UpstreamClient
+from app.connectors.zendesk import payloads
+from app.connectors.zendesk.mapping import ticket_map
+from app.domain.ids import NodeId
+from app.domain.models import Ticket, TicketStatus
+from app.mapping import converters as c
+from app.mapping.fieldmap import FieldMap
+
+log = logging.getLogger(__name__)
+
+
+def describe_error(response: httpx.Response) -> str:
+    body = response.json()
+    error = body.get("error", "error")
+    if isinstance(error, dict):  # some endpoints nest {"title", "message"}
+        error = error.get("title") or error.get("message")
+    return f"{error}: {body.get('description', '')}"[:300]
+
+
+def chunked(items: Sequence[str], size: int) -> list[list[str]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+class ZendeskClient:
+    batch_limit = payloads.SHOW_MANY_LIMIT
+
+    def __init__(self, name: str, http: UpstreamClient, *, brands: Mapping[int, str]) -> None:
+        self.name = name
+        self.http = http
+        self.brands = dict(brands)
+        self.brand_ids: dict[str, list[int]] = {}
+        for zendesk_id, key in self.brands.items():
+            self.brand_ids.setdefault(key, []).append(zendesk_id)
+        self.map: FieldMap = ticket_map(self.brands)
+
+    async def tickets_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Ticket]:
+        keys = list(dict.fromkeys(ids))
+        answers = await asyncio.gather(
+            *(
+                self._get(
+                    "/api/v2/tickets/show_many",
+                    {"ids": ",".join(chunk)},
+                    items=len(chunk),
+                )
+                for chunk in chunked(keys, self.batch_limit)
+            )
+        )
+        found: dict[str, Ticket] = {}
+        for answer in answers:
+            for record in answer.get("tickets", []):
+                ticket = self._ticket(record, fields)
+                found[ticket.id.native] = ticket
+        return found
+
+    async def tickets_by_requester(
+        self,
+        requesters: Sequence[Requester],
+        statuses: tuple[TicketStatus, ...] | None,
+        fields: Fields,
+    ) -> dict[str, list[Ticket]]:
+        if statuses is not None and not statuses:
+            return {}
+        by_customer = {r.customer_id: r for r in requesters}
+        emails = sorted({r.email for r in requesters if r.email})
+        if not emails:
+            return {}
+        # Users (to tie each ticket to its customer) and tickets are asked for at once.
+        users_call = self.users_by_external_id(list(by_customer))
+        terms = payloads.status_terms(statuses) if statuses else []
+        searches = [
+            self._export([*terms, *(payloads.term("requester", e) for e in chunk)], fields)
+            for chunk in chunked(emails, self.batch_limit)
+        ]
+        users, pages = await asyncio.gather(users_call, asyncio.gather(*searches))
+        owner = {user_id: customer for customer, user_id in users.items()}
+        found: dict[str, list[Ticket]] = {}
+        for page in pages:
+            for ticket in page:
+                customer = owner.get(ticket.requester_id or "")
+                if customer is None:
+                    continue
+                ticket.requester_external_id = customer
+                ticket.requester_email = by_customer[customer].email
+                found.setdefault(customer, []).append(ticket)
+        for tickets in found.values():
+            tickets.sort(key=lambda t: (t.created_at is not None, t.created_at), reverse=True)
+        return found
+
+    async def users_by_external_id(self, external_ids: Sequence[str]) -> dict[str, str]:
+        """Zendesk user id for each external id found (external id → user id)."""
+        answers = await asyncio.gather(
+            *(
+                self._get(
+                    "/api/v2/users/show_many", {"external_ids": ",".join(chunk)}, items=len(chunk)
+                )
+                for chunk in chunked(list(dict.fromkeys(external_ids)), self.batch_limit)
+            )
+        )
+        found: dict[str, str] = {}
+        for answer in answers:
+            for user in answer.get("users", []):
+                if user.get("external_id") and user.get("id") is not None:
+                    found[str(user["external_id"])] = str(user["id"])
+        return found
+
+    async def requesters_by_id(self, ids: Sequence[str]) -> dict[str, RequesterRef]:
+        answers = await asyncio.gather(
+            *(
+                self._get("/api/v2/users/show_many", {"ids": ",".join(chunk)}, items=len(chunk))
+                for chunk in chunked(list(dict.fromkeys(ids)), self.batch_limit)
+            )
+        )
+        return {
+            str(user["id"]): RequesterRef(
+                customer_id=c.text(user.get("external_id")), email=c.email(user.get("email"))
+            )
+            for answer in answers
+            for user in answer.get("users", [])
+            if user.get("id") is not None
+        }
+
+    async def list_tickets(
+        self, query: TicketQuery, first: int, cursor: str | None, fields: Fields, total: bool
+    ) -> Page[Ticket]:
+        search = payloads.ticket_search(query, self.brand_ids)
+        if search is None:
+            return Page(items=[], next_cursor=None, total=0)
+        if not search:
+            return await self._list_all(first, cursor, fields, total)
+        params = {
+            "query": search,
+            "filter[type]": "ticket",
+            "page[size]": str(min(first, payloads.EXPORT_PAGE_LIMIT)),
+        }
+        if cursor:
+            params["page[after]"] = cursor
+        answer, count = await asyncio.gather(
+            self._get("/api/v2/search/export", params, items=first),
+            self._count(search) if total else _none(),
+        )
+        items = [self._ticket(r, fields) for r in answer.get("results", [])][:first]
+        meta = answer.get("meta") or {}
+        return Page(
+            items=items,
+            next_cursor=meta.get("after_cursor") if meta.get("has_more") else None,
+            total=count,
+        )
+
+    async def _list_all(
+        self, first: int, cursor: str | None, fields: Fields, total: bool
+    ) -> Page[Ticket]:
+        items: list[Ticket] = []
+        after = cursor
+        count_call = self._get("/api/v2/tickets/count", {}) if total else _none()
+        count_task = asyncio.ensure_future(count_call)
+        while True:
+            params = {"page[size]": str(min(first - len(items), payloads.LIST_PAGE_LIMIT))}
+            if after:
+                params["page[after]"] = after
+            answer = await self._get("/api/v2/tickets", params, items=first)
+            items += [self._ticket(r, fields) for r in answer.get("tickets", [])]
+            meta = answer.get("meta") or {}
+            after = meta.get("after_cursor") if meta.get("has_more") else None
+            if after is None or len(items) >= first:
+                break
+        counted = await count_task
+        count = int(counted["count"]["value"]) if counted else None
+        return Page(items=items[:first], next_cursor=after, total=count)
+
+    async def _export(self, terms: list[str], fields: Fields) -> list[Ticket]:
+        params = {
+            "query": " ".join(terms),
+            "filter[type]": "ticket",
+            "page[size]": str(payloads.EXPORT_PAGE_LIMIT),
+        }
+        tickets: list[Ticket] = []
+        while True:
+            answer = await self._get("/api/v2/search/export", params)
+            tickets += [self._ticket(r, fields) for r in answer.get("results", [])]
+            meta = answer.get("meta") or {}
+            if not meta.get("has_more") or not meta.get("after_cursor"):
+                return tickets
+            params = {**params, "page[after]": meta["after_cursor"]}
+
+    async def _count(self, search: str) -> int:
+        answer = await self._get("/api/v2/search/count", {"query": f"type:ticket {search}"})
+        return int(answer.get("count", 0))
+
+    async def _get(self, route: str, params: Mapping[str, str], items: int | None = None) -> Any:
+        response = await self.http.send(
+            "GET", route, route=f"GET {route}", params=params, items=items
+        )
+        self.http.raise_for_status(response, describe_error)
+        answer = self.http.json(response)
+        if not isinstance(answer, dict):
+            raise UpstreamProtocolError(self.name, f"answer to GET {route} is not an object")
+        return answer
+
+    def _ticket(self, record: dict[str, Any], fields: Fields) -> Ticket:
+        native = record.get("id")
+        if native is None:
+            raise UpstreamProtocolError(self.name, "a ticket came without an id")
+        mapped = self.map.read(record, [*fields, "brand", "requester_id", "created_at"])
+        if mapped.problems:
+            log.warning(
+                "unreadable fields in a record",
+                extra={"source": self.name, "record": native, "problems": mapped.problems},
+            )
+        return Ticket(id=NodeId(self.name, str(native)), problems=mapped.problems, **mapped.values)
+
+
+async def _none() -> None:
+    return None

@@ -1,0 +1,65 @@
+"""Zendesk search queries and paging parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+
+from app.connectors.base import TicketQuery, TimeRange
+from app.domain.models import TicketStatus
+
+SHOW_MANY_LIMIT = 100
+LIST_PAGE_LIMIT = 100
+EXPORT_PAGE_LIMIT = 1000
+
+STATUS_WORDS: dict[TicketStatus, str] = {
+    TicketStatus.NEW: "new",
+    TicketStatus.OPEN: "open",
+    TicketStatus.PENDING: "pending",
+    TicketStatus.ON_HOLD: "hold",
+    TicketStatus.SOLVED: "solved",
+    TicketStatus.CLOSED: "closed",
+}
+
+
+def term(keyword: str, value: str) -> str:
+    if any(ch.isspace() or ch == '"' for ch in value):
+        value = '"' + value.replace('"', "") + '"'
+    return f"{keyword}:{value}"
+
+
+def status_terms(statuses: Iterable[TicketStatus]) -> list[str]:
+    # Repeating a keyword ORs its values in Zendesk's search syntax.
+    return [term("status", STATUS_WORDS[s]) for s in statuses]
+
+
+def _date(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _range(keyword: str, span: TimeRange) -> list[str]:
+    found = []
+    if span.after is not None:
+        found.append(f"{keyword}>={_date(span.after)}")
+    if span.before is not None:
+        found.append(f"{keyword}<={_date(span.before)}")
+    return found
+
+
+def ticket_search(query: TicketQuery, brand_ids: Mapping[str, list[int]]) -> str | None:
+    """The search terms for ``query``, or None when it cannot match anything."""
+    terms: list[str] = []
+    if query.statuses is not None:
+        if not query.statuses:
+            return None
+        terms += status_terms(query.statuses)
+    if query.brands is not None:
+        ids = [i for b in query.brands for i in brand_ids.get(b, [])]
+        if not ids:
+            return None
+        terms += [term("brand_id", str(i)) for i in ids]
+    if query.requester_email:
+        terms.append(term("requester", query.requester_email))
+    terms += _range("created", query.created)
+    terms += _range("updated", query.updated)
+    return " ".join(terms)

@@ -1,0 +1,65 @@
+"""The demo: the gateway wired to the four simulators on loopback, with their credentials.
+
+The simulators' credentials are handed over through environment variables, exactly as an
+operator hands real ones (the settings only ever name variables).
+"""
+
+from __future__ import annotations
+
+import os
+
+from app.config import Settings, parse_config
+from app.simulators import credentials
+from app.simulators.world import BRANDS
+
+DEMO_ENV = {
+    "CRMGRAPH_DEMO_HUBSPOT_TOKEN": credentials.HUBSPOT_TOKEN,
+    "CRMGRAPH_DEMO_SALESFORCE_CLIENT_ID": credentials.SALESFORCE_CLIENT_ID,
+    "CRMGRAPH_DEMO_SALESFORCE_CLIENT_SECRET": credentials.SALESFORCE_CLIENT_SECRET,
+    "CRMGRAPH_DEMO_ZENDESK_API_TOKEN": credentials.ZENDESK_API_TOKEN,
+    "CRMGRAPH_DEMO_PLAYERS_API_KEY": credentials.PLAYERS_API_KEY,
+}
+
+
+def demo_config(simulators_url: str) -> dict[str, object]:
+    """The config document of the demo, for simulators served at ``simulators_url``."""
+    return {
+        "brands": [b.key for b in BRANDS],
+        "sources": {
+            "hubspot": {
+                "kind": "hubspot",
+                "base_url": f"{simulators_url}/hubspot",
+                "auth": {"token": {"env": "CRMGRAPH_DEMO_HUBSPOT_TOKEN"}},
+            },
+            "salesforce": {
+                "kind": "salesforce",
+                "base_url": f"{simulators_url}/salesforce",
+                "api_version": credentials.SALESFORCE_API_VERSION,
+                "auth": {
+                    "client_id": {"env": "CRMGRAPH_DEMO_SALESFORCE_CLIENT_ID"},
+                    "client_secret": {"env": "CRMGRAPH_DEMO_SALESFORCE_CLIENT_SECRET"},
+                },
+            },
+            "zendesk": {
+                "kind": "zendesk",
+                "base_url": f"{simulators_url}/zendesk",
+                "auth": {
+                    "email": credentials.ZENDESK_EMAIL,
+                    "api_token": {"env": "CRMGRAPH_DEMO_ZENDESK_API_TOKEN"},
+                },
+                "brands": {b.zendesk_brand_id: b.key for b in BRANDS},
+            },
+            "players": {
+                "kind": "player_stats",
+                "base_url": f"{simulators_url}/players",
+                "auth": {"api_key": {"env": "CRMGRAPH_DEMO_PLAYERS_API_KEY"}},
+                "brands": [b.key for b in BRANDS],
+            },
+        },
+    }
+
+
+def demo_settings(simulators_url: str) -> Settings:
+    for name, value in DEMO_ENV.items():
+        os.environ.setdefault(name, value)
+    return parse_config(demo_config(simulators_url), "demo")

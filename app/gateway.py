@@ -1,0 +1,113 @@
+"""The long-lived part of crmgraph: one connector per configured source and their health.
+
+``build_gateway`` turns validated settings into connectors; ``Gateway.loaders`` gives each
+request its own loaders over them. Nothing here knows GraphQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import httpx
+
+from app.config import (
+    HubSpotSource,
+    PlayerStatsSource,
+    SalesforceSource,
+    Settings,
+    ZendeskSource,
+)
+from app.connectors.http import UpstreamClient
+from app.connectors.hubspot import HubSpotClient
+from app.connectors.player_stats import PlayerStatsClient
+from app.connectors.salesforce import SalesforceClient
+from app.connectors.salesforce.auth import SalesforceClientCredentials
+from app.connectors.zendesk import ZendeskClient
+from app.loaders import FieldsOf, Loaders, Sources
+from app.services.health import SourceHealth
+
+
+@dataclass(slots=True)
+class Gateway:
+    settings: Settings
+    sources: Sources
+    clients: dict[str, UpstreamClient]
+    health: dict[str, SourceHealth]
+
+    def loaders(self, fields: FieldsOf) -> Loaders:
+        return Loaders(self.sources, fields, self.settings.server.batch_loads)
+
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
+
+
+def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Gateway:
+    """Connectors for the sources the entities name. ``transport`` is for tests only."""
+    clients: dict[str, UpstreamClient] = {}
+    health: dict[str, SourceHealth] = {}
+
+    def client_for(name: str, auth: httpx.Auth | None = None) -> UpstreamClient:
+        source = settings.sources[name]
+        tracker = health.setdefault(name, SourceHealth(name, source.kind))
+        client = UpstreamClient(
+            name,
+            source.url,
+            timeout=httpx.Timeout(source.timeout.read, connect=source.timeout.connect),
+            max_connections=source.max_connections,
+            auth=auth,
+            transport=transport,
+            observers=[tracker.observe],
+        )
+        clients[name] = client
+        return client
+
+    entities = settings.entities
+    hub = settings.sources[entities.customer]
+    sf = settings.sources[entities.lead]
+    zd = settings.sources[entities.ticket]
+    ps = settings.sources[entities.player_stats]
+    # The config validator has checked each entity's source kind.
+    assert isinstance(hub, HubSpotSource)
+    assert isinstance(sf, SalesforceSource)
+    assert isinstance(zd, ZendeskSource)
+    assert isinstance(ps, PlayerStatsSource)
+
+    customers = HubSpotClient(
+        entities.customer,
+        client_for(entities.customer),
+        hub.auth.token.read(),
+        brand_property=hub.brand_property,
+        player_id_property=hub.player_id_property
+        if settings.linking.player == "property"
+        else None,
+    )
+    sf_auth = SalesforceClientCredentials(
+        entities.lead,
+        f"{sf.url}/services/oauth2/token",
+        sf.auth.client_id.read(),
+        sf.auth.client_secret.read(),
+    )
+    leads = SalesforceClient(
+        entities.lead,
+        client_for(entities.lead, sf_auth),
+        api_version=sf.api_version,
+        brand_field=sf.brand_field,
+        extra_statuses=sf.lead_statuses,
+    )
+    zd_auth = httpx.BasicAuth(f"{zd.auth.email}/token", zd.auth.api_token.read().get_secret_value())
+    tickets = ZendeskClient(entities.ticket, client_for(entities.ticket, zd_auth), brands=zd.brands)
+    players = PlayerStatsClient(
+        entities.player_stats, client_for(entities.player_stats), ps.auth.api_key.read(), ps.brands
+    )
+    return Gateway(
+        settings=settings,
+        sources=Sources(customers, leads, tickets, players),
+        clients=clients,
+        health=health,
+    )
+
+
+def no_fields(_: str) -> Collection[str]:
+    return ()

@@ -1,0 +1,1 @@
+"""Services between the schema and the connectors: linking, lists across pages, health."""

@@ -1,0 +1,156 @@
+"""Types shared by every domain: Node, ExternalRef, Money, DateTime ranges, page info."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import strawberry
+
+from app.connectors.errors import UpstreamError
+from app.domain.ids import ExternalRef, InvalidId, NodeId
+from app.domain.models import LeadStatus, TicketPriority, TicketStatus
+from app.domain.money import Money
+from app.services import pagination
+from schema.errors import BadUserInput, UnreadableField, UpstreamFieldError
+
+if TYPE_CHECKING:
+    from schema.context import Info
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# The domain's enums are the schema's: registering them here keeps one vocabulary.
+strawberry.enum(LeadStatus, name="LeadStatus")
+strawberry.enum(TicketStatus, name="TicketStatus")
+strawberry.enum(TicketPriority, name="TicketPriority")
+
+
+@strawberry.interface(name="Node", description="An object with a global id: '<source>:<id>'.")
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type(name="ExternalRef", description="Where a record lives: source and native id.")
+class ExternalRefType:
+    source: str
+    id: str
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, ExternalRef)
+
+
+@strawberry.type(name="Money", description="An exact decimal amount and its ISO 4217 currency.")
+class MoneyType:
+    text: str = strawberry.field(
+        name="amount", description="A decimal string, never a float: '1234.50'."
+    )
+    currency: str
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, Money)
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[T]):
+    cursor: str
+    node: T
+
+
+@strawberry.type(description="A Relay connection over the CRM's own paging.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]]
+    page_info: PageInfo
+    total_count: int | None = strawberry.field(
+        description="All matching records, where the CRM can count them."
+    )
+
+
+def connection(page: pagination.Connection[Any], info: Info) -> Connection[Any]:
+    nodes = {id(n) for n in usable([e.node for e in page.edges], info)}
+    return Connection(
+        edges=[Edge(cursor=e.cursor, node=e.node) for e in page.edges if id(e.node) in nodes],
+        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+        total_count=page.total_count,
+    )
+
+
+@strawberry.input(description="An inclusive time range; either end may be left open.")
+class DateTimeRange:
+    after: datetime | None = None
+    before: datetime | None = None
+
+
+def read_attribute(root: Any, name: str) -> object:
+    """How every plain field is read, for the whole schema (Strawberry's default resolver).
+
+    A value the CRM sent but that could not be read answers an ``UPSTREAM_INVALID_DATA``
+    error naming the source and record, instead of a guess; ids are written out as
+    ``"<source>:<id>"``.
+    """
+    problems = getattr(root, "problems", None)
+    if problems and name in problems:
+        record_id = getattr(root, "id", None) or getattr(root, "player_id", "")
+        source = record_id.source if isinstance(record_id, NodeId) else None
+        raise UnreadableField(
+            f"{name} of {record_id} could not be read: {problems[name]}", source=source
+        )
+    value = getattr(root, name)
+    return str(value) if isinstance(value, NodeId) else value
+
+
+#: Non-null fields of list members: a record whose value for one cannot be read is left out
+#: of the list (and reported at the list's path) rather than nulling the whole answer.
+NON_NULL = ("status",)
+
+
+def usable(records: list[R], info: Info) -> list[R]:
+    """The records of a list that can be shown; each one left out is reported."""
+    kept: list[R] = []
+    for record in records:
+        problems = getattr(record, "problems", None)
+        broken = [f for f in NON_NULL if problems and f in problems]
+        if not broken:
+            kept.append(record)
+            continue
+        record_id = getattr(record, "id", None)
+        source = record_id.source if isinstance(record_id, NodeId) else None
+        info.context.report(
+            f"{record_id} left out: {broken[0]} could not be read: {problems[broken[0]]}",  # type: ignore[index]
+            {"code": UnreadableField.code, "source": source},
+            info,
+        )
+    return kept
+
+
+async def or_empty(info: Info, load: Awaitable[list[R]]) -> list[R]:
+    """A relation list whose source failed answers ``[]`` with the error at its path, so a
+    non-null list never nulls its parent and the rest of the answer stands."""
+    try:
+        return usable(await load, info)
+    except UpstreamError as exc:
+        error = UpstreamFieldError(exc)
+        info.context.report(str(error), error.extensions, info)
+        return []
+
+
+def parse_id(value: str) -> NodeId:
+    try:
+        return NodeId.parse(value)
+    except InvalidId as exc:
+        raise BadUserInput(str(exc), argument="id") from None
+
+
+def page_size(first: int, limit: int) -> int:
+    if first < 0 or first > limit:
+        raise BadUserInput(f"first must be between 0 and {limit}, got {first}", argument="first")
+    return first

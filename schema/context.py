@@ -1,0 +1,40 @@
+"""The per-request context every resolver sees, and the typed ``Info`` alias."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.fastapi import BaseContext
+
+from app.gateway import Gateway
+from app.loaders import Loaders
+from schema.projection import Selection
+
+
+class Context(BaseContext):
+    def __init__(self, gateway: Gateway) -> None:
+        super().__init__()
+        self.gateway = gateway
+        # Filled in by GatewayExtension.on_execute, before any resolver runs.
+        self.selection = Selection()
+        self.loaders: Loaders = gateway.loaders(self.fields_of)
+        # Errors of fields that still answered (an empty list, a record left out).
+        self.reported: list[GraphQLError] = []
+
+    def fields_of(self, entity: str) -> Collection[str]:
+        return self.selection.domain_fields(entity)
+
+    def report(self, message: str, extensions: dict[str, object], info: Info) -> None:
+        self.reported.append(
+            GraphQLError(
+                message,
+                nodes=info._raw_info.field_nodes,
+                path=info.path.as_list(),
+                extensions=extensions,
+            )
+        )
+
+
+Info = strawberry.Info[Context, None]

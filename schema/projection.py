@@ -1,0 +1,96 @@
+"""Which domain fields a request needs of each entity, read once from the operation.
+
+Connectors ask their CRM only for these (HubSpot ``properties``, Salesforce ``fields``), so a
+query that selects a customer's name never fetches their phone. The union over the whole
+operation is used, so every loader of a request shares one projection.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    get_named_type,
+    visit,
+)
+
+#: GraphQL type → entity name used by the loaders.
+ENTITIES = {"Customer": "customer", "Lead": "lead", "Ticket": "ticket", "PlayerStats": "player"}
+
+#: GraphQL fields that need other domain fields than their own snake_case name.
+NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "Customer": {
+        "id": (),
+        "externalRefs": (),
+        "name": ("first_name", "last_name"),
+        "leads": ("email",),
+        "tickets": ("email",),
+        "playerStats": ("player_id", "brand", "email"),
+    },
+    "Lead": {"id": (), "name": ("first_name", "last_name"), "customer": ("email",)},
+    "Ticket": {"id": (), "requester": ("requester_id",)},
+    "PlayerStats": {
+        "playerId": (),
+        "customer": ("email",),
+        "ggr": ("bets_total", "wins_total"),
+        "ngr": ("bets_total", "wins_total", "bonus_total"),
+    },
+}
+
+
+def snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@dataclass(slots=True)
+class Selection:
+    """Field names selected per GraphQL type anywhere in one operation."""
+
+    by_type: dict[str, set[str]] = field(default_factory=dict)
+
+    def selects(self, type_name: str, field_name: str) -> bool:
+        return field_name in self.by_type.get(type_name, ())
+
+    def domain_fields(self, entity: str) -> Collection[str]:
+        type_name = next(t for t, e in ENTITIES.items() if e == entity)
+        needs = NEEDS.get(type_name, {})
+        found: set[str] = set()
+        for name in self.by_type.get(type_name, ()):
+            found.update(needs.get(name, (snake(name),)))
+        return found
+
+
+class _Collect(Visitor):
+    def __init__(self, type_info: TypeInfo, selection: Selection) -> None:
+        super().__init__()
+        self.type_info = type_info
+        self.selection = selection
+
+    def enter_field(self, node: FieldNode, *_: object) -> None:
+        parent = self.type_info.get_parent_type()
+        if parent is not None:
+            name = get_named_type(parent).name
+            self.selection.by_type.setdefault(name, set()).add(node.name.value)
+
+
+def select(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Selection:
+    """The selection of the operation to run (and of every fragment the document defines)."""
+    selection = Selection()
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and operation_name not in (
+            None,
+            definition.name.value if definition.name else None,
+        ):
+            continue
+        type_info = TypeInfo(schema)
+        visit(definition, TypeInfoVisitor(type_info, _Collect(type_info, selection)))
+    return selection

@@ -1,0 +1,197 @@
+"""The Query root: thin resolvers that read arguments, call a loader or a list, wrap."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+import strawberry
+from aiodataloader import DataLoader
+
+from app.connectors.base import CustomerQuery, LeadQuery, TicketQuery, TimeRange
+from app.domain.models import PlayerStats
+from app.loaders import PlayerKey
+from app.services import lists, pagination
+from app.services.pagination import InvalidCursor
+from schema.common import Connection, DateTimeRange, Node, connection, page_size, parse_id
+from schema.context import Info
+from schema.customers import CustomerFilter, CustomerType
+from schema.errors import BadUserInput, NotFound
+from schema.leads import LeadFilter, LeadType
+from schema.players import PlayerStatsType
+from schema.sources import SourceStatus, source_statuses
+from schema.tickets import TicketFilter, TicketType
+
+
+def _span(value: DateTimeRange | None) -> TimeRange:
+    return TimeRange() if value is None else TimeRange(after=value.after, before=value.before)
+
+
+def _brands(value: list[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(sorted(set(value)))
+
+
+async def _load(info: Info, entity: str, id: str) -> Any:
+    node = parse_id(id)
+    loaders = info.context.loaders
+    sources: dict[str, tuple[str, DataLoader[str, Any]]] = {
+        "customer": (loaders.sources.customers.name, loaders.customer),
+        "lead": (loaders.sources.leads.name, loaders.lead),
+        "ticket": (loaders.sources.tickets.name, loaders.ticket),
+    }
+    source, loader = sources[entity]
+    found = await loader.load(node.native) if node.source == source else None
+    if found is None:
+        raise NotFound(f"no {entity} with id {node}")
+    return found
+
+
+async def _page(info: Info, call: Awaitable[pagination.Connection[Any]]) -> Connection[Any]:
+    try:
+        return connection(await call, info)
+    except InvalidCursor as exc:
+        raise BadUserInput(str(exc), argument="after") from None
+
+
+def _limit(info: Info, first: int | None) -> int:
+    return page_size(
+        50 if first is None else first, info.context.gateway.settings.server.max_page_size
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        node = parse_id(id)
+        sources = info.context.loaders.sources
+        entity = {
+            sources.customers.name: "customer",
+            sources.leads.name: "lead",
+            sources.tickets.name: "ticket",
+        }.get(node.source)
+        if entity is None:
+            raise NotFound(f"no object with id {node}")
+        return await _load(info, entity, id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def customer(self, info: Info, id: strawberry.ID) -> CustomerType | None:
+        return await _load(info, "customer", id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def lead(self, info: Info, id: strawberry.ID) -> LeadType | None:
+        return await _load(info, "lead", id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def ticket(self, info: Info, id: strawberry.ID) -> TicketType | None:
+        return await _load(info, "ticket", id)  # type: ignore[no-any-return]
+
+    @strawberry.field(graphql_type=PlayerStatsType | None)
+    async def player_stats(self, info: Info, player_id: strawberry.ID) -> PlayerStats | None:
+        found = await info.context.loaders.player.load(PlayerKey(None, str(player_id)))
+        if found is None:
+            raise NotFound(f"no player with id {player_id}")
+        return found
+
+    @strawberry.field
+    async def customers(
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        filter: CustomerFilter | None = None,
+    ) -> Connection[CustomerType]:
+        f = filter or CustomerFilter()
+        query = CustomerQuery(
+            email=f.email.lower() if f.email else None,
+            brands=_brands(f.brand),
+            company=f.company,
+            lifecycle_stage=f.lifecycle_stage,
+            created=_span(f.created_at),
+            updated=_span(f.updated_at),
+        )
+        loaders, fields = info.context.loaders, info.context.fields_of("customer")
+        total = info.context.selection.selects("CustomerConnection", "totalCount")
+        source = loaders.sources.customers
+        return await _page(
+            info,
+            lists.listing(
+                "customers",
+                query,
+                _limit(info, first),
+                after,
+                lambda n, cursor: source.list_customers(query, n, cursor, fields, total),
+                loaders.prime_customers,
+            ),
+        )
+
+    @strawberry.field
+    async def leads(
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        filter: LeadFilter | None = None,
+    ) -> Connection[LeadType]:
+        f = filter or LeadFilter()
+        query = LeadQuery(
+            email=f.email.lower() if f.email else None,
+            brands=_brands(f.brand),
+            company=f.company,
+            statuses=None
+            if f.status is None
+            else tuple(sorted(set(f.status), key=lambda s: s.value)),
+            created=_span(f.created_at),
+            updated=_span(f.updated_at),
+        )
+        loaders, fields = info.context.loaders, info.context.fields_of("lead")
+        total = info.context.selection.selects("LeadConnection", "totalCount")
+        source = loaders.sources.leads
+        return await _page(
+            info,
+            lists.listing(
+                "leads",
+                query,
+                _limit(info, first),
+                after,
+                lambda n, cursor: source.list_leads(query, n, cursor, fields, total),
+                loaders.prime_leads,
+            ),
+        )
+
+    @strawberry.field
+    async def tickets(
+        self,
+        info: Info,
+        first: int | None = 50,
+        after: str | None = None,
+        filter: TicketFilter | None = None,
+    ) -> Connection[TicketType]:
+        f = filter or TicketFilter()
+        query = TicketQuery(
+            brands=_brands(f.brand),
+            statuses=None
+            if f.status is None
+            else tuple(sorted(set(f.status), key=lambda s: s.value)),
+            requester_email=f.requester_email.lower() if f.requester_email else None,
+            created=_span(f.created_at),
+            updated=_span(f.updated_at),
+        )
+        loaders, fields = info.context.loaders, info.context.fields_of("ticket")
+        total = info.context.selection.selects("TicketConnection", "totalCount")
+        source = loaders.sources.tickets
+        return await _page(
+            info,
+            lists.listing(
+                "tickets",
+                query,
+                _limit(info, first),
+                after,
+                lambda n, cursor: source.list_tickets(query, n, cursor, fields, total),
+                loaders.prime_tickets,
+            ),
+        )
+
+    @strawberry.field(description="Each upstream: healthy, degraded or down, and why.")
+    def sources(self, info: Info) -> list[SourceStatus]:
+        return source_statuses(info.context.gateway)

@@ -1,0 +1,63 @@
+"""Ticket: a support request (Zendesk tickets by default)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from app.domain.models import Customer, Ticket, TicketPriority, TicketStatus
+from schema.common import (
+    DateTimeRange,
+    Node,
+)
+from schema.context import Info
+
+if TYPE_CHECKING:
+    from schema.customers import CustomerType
+
+CustomerRef = Annotated["CustomerType", strawberry.lazy("schema.customers")]
+
+
+@strawberry.type(name="Ticket")
+class TicketType(Node):
+    id: strawberry.ID
+    brand: str | None
+    subject: str | None
+    description: str | None
+    status: TicketStatus
+    priority: TicketPriority | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+    @strawberry.field(description="The customer who asked.", graphql_type=CustomerRef | None)
+    async def requester(self, root: strawberry.Parent[Ticket], info: Info) -> Customer | None:
+        loaders = info.context.loaders
+        if root.requester_external_id:
+            return await loaders.customer.load(root.requester_external_id)
+        if root.requester_email:
+            return await loaders.customer_by_email.load(root.requester_email)
+        if not root.requester_id:
+            return None
+        ref = await loaders.requester.load(root.requester_id)
+        if ref is None:
+            return None
+        if ref.customer_id:
+            return await loaders.customer.load(ref.customer_id)
+        if ref.email:
+            return await loaders.customer_by_email.load(ref.email)
+        return None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, Ticket)
+
+
+@strawberry.input
+class TicketFilter:
+    brand: list[str] | None = None
+    status: list[TicketStatus] | None = None
+    requester_email: str | None = None
+    created_at: DateTimeRange | None = None
+    updated_at: DateTimeRange | None = None

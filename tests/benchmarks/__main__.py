@@ -1,0 +1,23 @@
+"""`make bench`: every benchmark, printed as one report.
+
+Figures are measured on this machine in one process run; ratios compare runs made side by side
+in that same run, because absolute numbers on a shared two-core machine are noisy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from tests.benchmarks import dashboard, simulators
+
+
+def main() -> int:
+    print("crmgraph benchmarks\n")
+    asyncio.run(simulators.run())
+    asyncio.run(dashboard.run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

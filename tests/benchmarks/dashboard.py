@@ -1,0 +1,95 @@
+"""Issue 3: the dashboard query with 20 ms upstream latency, crmgraph vs a naive baseline.
+
+The baseline is the same gateway and schema with batching off (``server.batch_loads: false``):
+every relation costs one upstream call per object, as a resolver-per-field gateway would.
+Both run as real processes against the same simulator process, one after the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from tests.benchmarks import harness
+from tests.benchmarks.report import percentile, table
+from tests.dashboard import DASHBOARD
+
+LATENCY_MS = 20
+PAGE = 100
+SEQUENTIAL = 30
+CONCURRENT = 4
+CONCURRENT_QUERIES = 40
+
+
+@dataclass
+class Run:
+    name: str
+    upstream_per_query: float
+    p50: float
+    p95: float
+    qps: float
+
+
+async def _measure(name: str, gateway_url: str, simulators_url: str) -> Run:
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as client:
+
+        async def query() -> float:
+            started = time.perf_counter()
+            response = await client.post(
+                "/graphql", json={"query": DASHBOARD, "variables": {"first": PAGE}}
+            )
+            elapsed = (time.perf_counter() - started) * 1000
+            body = response.json()
+            if body.get("errors"):
+                raise RuntimeError(f"{name}: {body['errors'][:2]}")
+            return elapsed
+
+        await query()  # warm: connections, the Salesforce token
+        await harness.upstream_total(simulators_url, reset=True)
+        latencies = [await query() for _ in range(SEQUENTIAL)]
+        upstream = await harness.upstream_total(simulators_url) / SEQUENTIAL
+
+        queue = list(range(CONCURRENT_QUERIES))
+
+        async def worker() -> None:
+            while queue:
+                queue.pop()
+                await query()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENT)))
+        qps = CONCURRENT_QUERIES / (time.perf_counter() - started)
+    return Run(name, upstream, percentile(latencies, 50), percentile(latencies, 95), qps)
+
+
+async def run() -> None:
+    async with harness.simulators() as sims:
+        await harness.configure_all(sims, {"latency_ms": LATENCY_MS})
+        async with harness.gateway(sims) as url:
+            batched = await _measure("crmgraph", url, sims)
+        async with harness.gateway(sims, batch_loads=False) as url:
+            naive = await _measure("naive (one call per object)", url, sims)
+    target = 2 * LATENCY_MS + 25
+    rows = [[r.name, r.upstream_per_query, r.p50, r.p95, r.qps] for r in (batched, naive)]
+    rows.append(
+        [
+            "ratio naive / crmgraph",
+            naive.upstream_per_query / batched.upstream_per_query,
+            naive.p50 / batched.p50,
+            naive.p95 / batched.p95,
+            batched.qps / naive.qps,
+        ]
+    )
+    print(
+        table(
+            f"Dashboard: {PAGE} customers with leads, open tickets + requesters, player stats; "
+            f"{LATENCY_MS} ms upstream latency",
+            ["gateway", "upstream req/query", "p50 ms", "p95 ms", f"queries/s (x{CONCURRENT})"],
+            rows,
+        )
+        + f"aim: p50 <= 2 dependent round trips x {LATENCY_MS} ms + 25 ms = {target} ms; "
+        f"measured {batched.p50:.1f} ms\n"
+    )

@@ -1,0 +1,111 @@
+"""Real processes for the benchmarks: the simulators and gateways, each on its own port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from app.demo import DEMO_ENV, demo_config
+
+CRMGRAPH = str(Path(sys.executable).with_name("crmgraph"))
+SIMULATOR_PREFIXES = ("/hubspot", "/salesforce", "/zendesk", "/players")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def wait_until_up(url: str, within: float = 30) -> float:
+    """Seconds until ``url`` answers 200 (the process was started just before)."""
+    started = time.monotonic()
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.TransportError:
+                pass
+            if time.monotonic() - started > within:
+                raise TimeoutError(f"{url} did not come up in {within}s")
+            await asyncio.sleep(0.02)
+
+
+@contextlib.contextmanager
+def process(*args: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        [CRMGRAPH, *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextlib.asynccontextmanager
+async def simulators() -> AsyncIterator[str]:
+    async with timed_simulators() as (base, _):
+        yield base
+
+
+@contextlib.asynccontextmanager
+async def timed_simulators() -> AsyncIterator[tuple[str, float]]:
+    """The simulators' base URL, and the seconds from exec until their port answered."""
+    port = free_port()
+    with process("simulate", "--port", str(port)):
+        base = f"http://127.0.0.1:{port}"
+        yield base, await wait_until_up(f"{base}/hubspot/__stats")
+
+
+@contextlib.asynccontextmanager
+async def gateway(simulators_url: str, **server: Any) -> AsyncIterator[str]:
+    """``crmgraph serve --config`` against the simulators; ``server`` overrides server keys."""
+    port = free_port()
+    config = demo_config(simulators_url)
+    config["server"] = {"port": port, "graphiql": False, **server}
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+        yaml.safe_dump(config, handle)
+    try:
+        with process("serve", "--config", handle.name, env=DEMO_ENV):
+            base = f"http://127.0.0.1:{port}"
+            await wait_until_up(f"{base}/healthz")
+            yield base
+    finally:
+        os.unlink(handle.name)
+
+
+async def configure_all(simulators_url: str, config: dict[str, Any]) -> None:
+    async with httpx.AsyncClient(base_url=simulators_url) as client:
+        for prefix in SIMULATOR_PREFIXES:
+            (await client.put(f"{prefix}/__config", json=config)).raise_for_status()
+
+
+async def upstream_total(simulators_url: str, reset: bool = False) -> int:
+    total = 0
+    async with httpx.AsyncClient(base_url=simulators_url) as client:
+        for prefix in SIMULATOR_PREFIXES:
+            total += (await client.get(f"{prefix}/__stats")).json()["total"]
+            if reset:
+                await client.post(f"{prefix}/__reset")
+    return total

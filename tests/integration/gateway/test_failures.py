@@ -1,0 +1,92 @@
+"""One failing source nulls only the fields it serves; the rest of the answer stands."""
+
+from __future__ import annotations
+
+from tests.dashboard import DASHBOARD
+from tests.integration.gateway.conftest import GraphQL, Upstreams, errors_at
+
+
+async def test_player_stats_down_nulls_only_player_stats(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    await upstreams.configure("players", {"error_rate": 1, "error_status": 503})
+
+    body = await gql(DASHBOARD, first=20)
+
+    customers = [e["node"] for e in body["data"]["customers"]["edges"]]
+    assert len(customers) == 20
+    assert all(c["playerStats"] is None for c in customers)
+    assert any(c["leads"] for c in customers)
+    failed = [e for e in body["errors"] if e["path"][-1] == "playerStats"]
+    assert failed
+    assert {e["extensions"]["code"] for e in failed} == {"UPSTREAM_UNAVAILABLE"}
+    assert {e["extensions"]["source"] for e in failed} == {"players"}
+    assert all(e["path"][-1] == "playerStats" for e in body["errors"])
+
+
+async def test_salesforce_down_empties_only_the_leads_with_an_error_at_each(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    await gql.data(DASHBOARD, first=1)  # the token is fetched before the fault is set
+    await upstreams.configure("salesforce", {"error_rate": 1, "error_status": 500})
+
+    body = await gql(DASHBOARD, first=5)
+
+    customers = [e["node"] for e in body["data"]["customers"]["edges"]]
+    assert len(customers) == 5
+    assert all(c["leads"] == [] for c in customers)
+    for n in range(5):
+        [error] = errors_at(body, "customers", "edges", n, "node", "leads")
+        assert error["extensions"] == {"code": "UPSTREAM_UNAVAILABLE", "source": "salesforce"}
+
+
+async def test_a_rate_limited_source_says_when_to_retry(gql: GraphQL, upstreams: Upstreams) -> None:
+    await upstreams.configure("hubspot", {"rate_limit": {"requests": 1, "per_seconds": 60}})
+    await gql("{ customers(first: 1) { totalCount } }")
+
+    body = await gql("{ customers(first: 1) { totalCount } }")
+
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "UPSTREAM_RATE_LIMITED"
+    assert error["extensions"]["source"] == "hubspot"
+
+
+async def test_a_dropped_connection_is_upstream_unavailable(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    await upstreams.configure("hubspot", {"drop_rate": 1})
+
+    body = await gql('{ customer(id: "hubspot:1001") { name } }')
+
+    assert body["data"] == {"customer": None}
+    [error] = errors_at(body, "customer")
+    assert error["extensions"] == {"code": "UPSTREAM_UNAVAILABLE", "source": "hubspot"}
+
+
+async def test_an_expired_salesforce_session_is_renewed_transparently(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    query = "{ leads(first: 2) { edges { node { id status } } } }"
+    await gql.data(query)
+    await upstreams.client.post("/salesforce/__expire_tokens")
+    await upstreams.reset()
+
+    data = await gql.data(query)
+
+    assert len(data["leads"]["edges"]) == 2
+    routes = await upstreams.routes("salesforce")
+    assert routes.get("POST /services/oauth2/token") == 1
+
+
+async def test_sources_report_a_failing_upstream(gql: GraphQL, upstreams: Upstreams) -> None:
+    await upstreams.configure("players", {"error_rate": 1})
+    for _ in range(6):
+        await gql('{ playerStats(playerId: "p-000001") { level } }')
+
+    data = await gql.data("{ sources { name kind status errorRate lastError } }")
+
+    by_name = {s["name"]: s for s in data["sources"]}
+    assert set(by_name) == {"hubspot", "salesforce", "zendesk", "players"}
+    assert by_name["players"]["status"] in {"DEGRADED", "DOWN"}
+    assert "HTTP 500" in by_name["players"]["lastError"]
