@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from app.auth.keys_cli import add_keys_commands
+
 
 def _simulate(args: argparse.Namespace) -> int:
     import uvicorn
@@ -56,18 +58,29 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
         return 0
 
-    from app.demo import demo_settings
+    import tempfile
+
+    from app.demo import demo_keys, demo_settings
     from app.simulators.server import serve_in_thread
 
     host = args.host or "127.0.0.1"
     port = 8000 if args.port is None else args.port
     simulators_port = args.simulators_port or port + 1
-    with serve_in_thread(args.seed, host=host, port=simulators_port) as sims:
-        settings = demo_settings(sims.base_url)
+    with (
+        tempfile.TemporaryDirectory(prefix="crmgraph-demo-") as folder,
+        serve_in_thread(args.seed, host=host, port=simulators_port) as sims,
+    ):
+        keys_file = Path(folder) / "keys.json"
+        keys = "\n".join(
+            f"    {role:<10} {','.join(brands):<10} X-API-Key: {key}"
+            for role, brands, key in demo_keys(keys_file)
+        )
+        settings = demo_settings(sims.base_url, keys_file)
         print(
             f"crmgraph demo\n"
-            f"  GraphiQL:   http://{host}:{port}/graphql\n"
+            f"  GraphiQL:   http://{host}:{port}/graphql  (no key: the read-only analyst role)\n"
             f"  simulators: {sims.base_url}/{{hubspot,salesforce,zendesk,players}}\n"
+            f"  API keys for this run (send one as the X-API-Key header):\n{keys}\n"
             f"  try:\n{EXAMPLE_QUERY}\n",
             flush=True,
         )
@@ -126,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file")
     check.add_argument("file")
     check.set_defaults(handler=_config_check)
+
+    add_keys_commands(commands)
 
     schema = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema.set_defaults(handler=_schema)

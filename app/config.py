@@ -151,6 +151,87 @@ class Linking(Strict):
     player: Literal["property", "none"] = "property"
 
 
+class JwtIssuer(Strict):
+    """An identity provider whose bearer tokens crmgraph accepts."""
+
+    issuer: str = Field(min_length=1)
+    audience: str | list[str]
+    #: RS256/ES256 keys come from the provider's JWKS (cached, refreshed on an unknown kid).
+    jwks_url: HttpUrl | None = None
+    #: HS256 with a shared secret: for development only.
+    hs256_secret: SecretRef | None = None
+    algorithms: list[Literal["RS256", "ES256", "HS256"]] = Field(default=["RS256", "ES256"])
+    roles_claim: str = "roles"
+    brands_claim: str = "brands"
+    leeway_seconds: float = Field(30, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _keys_for_algorithms(self) -> JwtIssuer:
+        asymmetric = {"RS256", "ES256"} & set(self.algorithms)
+        if asymmetric and self.jwks_url is None:
+            raise ValueError(f"{', '.join(sorted(asymmetric))} need a jwks_url")
+        if "HS256" in self.algorithms and self.hs256_secret is None:
+            raise ValueError("HS256 needs an hs256_secret")
+        if "HS256" not in self.algorithms and self.hs256_secret is not None:
+            raise ValueError("hs256_secret is set but HS256 is not among the algorithms")
+        return self
+
+
+class Auth(Strict):
+    #: API keys, stored as hashes by `crmgraph keys …`; relative to the config file.
+    keys_file: Path | None = None
+    jwt: list[JwtIssuer] = Field(default_factory=list)
+    #: The role of a caller with no credentials. None: every request must authenticate.
+    anonymous_role: str | None = None
+    #: With anonymous_role: let anonymous callers in only from the loopback interface.
+    anonymous_loopback_only: bool = True
+
+
+class Role(Strict):
+    """What a role may do. ``read`` maps a type (Customer, Lead, Ticket, PlayerStats, Query) to
+    field patterns: ``"*"`` for every field, a field name, or ``"!field"`` to take one away.
+    A type that is not listed is not readable at all."""
+
+    read: dict[str, list[str]] = Field(default_factory=dict)
+    mutations: list[str] = Field(default_factory=list)
+    introspection: bool = True
+
+
+class RateLimits(Strict):
+    """Per-caller budget of upstream cost: ``cost_per_second`` sustained, ``burst`` at once."""
+
+    cost_per_second: float = Field(5.0, gt=0)
+    burst: int = Field(120, ge=1)
+
+
+class Limits(Strict):
+    max_depth: int = Field(12, ge=1, le=100)
+    max_aliases: int = Field(30, ge=0, le=1000)
+    max_tokens: int = Field(3000, ge=10, le=100_000)
+    max_cost: int = Field(60, ge=1)
+    max_body_bytes: int = Field(256_000, ge=1024)
+    rate: RateLimits | None = RateLimits()
+
+
+class PersistedQueries(Strict):
+    """``apq``: Apollo's automatic persisted queries; ``safelist``: only the operations in
+    ``safelist_file`` (a JSON object of sha256 → query) run; ``off``."""
+
+    mode: Literal["off", "apq", "safelist"] = "apq"
+    safelist_file: Path | None = None
+    cache_size: int = Field(5000, ge=1)
+
+    @model_validator(mode="after")
+    def _safelist_needs_a_file(self) -> PersistedQueries:
+        if self.mode == "safelist" and self.safelist_file is None:
+            raise ValueError("mode safelist needs a safelist_file")
+        return self
+
+
+class Cors(Strict):
+    allow_origins: list[str] = Field(default_factory=list)
+
+
 class Server(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -167,6 +248,15 @@ class Settings(Strict):
     entities: Entities = Entities()
     linking: Linking = Linking()
     brands: list[str] = Field(min_length=1)
+    auth: Auth = Auth()
+    #: Roles by name; the defaults (admin, analyst, marketing, support, service) are merged
+    #: under these, so a deployment only names what it changes or adds.
+    roles: dict[str, Role] = Field(default_factory=dict)
+    limits: Limits = Limits()
+    persisted_queries: PersistedQueries = PersistedQueries()
+    cors: Cors = Cors()
+    #: Shared state for several instances (rate budgets, persisted queries); None: in-process.
+    redis_url: str | None = None
 
     @field_validator("sources")
     @classmethod
@@ -199,6 +289,19 @@ class Settings(Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    def resolved_from(self, base: Path) -> Settings:
+        """These settings with relative file paths taken from ``base``."""
+        settings = self
+        keys = self.auth.keys_file
+        if keys is not None and not keys.is_absolute():
+            auth = self.auth.model_copy(update={"keys_file": base / keys})
+            settings = settings.model_copy(update={"auth": auth})
+        safelist = self.persisted_queries.safelist_file
+        if safelist is not None and not safelist.is_absolute():
+            pq = self.persisted_queries.model_copy(update={"safelist_file": base / safelist})
+            settings = settings.model_copy(update={"persisted_queries": pq})
+        return settings
+
     def secrets(self) -> list[tuple[str, SecretRef]]:
         """Every secret reference with its path in the file."""
         found: list[tuple[str, SecretRef]] = []
@@ -227,8 +330,11 @@ class ConfigError(Exception):
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
 
-def parse_config(data: Any, source: str = "config") -> Settings:
-    """Validate a parsed YAML document and check that every secret it names can be read."""
+def parse_config(
+    data: Any, source: str = "config", check_secrets: bool = True, base: Path | None = None
+) -> Settings:
+    """Validate a parsed YAML document and check that every secret it names can be read.
+    Relative paths in it are read from ``base`` (the config file's folder)."""
     if not isinstance(data, dict):
         raise ConfigError(source, [("", "the file must be a mapping of settings")])
     try:
@@ -237,6 +343,13 @@ def parse_config(data: Any, source: str = "config") -> Settings:
         raise ConfigError(
             source, [(_path(error["loc"]), error["msg"]) for error in exc.errors(include_url=False)]
         ) from None
+    role_problems = _role_problems(settings)
+    if role_problems:
+        raise ConfigError(source, role_problems)
+    if base is not None:
+        settings = settings.resolved_from(base)
+    if not check_secrets:
+        return settings
     problems = []
     for path, ref in settings.secrets():
         try:
@@ -251,6 +364,24 @@ def parse_config(data: Any, source: str = "config") -> Settings:
 KINDS = ("hubspot", "salesforce", "zendesk", "player_stats")
 
 
+def _role_problems(settings: Settings) -> list[tuple[str, str]]:
+    from app.auth.policy import GOVERNED, roles_in_force  # the policy reads these settings
+
+    roles = roles_in_force(settings.roles)
+    problems = []
+    anonymous = settings.auth.anonymous_role
+    if anonymous is not None and anonymous not in roles:
+        problems.append(("auth.anonymous_role", f"no role named {anonymous!r}"))
+    for name, role in settings.roles.items():
+        for type_name in role.read:
+            if type_name not in GOVERNED:
+                known = ", ".join(GOVERNED)
+                problems.append(
+                    (f"roles.{name}.read.{type_name}", f"not a type roles govern ({known})")
+                )
+    return problems
+
+
 def _path(loc: tuple[int | str, ...]) -> str:
     parts = list(loc)
     # pydantic names the chosen kind of a source in the path: sources.x.hubspot.base_url.
@@ -259,7 +390,9 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in parts)
 
 
-def load_config(path: Path) -> Settings:
+def load_config(path: Path, check_secrets: bool = True) -> Settings:
+    """The validated settings of the file at ``path``. ``check_secrets=False`` skips reading
+    the secrets (for commands that manage keys and need no upstream credentials)."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -270,4 +403,4 @@ def load_config(path: Path) -> Settings:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(str(path), [(where, f"not valid YAML: {exc}")]) from None
-    return parse_config(data, str(path))
+    return parse_config(data, str(path), check_secrets, base=path.parent)

@@ -7,7 +7,9 @@ operator hands real ones (the settings only ever name variables).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from app.auth.keys import KeyStore
 from app.config import Settings, parse_config
 from app.simulators import credentials
 from app.simulators.world import BRANDS
@@ -21,9 +23,16 @@ DEMO_ENV = {
 }
 
 
-def demo_config(simulators_url: str) -> dict[str, object]:
-    """The config document of the demo, for simulators served at ``simulators_url``."""
+def demo_config(simulators_url: str, keys_file: Path | None = None) -> dict[str, object]:
+    """The config document of the demo, for simulators served at ``simulators_url``.
+
+    Loopback callers without credentials come in as the read-only analyst; API keys live in
+    ``keys_file`` when one is given."""
+    auth: dict[str, object] = {"anonymous_role": "analyst", "anonymous_loopback_only": True}
+    if keys_file is not None:
+        auth["keys_file"] = str(keys_file)
     return {
+        "auth": auth,
         "brands": [b.key for b in BRANDS],
         "sources": {
             "hubspot": {
@@ -59,7 +68,27 @@ def demo_config(simulators_url: str) -> dict[str, object]:
     }
 
 
-def demo_settings(simulators_url: str) -> Settings:
+def demo_settings(simulators_url: str, keys_file: Path | None = None) -> Settings:
     for name, value in DEMO_ENV.items():
         os.environ.setdefault(name, value)
-    return parse_config(demo_config(simulators_url), "demo")
+    return parse_config(demo_config(simulators_url, keys_file), "demo")
+
+
+#: The keys the demo makes: one per default role for every brand, and a one-brand support key.
+DEMO_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("admin", ("*",)),
+    ("analyst", ("*",)),
+    ("marketing", ("*",)),
+    ("support", ("*",)),
+    ("support", ("luckyspin",)),
+)
+
+
+def demo_keys(keys_file: Path) -> list[tuple[str, tuple[str, ...], str]]:
+    """Make the demo's keys in ``keys_file``: (role, brands, key) for each."""
+    store = KeyStore(keys_file)
+    made = []
+    for role, brands in DEMO_KEYS:
+        key, _ = store.create(role, brands, label=f"demo {role}")
+        made.append((role, brands, key))
+    return made

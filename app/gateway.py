@@ -6,15 +6,16 @@ request its own loaders over them. Nothing here knows GraphQL.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 
 import httpx
 
+from app.auth.principal import SYSTEM, Principal
 from app.config import (
     HubSpotSource,
     PlayerStatsSource,
     SalesforceSource,
+    SecretRef,
     Settings,
     ZendeskSource,
 )
@@ -23,7 +24,9 @@ from app.connectors.hubspot import HubSpotClient
 from app.connectors.player_stats import PlayerStatsClient
 from app.connectors.salesforce import SalesforceClient
 from app.connectors.salesforce.auth import SalesforceClientCredentials
+from app.connectors.secret import LiveSecret
 from app.connectors.zendesk import ZendeskClient
+from app.connectors.zendesk.client import ZendeskTokenAuth
 from app.loaders import FieldsOf, Loaders, Sources
 from app.services.health import SourceHealth
 
@@ -35,8 +38,8 @@ class Gateway:
     clients: dict[str, UpstreamClient]
     health: dict[str, SourceHealth]
 
-    def loaders(self, fields: FieldsOf) -> Loaders:
-        return Loaders(self.sources, fields, self.settings.server.batch_loads)
+    def loaders(self, fields: FieldsOf, principal: Principal = SYSTEM) -> Loaders:
+        return Loaders(self.sources, fields, self.settings.server.batch_loads, principal)
 
     async def aclose(self) -> None:
         for client in self.clients.values():
@@ -77,7 +80,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     customers = HubSpotClient(
         entities.customer,
         client_for(entities.customer),
-        hub.auth.token.read(),
+        live(hub.auth.token),
         brand_property=hub.brand_property,
         player_id_property=hub.player_id_property
         if settings.linking.player == "property"
@@ -86,8 +89,8 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     sf_auth = SalesforceClientCredentials(
         entities.lead,
         f"{sf.url}/services/oauth2/token",
-        sf.auth.client_id.read(),
-        sf.auth.client_secret.read(),
+        live(sf.auth.client_id),
+        live(sf.auth.client_secret),
     )
     leads = SalesforceClient(
         entities.lead,
@@ -96,10 +99,10 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         brand_field=sf.brand_field,
         extra_statuses=sf.lead_statuses,
     )
-    zd_auth = httpx.BasicAuth(f"{zd.auth.email}/token", zd.auth.api_token.read().get_secret_value())
+    zd_auth = ZendeskTokenAuth(zd.auth.email, live(zd.auth.api_token))
     tickets = ZendeskClient(entities.ticket, client_for(entities.ticket, zd_auth), brands=zd.brands)
     players = PlayerStatsClient(
-        entities.player_stats, client_for(entities.player_stats), ps.auth.api_key.read(), ps.brands
+        entities.player_stats, client_for(entities.player_stats), live(ps.auth.api_key), ps.brands
     )
     return Gateway(
         settings=settings,
@@ -109,5 +112,6 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     )
 
 
-def no_fields(_: str) -> Collection[str]:
-    return ()
+def live(ref: SecretRef) -> LiveSecret:
+    """A secret file is followed as it changes; an environment variable is read once."""
+    return LiveSecret(ref.read, ref.file)

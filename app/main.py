@@ -1,4 +1,5 @@
-"""``create_app``: the only place where settings, connectors and the schema meet."""
+"""``create_app``: the only place where settings, connectors, access control and the schema
+meet."""
 
 from __future__ import annotations
 
@@ -7,20 +8,25 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
 from strawberry.fastapi import GraphQLRouter
 
+from app.auth.access import build_access
+from app.auth.guard import GraphQLGuard
+from app.auth.principal import NOBODY, Principal
 from app.config import Settings
 from app.gateway import Gateway, build_gateway
 
 
 def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
-    """The gateway's ASGI app. Connectors open with the app's lifespan and close with it."""
+    """The gateway's ASGI app. ``transport`` replaces the network for tests at the edge."""
     from schema import schema
     from schema.context import Context
 
     state: dict[str, Gateway] = {}
+    access = build_access(settings, transport)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -29,13 +35,21 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
             yield
         finally:
             await state.pop("gateway").aclose()
+            await access.aclose()
 
-    async def context() -> Context:
-        return Context(state["gateway"])
+    async def context(request: Request) -> Context:
+        # The guard gives every query a principal. Strawberry also builds a context for the
+        # GraphiQL page, which runs nothing: that one gets a principal who may see nothing.
+        principal = getattr(request.state, "principal", None)
+        if not isinstance(principal, Principal):
+            principal = NOBODY
+        return Context(state["gateway"], principal, access)
 
     app = FastAPI(title="crmgraph", lifespan=lifespan, docs_url=None, redoc_url=None)
     router: GraphQLRouter[Any, None] = GraphQLRouter(
-        schema, context_getter=context, graphql_ide="graphiql" if settings.server.graphiql else None
+        schema,
+        context_getter=context,
+        graphql_ide="graphiql" if settings.server.graphiql else None,
     )
     app.include_router(router, prefix="/graphql")
 
@@ -54,4 +68,18 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
         }
         return JSONResponse({"ready": True, "sources": sources})
 
+    app.add_middleware(
+        GraphQLGuard,
+        authenticator=access.authenticator,
+        persisted=access.persisted,
+        max_body_bytes=settings.limits.max_body_bytes,
+        max_tokens=settings.limits.max_tokens,
+    )
+    if settings.cors.allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors.allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-Id"],
+        )
     return app

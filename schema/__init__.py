@@ -9,7 +9,8 @@ from strawberry.types import ExecutionContext
 
 from schema.common import read_attribute
 from schema.customers import CustomerType
-from schema.extensions import ErrorShaping, Projection
+from schema.execution import PolicyExecutionContext
+from schema.extensions import ErrorShaping, RequestPlan
 from schema.leads import LeadType
 from schema.query import Query
 from schema.tickets import TicketType
@@ -29,7 +30,8 @@ def build_schema() -> strawberry.Schema:
         query=Query,
         config=StrawberryConfig(default_resolver=read_attribute),
         types=[CustomerType, LeadType, TicketType],
-        extensions=[Projection, ErrorShaping],
+        extensions=[RequestPlan, ErrorShaping],
+        execution_context_class=PolicyExecutionContext,
     )
 
 

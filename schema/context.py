@@ -8,18 +8,25 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.fastapi import BaseContext
 
+from app.auth.access import Access
+from app.auth.principal import SYSTEM, Principal
 from app.gateway import Gateway
 from app.loaders import Loaders
 from schema.projection import Selection
 
 
 class Context(BaseContext):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(
+        self, gateway: Gateway, principal: Principal = SYSTEM, access: Access | None = None
+    ) -> None:
         super().__init__()
         self.gateway = gateway
-        # Filled in by GatewayExtension.on_execute, before any resolver runs.
+        self.principal = principal
+        self.access = access
+        # Filled in by the RequestPlan extension, before any resolver runs.
         self.selection = Selection()
-        self.loaders: Loaders = gateway.loaders(self.fields_of)
+        self.denied: frozenset[tuple[str, str]] = frozenset()
+        self.loaders: Loaders = gateway.loaders(self.fields_of, principal)
         # Errors of fields that still answered (an empty list, a record left out).
         self.reported: list[GraphQLError] = []
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
-from graphql import GraphQLError
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 from strawberry.extensions import SchemaExtension
 
+from app.auth.access import Access
+from app.auth.limits import QueryTooComplex, check
+from app.auth.ratelimit import RateLimiterUnavailable
 from app.connectors.errors import UpstreamError
 from schema.context import Context
 from schema.errors import GatewayError, UpstreamFieldError
@@ -15,16 +19,62 @@ from schema.projection import select
 
 log = logging.getLogger("crmgraph.errors")
 
+INTROSPECTION = {"__schema", "__type", "__typename"}
+INTROSPECTION_DEPTH = 20
 
-class Projection(SchemaExtension):
-    """Reads, once per operation, which fields it selects of each type (for push-down)."""
 
-    def on_execute(self) -> Iterator[None]:
+class RequestPlan(SchemaExtension):
+    """Once per operation, before any resolver: what it selects of each type (pushed down to
+    the CRMs), which of those fields the caller's roles may not read, whether it is within the
+    query limits, and whether the caller's rate budget covers its cost. A refused operation
+    never reaches a resolver, so it costs no upstream call."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
         ctx = self.execution_context
         context = ctx.context
-        if isinstance(context, Context) and ctx.graphql_document is not None:
-            context.selection = select(ctx.schema._schema, ctx.graphql_document, ctx.operation_name)
+        document = ctx.graphql_document
+        if isinstance(context, Context) and document is not None:
+            schema = ctx.schema._schema
+            context.selection = select(schema, document, ctx.operation_name)
+            access = context.access
+            if access is not None:
+                refusal = await self._refusal(context, access, schema, document)
+                if refusal is not None:
+                    ctx.result = ExecutionResult(data=None, errors=[refusal])
         yield
+
+    async def _refusal(
+        self, context: Context, access: Access, schema: GraphQLSchema, document: DocumentNode
+    ) -> GraphQLError | None:
+        ctx = self.execution_context
+        principal = context.principal
+        context.denied = access.policy.denied(principal.roles, context.selection.by_type)
+        limits = access.limits
+        if context.selection.by_type.get("Query", set()) <= INTROSPECTION:
+            # GraphiQL's schema query is deeper than any data query needs to be.
+            limits = replace(limits, max_depth=max(limits.max_depth, INTROSPECTION_DEPTH))
+        try:
+            cost = check(schema, document, ctx.operation_name, ctx.variables, limits)
+        except QueryTooComplex as exc:
+            return GraphQLError(str(exc), extensions=exc.extensions)
+        if access.rate is None:
+            return None
+        try:
+            # Every operation spends at least one unit, even one that reaches no CRM.
+            decision = await access.rate.acquire(principal.subject, max(cost, 1))
+        except RateLimiterUnavailable:
+            # The shared budget is out of reach: serve, and say so in the log, rather than
+            # refuse every caller because Redis is down.
+            log.warning("rate limiter unavailable; request served without a budget check")
+            return None
+        if decision.allowed:
+            return None
+        retry = round(decision.retry_after, 3)
+        return GraphQLError(
+            f"rate limit reached for {principal.subject}: this query costs {cost}; "
+            f"retry after {retry} s",
+            extensions={"code": "RATE_LIMITED", "retryAfter": retry, "cost": cost},
+        )
 
 
 class ErrorShaping(SchemaExtension):
@@ -44,6 +94,8 @@ class ErrorShaping(SchemaExtension):
 
     def _shape(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
+        if original is None and error.extensions and "code" in error.extensions:
+            return error  # our own refusals (RATE_LIMITED, QUERY_TOO_COMPLEX)
         if original is None:
             # Syntax and validation errors: the caller's query is wrong.
             code = "GRAPHQL_PARSE_FAILED" if error.path is None and not error.nodes else None
@@ -52,6 +104,8 @@ class ErrorShaping(SchemaExtension):
             return _with(error, error.message, extensions)
         if isinstance(original, GatewayError):
             return error
+        if isinstance(getattr(original, "extensions", None), dict):
+            return error  # an error that already says what it is (QueryTooComplex…)
         if isinstance(original, UpstreamError):
             shaped = UpstreamFieldError(original)
             return _with(error, str(shaped), shaped.extensions)

@@ -27,8 +27,10 @@ def _span(value: DateTimeRange | None) -> TimeRange:
     return TimeRange() if value is None else TimeRange(after=value.after, before=value.before)
 
 
-def _brands(value: list[str] | None) -> tuple[str, ...] | None:
-    return None if value is None else tuple(sorted(set(value)))
+def _brands(info: Info, value: list[str] | None) -> tuple[str, ...] | None:
+    """The brands a list may show: those asked for, within the caller's own."""
+    wanted = None if value is None else tuple(sorted(set(value)))
+    return info.context.principal.brand_filter(wanted)
 
 
 async def _load(info: Info, entity: str, id: str) -> Any:
@@ -104,7 +106,7 @@ class Query:
         f = filter or CustomerFilter()
         query = CustomerQuery(
             email=f.email.lower() if f.email else None,
-            brands=_brands(f.brand),
+            brands=_brands(info, f.brand),
             company=f.company,
             lifecycle_stage=f.lifecycle_stage,
             created=_span(f.created_at),
@@ -122,6 +124,7 @@ class Query:
                 after,
                 lambda n, cursor: source.list_customers(query, n, cursor, fields, total),
                 loaders.prime_customers,
+                loaders.visible,
             ),
         )
 
@@ -136,7 +139,7 @@ class Query:
         f = filter or LeadFilter()
         query = LeadQuery(
             email=f.email.lower() if f.email else None,
-            brands=_brands(f.brand),
+            brands=_brands(info, f.brand),
             company=f.company,
             statuses=None
             if f.status is None
@@ -156,6 +159,7 @@ class Query:
                 after,
                 lambda n, cursor: source.list_leads(query, n, cursor, fields, total),
                 loaders.prime_leads,
+                loaders.visible,
             ),
         )
 
@@ -169,7 +173,7 @@ class Query:
     ) -> Connection[TicketType]:
         f = filter or TicketFilter()
         query = TicketQuery(
-            brands=_brands(f.brand),
+            brands=_brands(info, f.brand),
             statuses=None
             if f.status is None
             else tuple(sorted(set(f.status), key=lambda s: s.value)),
@@ -189,6 +193,7 @@ class Query:
                 after,
                 lambda n, cursor: source.list_tickets(query, n, cursor, fields, total),
                 loaders.prime_tickets,
+                loaders.visible,
             ),
         )
 

@@ -1,5 +1,8 @@
 """Per-request loaders: every relation is fetched in batches, never one record at a time.
 
+They are also where brand scope is applied on the way out: a record of a brand the caller
+may not see is answered as if it did not exist, and is never primed for a later lookup.
+
 A :class:`Loaders` lives for one GraphQL request. Each loader's batch function de-duplicates
 its keys, groups them by what the upstream call needs (a status filter, a brand), lets the
 connector cut them at its API's batch limit and fetch the chunks concurrently, and returns
@@ -10,12 +13,13 @@ of the upstream call that failed for it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
+from app.auth.principal import SYSTEM, Principal
 from app.connectors.base import (
     CustomerSource,
     LeadSource,
@@ -28,6 +32,7 @@ from app.connectors.errors import UpstreamError
 from app.domain.models import Customer, Lead, PlayerStats, Ticket, TicketStatus
 
 K = TypeVar("K", bound=Hashable)
+R = TypeVar("R", Customer, Lead, Ticket, PlayerStats)
 V = TypeVar("V")
 
 #: The domain fields a request needs of an entity ("customer", "lead", "ticket", "player").
@@ -73,9 +78,16 @@ def _loader(
 
 
 class Loaders:
-    def __init__(self, sources: Sources, fields: FieldsOf, batching: bool = True) -> None:
+    def __init__(
+        self,
+        sources: Sources,
+        fields: FieldsOf,
+        batching: bool = True,
+        principal: Principal = SYSTEM,
+    ) -> None:
         self.sources = sources
         self.fields = fields
+        self.principal = principal
         self.customer: DataLoader[str, Customer | None] = _loader(self._customers, batching)
         self.customer_by_email: DataLoader[str, Customer | None] = _loader(
             self._customers_by_email, batching
@@ -89,45 +101,53 @@ class Loaders:
         self.player: DataLoader[PlayerKey, PlayerStats | None] = _loader(self._players, batching)
         self.requester: DataLoader[str, RequesterRef | None] = _loader(self._requesters, batching)
 
+    def visible(self, records: Iterable[R]) -> list[R]:
+        """The records of brands the caller may see."""
+        sees = self.principal.sees_brand
+        return [r for r in records if sees(r.brand)]
+
+    def _seen(self, record: R | None) -> R | None:
+        return record if record is not None and self.principal.sees_brand(record.brand) else None
+
     # Records found by one route are primed into the others, so a later lookup costs nothing.
     def prime_customers(self, customers: Sequence[Customer]) -> None:
-        for customer in customers:
+        for customer in self.visible(customers):
             self.customer.prime(customer.id.native, customer)
             if customer.email:
                 self.customer_by_email.prime(customer.email, customer)
 
     def prime_leads(self, leads: Sequence[Lead]) -> None:
-        for lead in leads:
+        for lead in self.visible(leads):
             self.lead.prime(lead.id.native, lead)
 
     def prime_tickets(self, tickets: Sequence[Ticket]) -> None:
-        for ticket in tickets:
+        for ticket in self.visible(tickets):
             self.ticket.prime(ticket.id.native, ticket)
 
     async def _customers(self, ids: list[str]) -> list[Customer | None]:
         found = await self.sources.customers.customers_by_id(ids, self.fields("customer"))
         self.prime_customers(list(found.values()))
-        return [found.get(i) for i in ids]
+        return [self._seen(found.get(i)) for i in ids]
 
     async def _customers_by_email(self, emails: list[str]) -> list[Customer | None]:
         wanted = [e.lower() for e in emails]
         found = await self.sources.customers.customers_by_email(wanted, self.fields("customer"))
         self.prime_customers(list(found.values()))
-        return [found.get(e) for e in wanted]
+        return [self._seen(found.get(e)) for e in wanted]
 
     async def _leads(self, ids: list[str]) -> list[Lead | None]:
         found = await self.sources.leads.leads_by_id(ids, self.fields("lead"))
-        return [found.get(i) for i in ids]
+        return [self._seen(found.get(i)) for i in ids]
 
     async def _leads_by_email(self, emails: list[str]) -> list[list[Lead]]:
         wanted = [e.lower() for e in emails]
         found = await self.sources.leads.leads_by_email(wanted, self.fields("lead"))
         self.prime_leads([lead for leads in found.values() for lead in leads])
-        return [found.get(e, []) for e in wanted]
+        return [self.visible(found.get(e, [])) for e in wanted]
 
     async def _tickets(self, ids: list[str]) -> list[Ticket | None]:
         found = await self.sources.tickets.tickets_by_id(ids, self.fields("ticket"))
-        return [found.get(i) for i in ids]
+        return [self._seen(found.get(i)) for i in ids]
 
     async def _requesters(self, ids: list[str]) -> list[RequesterRef | None]:
         found = await self.sources.tickets.requesters_by_id(ids)
@@ -149,7 +169,7 @@ class Loaders:
                 results.update(dict.fromkeys(group, exc))
                 return
             self.prime_tickets([t for ts in found.values() for t in ts])
-            results.update({k: found.get(k.customer_id, []) for k in group})
+            results.update({k: self.visible(found.get(k.customer_id, [])) for k in group})
 
         results: dict[TicketsKey, Any] = {}
         await asyncio.gather(*(fetch(s, g) for s, g in groups.items()))
@@ -159,7 +179,7 @@ class Loaders:
         players = self.sources.players
         by_brand: dict[str, list[str]] = {}
         for key in keys:
-            for brand in (key.brand,) if key.brand else players.brands:
+            for brand in self._player_brands(key):
                 by_brand.setdefault(brand, []).append(key.player_id)
         fields = self.fields("player")
 
@@ -175,8 +195,14 @@ class Loaders:
         await asyncio.gather(*(fetch(b, ids) for b, ids in by_brand.items()))
         return [self._pick_player(key, results) for key in keys]
 
+    def _player_brands(self, key: PlayerKey) -> tuple[str, ...]:
+        """The brands to ask for a player in: its own, or (unknown) every brand the caller
+        sees; never one the caller may not see."""
+        candidates = (key.brand,) if key.brand else self.sources.players.brands
+        return tuple(b for b in candidates if self.principal.sees_brand(b))
+
     def _pick_player(self, key: PlayerKey, results: dict[tuple[str, str], Any]) -> Any:
-        brands = (key.brand,) if key.brand else self.sources.players.brands
+        brands = self._player_brands(key)
         answers = [results.get((b, key.player_id)) for b in brands]
         found = [a for a in answers if isinstance(a, PlayerStats)]
         if found:

@@ -31,9 +31,11 @@ class Run:
     p50: float
     p95: float
     qps: float
+    failed: int
 
 
 async def _measure(name: str, gateway_url: str, simulators_url: str) -> Run:
+    failures: list[str] = []
     async with httpx.AsyncClient(base_url=gateway_url, timeout=120) as client:
 
         async def query() -> float:
@@ -44,7 +46,7 @@ async def _measure(name: str, gateway_url: str, simulators_url: str) -> Run:
             elapsed = (time.perf_counter() - started) * 1000
             body = response.json()
             if body.get("errors"):
-                raise RuntimeError(f"{name}: {body['errors'][:2]}")
+                failures.append(body["errors"][0]["message"])
             return elapsed
 
         await query()  # warm: connections, the Salesforce token
@@ -62,7 +64,11 @@ async def _measure(name: str, gateway_url: str, simulators_url: str) -> Run:
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENT)))
         qps = CONCURRENT_QUERIES / (time.perf_counter() - started)
-    return Run(name, upstream, percentile(latencies, 50), percentile(latencies, 95), qps)
+    if failures:
+        print(f"  {name}: {len(failures)} answers had errors, e.g. {failures[0]}")
+    return Run(
+        name, upstream, percentile(latencies, 50), percentile(latencies, 95), qps, len(failures)
+    )
 
 
 async def run() -> None:
@@ -75,7 +81,7 @@ async def run() -> None:
         async with harness.gateway(sims, batch_loads=False) as url:
             naive = await _measure("naive (one call per object)", url, sims)
     target = 2 * LATENCY_MS + 25
-    rows = [[r.name, r.upstream_per_query, r.p50, r.p95, r.qps] for r in (batched, naive)]
+    rows = [[r.name, r.upstream_per_query, r.p50, r.p95, r.qps, r.failed] for r in (batched, naive)]
     rows.append(
         [
             "ratio naive / crmgraph",
@@ -83,14 +89,24 @@ async def run() -> None:
             naive.p50 / batched.p50,
             naive.p95 / batched.p95,
             batched.qps / naive.qps,
+            "",
         ]
     )
-    rows.append([floor.name, floor.upstream_per_query, floor.p50, floor.p95, floor.qps])
+    rows.append(
+        [floor.name, floor.upstream_per_query, floor.p50, floor.p95, floor.qps, floor.failed]
+    )
     print(
         table(
             f"Dashboard: {PAGE} customers with leads, open tickets + requesters, player stats; "
             f"{LATENCY_MS} ms upstream latency",
-            ["gateway", "upstream req/query", "p50 ms", "p95 ms", f"queries/s (x{CONCURRENT})"],
+            [
+                "gateway",
+                "upstream req/query",
+                "p50 ms",
+                "p95 ms",
+                f"queries/s (x{CONCURRENT})",
+                "answers with errors",
+            ],
             rows,
         )
         + f"aim: p50 <= 2 dependent round trips x {LATENCY_MS} ms + 25 ms = {target} ms; "

@@ -41,6 +41,7 @@ def test_config_check_accepts_the_example_when_its_secrets_are_there(tmp_path: P
     secret.write_text("secret")
     config = (ROOT / "crmgraph.example.yaml").read_text()
     config = config.replace("/run/secrets/salesforce_client_secret", str(secret))
+    config = config.replace("keys_file: crmgraph-keys.json", f"keys_file: {tmp_path / 'keys.json'}")
     path = tmp_path / "crmgraph.yaml"
     path.write_text(config)
     env = {

@@ -84,3 +84,22 @@ def test_a_file_that_is_not_yaml_says_where(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         load_config(bad)
     assert raised.value.problems[0][0].startswith("line ")
+
+
+def test_the_anonymous_role_must_exist(example: dict) -> None:
+    example["auth"] = {"anonymous_role": "visitor"}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(example)
+    assert raised.value.problems == [("auth.anonymous_role", "no role named 'visitor'")]
+
+
+def test_a_role_names_only_types_roles_govern(example: dict) -> None:
+    example["roles"] = {"bi": {"read": {"Customer": ["*"], "Invoice": ["*"]}}}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(example)
+    assert raised.value.problems[0][0] == "roles.bi.read.Invoice"
+
+
+def test_a_service_role_lists_exactly_its_fields(example: dict) -> None:
+    example["roles"] = {"service": {"read": {"PlayerStats": ["playerId", "level"]}}}
+    assert parse_config(example).roles["service"].read == {"PlayerStats": ["playerId", "level"]}

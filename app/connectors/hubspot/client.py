@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from app.connectors.base import CustomerQuery, Fields, Page
 from app.connectors.errors import UpstreamProtocolError
 from app.connectors.http import UpstreamClient
 from app.connectors.hubspot import payloads
 from app.connectors.hubspot.mapping import customer_map
+from app.connectors.secret import LiveSecret
 from app.domain.ids import ExternalRef, NodeId
 from app.domain.models import Customer
 from app.mapping.fieldmap import FieldMap
@@ -38,14 +38,14 @@ class HubSpotClient:
         self,
         name: str,
         http: UpstreamClient,
-        token: SecretStr,
+        token: LiveSecret,
         *,
         brand_property: str = "brand",
         player_id_property: str | None = "player_id",
     ) -> None:
         self.name = name
         self.http = http
-        self._auth = {"Authorization": f"Bearer {token.get_secret_value()}"}
+        self._token = token
         self.brand_property = brand_property
         self.map: FieldMap = customer_map(brand_property, player_id_property)
 
@@ -104,7 +104,12 @@ class HubSpotClient:
 
     async def _post(self, route: str, body: Any, items: int) -> Any:
         response = await self.http.send(
-            "POST", route, route=f"POST {route}", json=body, headers=self._auth, items=items
+            "POST",
+            route,
+            route=f"POST {route}",
+            json=body,
+            headers={"Authorization": f"Bearer {self._token.value()}"},
+            items=items,
         )
         # 207: some inputs were not found; the results still hold the others.
         self.http.raise_for_status(response, describe_error)

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 from app.connectors.base import Fields
 from app.connectors.errors import UpstreamProtocolError
 from app.connectors.http import UpstreamClient
 from app.connectors.player_stats.mapping import PLAYER_MAP
+from app.connectors.secret import LiveSecret
 from app.domain.models import PlayerStats
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class PlayerStatsClient:
     batch_limit = BATCH_LIMIT
 
     def __init__(
-        self, name: str, http: UpstreamClient, api_key: SecretStr, brands: Sequence[str]
+        self, name: str, http: UpstreamClient, api_key: LiveSecret, brands: Sequence[str]
     ) -> None:
         self.name = name
         self.http = http
@@ -48,7 +48,7 @@ class PlayerStatsClient:
         keys = list(dict.fromkeys(ids))
         if brand not in self.brands or not keys:
             return {}
-        headers = {"X-API-Key": self._api_key.get_secret_value(), "X-Brand-Key": brand}
+        headers = {"X-API-Key": self._api_key.value(), "X-Brand-Key": brand}
         answers = await asyncio.gather(
             *(
                 self._batch_get(keys[i : i + BATCH_LIMIT], headers)

@@ -11,16 +11,16 @@ import asyncio
 from collections.abc import AsyncGenerator
 
 import httpx
-from pydantic import SecretStr
 
 from app.connectors.errors import UpstreamAuthFailed
+from app.connectors.secret import LiveSecret
 
 
 class SalesforceClientCredentials(httpx.Auth):
     requires_response_body = True
 
     def __init__(
-        self, source: str, token_url: str, client_id: SecretStr, client_secret: SecretStr
+        self, source: str, token_url: str, client_id: LiveSecret, client_secret: LiveSecret
     ) -> None:
         self.source = source
         self.token_url = token_url
@@ -54,8 +54,8 @@ class SalesforceClientCredentials(httpx.Auth):
             self.token_url,
             data={
                 "grant_type": "client_credentials",
-                "client_id": self._client_id.get_secret_value(),
-                "client_secret": self._client_secret.get_secret_value(),
+                "client_id": self._client_id.value(),
+                "client_secret": self._client_secret.value(),
             },
         )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ import httpx
 from app.connectors.base import Fields, Page, Requester, RequesterRef, TicketQuery
 from app.connectors.errors import UpstreamProtocolError
 from app.connectors.http import UpstreamClient
+from app.connectors.secret import LiveSecret
 from app.connectors.zendesk import payloads
 from app.connectors.zendesk.mapping import ticket_map
 from app.domain.ids import NodeId
@@ -32,6 +33,18 @@ def describe_error(response: httpx.Response) -> str:
     if isinstance(error, dict):  # some endpoints nest {"title", "message"}
         error = error.get("title") or error.get("message")
     return f"{error}: {body.get('description', '')}"[:300]
+
+
+class ZendeskTokenAuth(httpx.Auth):
+    """Basic ``{email}/token:{api_token}``, with the token read at each request."""
+
+    def __init__(self, email: str, api_token: LiveSecret) -> None:
+        self.email = email
+        self.api_token = api_token
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        basic = httpx.BasicAuth(f"{self.email}/token", self.api_token.value())
+        yield from basic.auth_flow(request)
 
 
 def chunked(items: Sequence[str], size: int) -> list[list[str]]:

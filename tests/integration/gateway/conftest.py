@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from app.demo import demo_settings
+from app.auth.keys import KeyStore
+from app.config import parse_config
+from app.demo import demo_config, demo_settings
 from app.main import create_app
 from app.simulators.server import RunningSimulators, serve_asgi
 
@@ -21,9 +25,46 @@ PREFIXES = {
 }
 
 
+def gateway_config(simulators_url: str, keys_file: Path, **overrides: Any) -> dict[str, Any]:
+    """The demo's config, with the per-caller rate budget off unless a test turns it on."""
+    config = demo_config(simulators_url, keys_file)
+    config["limits"] = {"rate": None}
+    config.update(overrides)
+    return config
+
+
 @pytest.fixture(scope="session")
-def gateway_url(simulators: RunningSimulators) -> Iterator[str]:
-    with serve_asgi(create_app(demo_settings(simulators.base_url))) as url:
+def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("keys") / "keys.json"
+
+
+@pytest.fixture(scope="session")
+def keys(keys_file: Path) -> dict[str, str]:
+    """An API key per default role for every brand, and one-brand keys named role@brand."""
+    store = KeyStore(keys_file)
+    made = {}
+    for role in ("admin", "analyst", "marketing", "support", "service"):
+        made[role] = store.create(role, ["*"])[0]
+    for role in ("admin", "analyst", "support"):
+        for brand in ("luckyspin", "goldcoast"):
+            made[f"{role}@{brand}"] = store.create(role, [brand])[0]
+    return made
+
+
+@contextlib.contextmanager
+def serve_gateway(simulators_url: str, keys_file: Path, **overrides: Any) -> Iterator[str]:
+    """Another gateway on its own port, with config keys replaced by ``overrides``."""
+    demo_settings(simulators_url)  # puts the simulators' credentials in the environment
+    settings = parse_config(gateway_config(simulators_url, keys_file, **overrides))
+    with serve_asgi(create_app(settings)) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def gateway_url(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]
+) -> Iterator[str]:
+    with serve_gateway(simulators.base_url, keys_file) as url:
         yield url
 
 
@@ -81,9 +122,27 @@ class GraphQL:
 
 
 @pytest.fixture
-async def gql(gateway_url: str) -> AsyncIterator[GraphQL]:
-    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as client:
+async def gql(gateway_url: str, keys: dict[str, str]) -> AsyncIterator[GraphQL]:
+    """A client with the admin key: sees every field of every brand."""
+    headers = {"X-API-Key": keys["admin"]}
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30, headers=headers) as client:
         yield GraphQL(client)
+
+
+@pytest.fixture
+async def gql_as(gateway_url: str, keys: dict[str, str]) -> AsyncIterator[Any]:
+    """``gql_as("support@luckyspin")``: a client with that key (``None``: no credentials)."""
+    clients: list[httpx.AsyncClient] = []
+
+    def make(name: str | None) -> GraphQL:
+        headers = {} if name is None else {"X-API-Key": keys[name]}
+        client = httpx.AsyncClient(base_url=gateway_url, timeout=30, headers=headers)
+        clients.append(client)
+        return GraphQL(client)
+
+    yield make
+    for client in clients:
+        await client.aclose()
 
 
 def errors_at(body: dict[str, Any], *path: object) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""Who may call crmgraph, and what each caller may see."""
