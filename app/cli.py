@@ -100,6 +100,46 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cache_flush(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.cache.flush import flush_everywhere
+    from app.config import ConfigError, load_config
+    from app.gateway import build_cache
+
+    try:
+        settings = load_config(Path(args.config), check_secrets=False)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    cache, redis = build_cache(settings.cache)
+    if cache is None or redis is None:
+        print(
+            "cache.redis_url is not set: each server holds its own in-process cache, which "
+            "empties by its TTLs (or a restart); there is nothing shared to flush",
+            file=sys.stderr,
+        )
+        return 1
+
+    async def flush() -> int:
+        try:
+            return await flush_everywhere(cache, redis, args.entity)
+        finally:
+            await redis.aclose()
+
+    try:
+        removed = asyncio.run(flush())
+    except Exception as exc:
+        print(f"the shared cache could not be flushed: {type(exc).__name__}", file=sys.stderr)
+        return 1
+    what = f"{args.entity} records" if args.entity else "every record"
+    print(
+        f"flushed {what} and every relation/list answer: {removed} shared entries; "
+        "every running instance was told to flush its own"
+    )
+    return 0
+
+
 def _schema(_: argparse.Namespace) -> int:
     from schema import schema
 
@@ -141,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_config_check)
 
     add_keys_commands(commands)
+
+    cache = commands.add_parser("cache", help="the field cache")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True)
+    flush = cache_commands.add_parser("flush", help="empty the cache on every instance")
+    flush.add_argument("--config", required=True)
+    flush.add_argument("--entity", choices=["customer", "lead", "ticket", "player"])
+    flush.set_defaults(handler=_cache_flush)
 
     schema = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema.set_defaults(handler=_schema)

@@ -232,6 +232,29 @@ class Cors(Strict):
     allow_origins: list[str] = Field(default_factory=list)
 
 
+class CacheGroupFields(Strict):
+    """Which of an entity's fields are hot; the rest are cold."""
+
+    hot: list[str]
+
+
+class CacheSettings(Strict):
+    """The field cache (README, "Hot and cold fields")."""
+
+    enabled: bool = True
+    hot_ttl: float = Field(5.0, gt=0, le=3600)
+    cold_ttl: float = Field(300.0, gt=0, le=86_400)
+    #: How long past its TTL an entry may still answer for a failing source (marked stale).
+    max_stale: float = Field(600.0, ge=0, le=7 * 86_400)
+    max_entries: int = Field(200_000, ge=100)
+    #: A second tier shared by every instance. Unset: each instance caches for itself.
+    redis_url: str | None = None
+    #: Per entity (customer, lead, ticket, player), the fields that are hot.
+    groups: dict[Literal["customer", "lead", "ticket", "player"], CacheGroupFields] = Field(
+        default_factory=dict
+    )
+
+
 class Server(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -255,6 +278,7 @@ class Settings(Strict):
     limits: Limits = Limits()
     persisted_queries: PersistedQueries = PersistedQueries()
     cors: Cors = Cors()
+    cache: CacheSettings = CacheSettings()
     #: Shared state for several instances (rate budgets, persisted queries); None: in-process.
     redis_url: str | None = None
 
@@ -368,7 +392,13 @@ def _role_problems(settings: Settings) -> list[tuple[str, str]]:
     from app.auth.policy import GOVERNED, roles_in_force  # the policy reads these settings
 
     roles = roles_in_force(settings.roles)
+    from app.cache.groups import FIELDS
+
     problems = []
+    for entity, group in settings.cache.groups.items():
+        for field in group.hot:
+            if field not in FIELDS[entity]:
+                problems.append((f"cache.groups.{entity}.hot", f"{entity} has no field {field!r}"))
     anonymous = settings.auth.anonymous_role
     if anonymous is not None and anonymous not in roles:
         problems.append(("auth.anonymous_role", f"no role named {anonymous!r}"))

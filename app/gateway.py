@@ -9,9 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from app.auth.principal import SYSTEM, Principal
+from app.cache.groups import DEFAULT_HOT, default_groups
+from app.cache.memory_tier import MemoryTier
+from app.cache.records import FieldCache
+from app.cache.redis_tier import RedisTier
 from app.config import (
+    CacheSettings,
     HubSpotSource,
     PlayerStatsSource,
     SalesforceSource,
@@ -37,13 +45,45 @@ class Gateway:
     sources: Sources
     clients: dict[str, UpstreamClient]
     health: dict[str, SourceHealth]
+    cache: FieldCache | None = None
+    redis: Redis | None = None
 
     def loaders(self, fields: FieldsOf, principal: Principal = SYSTEM) -> Loaders:
-        return Loaders(self.sources, fields, self.settings.server.batch_loads, principal)
+        return Loaders(
+            self.sources, fields, self.settings.server.batch_loads, principal, self.cache
+        )
 
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def build_cache(settings: CacheSettings) -> tuple[FieldCache | None, Redis | None]:
+    """The field cache: in-process always, Redis behind it when configured."""
+    if not settings.enabled:
+        return None, None
+    hot: dict[str, frozenset[str]] = {e: frozenset(g.hot) for e, g in settings.groups.items()}
+    groups = default_groups(
+        hot_ttl=settings.hot_ttl,
+        cold_ttl=settings.cold_ttl,
+        hot={**DEFAULT_HOT, **hot},
+    )
+    redis = None
+    shared = None
+    if settings.redis_url:
+        redis = Redis.from_url(
+            settings.redis_url,
+            socket_timeout=0.25,
+            socket_connect_timeout=0.25,
+            retry=Retry(NoBackoff(), 0),
+        )
+        shared = RedisTier(redis)
+    cache = FieldCache(
+        groups, MemoryTier(settings.max_entries), shared, max_stale=settings.max_stale
+    )
+    return cache, redis
 
 
 def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Gateway:
@@ -104,11 +144,14 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     players = PlayerStatsClient(
         entities.player_stats, client_for(entities.player_stats), live(ps.auth.api_key), ps.brands
     )
+    cache, redis = build_cache(settings.cache)
     return Gateway(
         settings=settings,
         sources=Sources(customers, leads, tickets, players),
         clients=clients,
         health=health,
+        cache=cache,
+        redis=redis,
     )
 
 

@@ -3,6 +3,8 @@ meet."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +18,7 @@ from strawberry.fastapi import GraphQLRouter
 from app.auth.access import build_access
 from app.auth.guard import GraphQLGuard
 from app.auth.principal import NOBODY, Principal
+from app.cache.flush import listen_for_flushes
 from app.config import Settings
 from app.gateway import Gateway, build_gateway
 
@@ -30,10 +33,17 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["gateway"] = build_gateway(settings, transport)
+        gateway = state["gateway"] = build_gateway(settings, transport)
+        listener = None
+        if gateway.cache is not None and gateway.redis is not None:
+            listener = asyncio.create_task(listen_for_flushes(gateway.cache, gateway.redis))
         try:
             yield
         finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             await state.pop("gateway").aclose()
             await access.aclose()
 
@@ -66,7 +76,12 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
             name: {"kind": h.kind, "status": h.status, "errorRate": round(h.error_rate, 4)}
             for name, h in gateway.health.items()
         }
-        return JSONResponse({"ready": True, "sources": sources})
+        body: dict[str, Any] = {"ready": True, "sources": sources}
+        if gateway.cache is not None and gateway.cache.shared is not None:
+            # Redis down is not "not ready": the first tier and the CRMs carry on; say so.
+            up = await gateway.cache.shared.ping()  # type: ignore[attr-defined]
+            body["cache"] = {"shared_tier": "up" if up else "down"}
+        return JSONResponse(body)
 
     app.add_middleware(
         GraphQLGuard,

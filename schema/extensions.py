@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
+from typing import Any
 
 from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 from strawberry.extensions import SchemaExtension
@@ -20,6 +21,7 @@ from schema.projection import select
 log = logging.getLogger("crmgraph.errors")
 
 INTROSPECTION = {"__schema", "__type", "__typename"}
+ENTITY_TYPES = {"Customer", "Lead", "Ticket", "PlayerStats"}
 INTROSPECTION_DEPTH = 20
 
 
@@ -36,12 +38,30 @@ class RequestPlan(SchemaExtension):
         if isinstance(context, Context) and document is not None:
             schema = ctx.schema._schema
             context.selection = select(schema, document, ctx.operation_name)
+            cache = context.gateway.cache
+            if cache is not None:
+                for type_name, fields in context.selection.by_type.items():
+                    if type_name in ENTITY_TYPES:
+                        cache.stats.field_reads.update((type_name, f) for f in fields)
             access = context.access
             if access is not None:
                 refusal = await self._refusal(context, access, schema, document)
                 if refusal is not None:
                     ctx.result = ExecutionResult(data=None, errors=[refusal])
         yield
+
+    def get_results(self) -> dict[str, Any]:
+        """Answers served from the cache past their freshness, because their source failed:
+        said in ``extensions.stale``, with their age, never silently."""
+        context = self.execution_context.context
+        if not isinstance(context, Context) or not context.loaders.served.stale:
+            return {}
+        return {
+            "stale": [
+                {"entity": s.entity, "source": s.source, "id": s.id, "ageSeconds": s.age_seconds}
+                for s in context.loaders.served.stale
+            ]
+        }
 
     async def _refusal(
         self, context: Context, access: Access, schema: GraphQLSchema, document: DocumentNode

@@ -13,6 +13,7 @@ from app.domain.models import PlayerStats
 from app.loaders import PlayerKey
 from app.services import lists, pagination
 from app.services.pagination import InvalidCursor
+from schema.cache import CacheStatus, cache_status
 from schema.common import Connection, DateTimeRange, Node, connection, page_size, parse_id
 from schema.context import Info
 from schema.customers import CustomerFilter, CustomerType
@@ -112,19 +113,19 @@ class Query:
             created=_span(f.created_at),
             updated=_span(f.updated_at),
         )
-        loaders, fields = info.context.loaders, info.context.fields_of("customer")
+        loaders = info.context.loaders
         total = info.context.selection.selects("CustomerConnection", "totalCount")
         source = loaders.sources.customers
         return await _page(
             info,
             lists.listing(
-                "customers",
+                loaders,
+                "customer",
                 query,
                 _limit(info, first),
                 after,
-                lambda n, cursor: source.list_customers(query, n, cursor, fields, total),
-                loaders.prime_customers,
-                loaders.visible,
+                total,
+                lambda n, cursor, fields: source.list_customers(query, n, cursor, fields, total),
             ),
         )
 
@@ -147,19 +148,19 @@ class Query:
             created=_span(f.created_at),
             updated=_span(f.updated_at),
         )
-        loaders, fields = info.context.loaders, info.context.fields_of("lead")
+        loaders = info.context.loaders
         total = info.context.selection.selects("LeadConnection", "totalCount")
         source = loaders.sources.leads
         return await _page(
             info,
             lists.listing(
-                "leads",
+                loaders,
+                "lead",
                 query,
                 _limit(info, first),
                 after,
-                lambda n, cursor: source.list_leads(query, n, cursor, fields, total),
-                loaders.prime_leads,
-                loaders.visible,
+                total,
+                lambda n, cursor, fields: source.list_leads(query, n, cursor, fields, total),
             ),
         )
 
@@ -181,21 +182,25 @@ class Query:
             created=_span(f.created_at),
             updated=_span(f.updated_at),
         )
-        loaders, fields = info.context.loaders, info.context.fields_of("ticket")
+        loaders = info.context.loaders
         total = info.context.selection.selects("TicketConnection", "totalCount")
         source = loaders.sources.tickets
         return await _page(
             info,
             lists.listing(
-                "tickets",
+                loaders,
+                "ticket",
                 query,
                 _limit(info, first),
                 after,
-                lambda n, cursor: source.list_tickets(query, n, cursor, fields, total),
-                loaders.prime_tickets,
-                loaders.visible,
+                total,
+                lambda n, cursor, fields: source.list_tickets(query, n, cursor, fields, total),
             ),
         )
+
+    @strawberry.field(description="The field cache: hits, misses, stale serves, hot fields.")
+    def cache(self, info: Info) -> CacheStatus:
+        return cache_status(info.context.gateway)
 
     @strawberry.field(description="Each upstream: healthy, degraded or down, and why.")
     def sources(self, info: Info) -> list[SourceStatus]:

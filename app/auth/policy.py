@@ -52,7 +52,7 @@ DEFAULT_ROLES: dict[str, Role] = {
             "Customer": ["*", "!tickets"],
             "Lead": ["*"],
             "PlayerStats": ["*", *MONEY],
-            "Query": ["*", "!tickets", "!ticket", "!sources"],
+            "Query": ["*", "!tickets", "!ticket", "!sources", "!cache"],
         },
         mutations=LEAD_WRITES,
         introspection=True,

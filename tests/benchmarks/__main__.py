@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from tests.benchmarks import dashboard, simulators
+from tests.benchmarks import dashboard, polling, simulators
 
 
 def main() -> int:
     print("crmgraph benchmarks\n")
     asyncio.run(simulators.run())
     asyncio.run(dashboard.run())
+    asyncio.run(polling.run())
     return 0
 
 

@@ -79,8 +79,12 @@ async def timed_simulators() -> AsyncIterator[tuple[str, float]]:
 
 
 @contextlib.asynccontextmanager
-async def gateway(simulators_url: str, **server: Any) -> AsyncIterator[str]:
-    """``crmgraph serve --config`` against the simulators; ``server`` overrides server keys."""
+async def gateway(
+    simulators_url: str, overrides: dict[str, Any] | None = None, **server: Any
+) -> AsyncIterator[str]:
+    """``crmgraph serve --config`` against the simulators; ``server`` overrides server keys,
+    ``overrides`` whole top-level sections."""
+    overrides = overrides or {}
     port = free_port()
     config = demo_config(simulators_url)
     config["server"] = {"port": port, "graphiql": False, **server}
@@ -88,6 +92,8 @@ async def gateway(simulators_url: str, **server: Any) -> AsyncIterator[str]:
     # per-caller budget (which would otherwise be what is measured).
     config["auth"] = {"anonymous_role": "admin"}
     config["limits"] = {"rate": None}
+    config["cache"] = {"enabled": False}  # measured on its own, in the polling benchmark
+    config.update(overrides)
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(config, handle)
     try:

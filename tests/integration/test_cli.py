@@ -78,3 +78,12 @@ def test_serve_refuses_a_bad_config_without_starting(tmp_path: Path) -> None:
     result = run("serve", "--config", str(path))
     assert result.returncode == 2
     assert "not valid YAML" in result.stderr
+
+
+def test_cache_flush_without_a_shared_tier_says_there_is_nothing_to_flush(tmp_path: Path) -> None:
+    path = tmp_path / "crmgraph.yaml"
+    config = (ROOT / "crmgraph.example.yaml").read_text()
+    path.write_text(config)
+    result = run("cache", "flush", "--config", str(path))
+    assert result.returncode == 1
+    assert "cache.redis_url is not set" in result.stderr

@@ -26,9 +26,11 @@ PREFIXES = {
 
 
 def gateway_config(simulators_url: str, keys_file: Path, **overrides: Any) -> dict[str, Any]:
-    """The demo's config, with the per-caller rate budget off unless a test turns it on."""
+    """The demo's config, with the per-caller rate budget and the field cache off unless a
+    test turns them on (most tests count upstream requests a cache would absorb)."""
     config = demo_config(simulators_url, keys_file)
     config["limits"] = {"rate": None}
+    config["cache"] = {"enabled": False}
     config.update(overrides)
     return config
 

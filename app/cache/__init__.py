@@ -1,0 +1,1 @@
+"""The field cache: upstream records by entity, id and field group (hot apart from cold)."""

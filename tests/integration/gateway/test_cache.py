@@ -1,0 +1,218 @@
+"""Hot fields apart from cold: what a dashboard poll costs with the field cache on.
+
+Each test runs its own cached gateway (so no other test's traffic warms it), counts upstream
+requests with the simulators' counters, and reads which properties the CRMs were asked for
+from the simulators' request logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.simulators.server import RunningSimulators
+from tests.dashboard import DASHBOARD
+from tests.integration.gateway.conftest import GraphQL, Upstreams, serve_gateway
+
+HOT_TTL = 1.0
+COLD = {"firstname", "lastname", "phone", "company", "createdate"}  # HubSpot cold properties
+
+
+@contextlib.contextmanager
+def cached_gateway(simulators: RunningSimulators, keys_file: Path, **cache: Any) -> Iterator[str]:
+    settings = {"hot_ttl": HOT_TTL, "cold_ttl": 600, **cache}
+    with serve_gateway(simulators.base_url, keys_file, cache=settings) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def client(url: str, key: str) -> AsyncIterator[GraphQL]:
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers={"X-API-Key": key}) as http:
+        yield GraphQL(http)
+
+
+def hubspot_properties(requests: list[dict[str, Any]]) -> set[str]:
+    return {
+        p for r in requests if isinstance(r["body"], dict) for p in r["body"].get("properties", [])
+    }
+
+
+@pytest.fixture
+def cached(simulators: RunningSimulators, keys_file: Path) -> Iterator[str]:
+    with cached_gateway(simulators, keys_file) as url:
+        yield url
+
+
+async def test_a_repeated_dashboard_within_the_ttl_costs_nothing_upstream(
+    cached: str, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    async with client(cached, keys["admin"]) as gql:
+        first = await gql.data(DASHBOARD, first=50)
+        cold = await upstreams.total()
+        await upstreams.reset()
+        again = await gql.data(DASHBOARD, first=50)
+    assert cold > 0
+    assert again == first
+    assert await upstreams.total() == 0
+
+
+async def test_after_the_hot_ttl_only_hot_properties_are_asked_again(
+    cached: str, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    async with client(cached, keys["admin"]) as gql:
+        await gql.data(DASHBOARD, first=50)
+        await asyncio.sleep(HOT_TTL * 1.2)  # let the hot group expire; cold stays for 600 s
+        await upstreams.reset()
+        await gql.data(DASHBOARD, first=50)
+    asked = hubspot_properties(await upstreams.requests("hubspot"))
+    assert asked, "the hot refresh should ask HubSpot for the hot properties"
+    assert "lifecyclestage" in asked
+    assert not asked & COLD, f"cold properties refetched: {asked & COLD}"
+    leads = [r for r in await upstreams.requests("salesforce") if "query" in r["path"]]
+    assert all("FirstName" not in r["query"] for r in leads)
+
+
+async def test_a_cold_only_query_never_waits_for_a_hot_refresh(
+    cached: str, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    query = "{ customers(first: 20) { edges { node { name email company } } } }"
+    async with client(cached, keys["admin"]) as gql:
+        await gql.data(query)
+        asked = hubspot_properties(await upstreams.requests("hubspot"))
+        await asyncio.sleep(HOT_TTL * 1.2)
+        await upstreams.reset()
+        await gql.data('{ customer(id: "hubspot:1001") { name email company } }')
+    assert not asked & {"lifecyclestage", "lastmodifieddate"}
+    assert await upstreams.total() == 0  # a cold record, within the cold TTL
+
+
+async def test_fifty_identical_concurrent_queries_cost_one_batch_per_source(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    # A TTL longer than the stampede lasts, so every upstream call counted is a shared one.
+    with cached_gateway(simulators, keys_file, hot_ttl=120) as url:
+        async with client(url, keys["admin"]) as gql:
+            answers = await asyncio.gather(*(gql(DASHBOARD, first=30) for _ in range(50)))
+    assert all(not a.get("errors") for a in answers)
+    counts = await upstreams.counts()
+    assert counts["hubspot"] == 1, await upstreams.routes("hubspot")
+    # One lead query, and this new gateway's one OAuth token.
+    assert await upstreams.routes("salesforce") == {
+        "GET /services/data/{version}/query": 1,
+        "POST /services/oauth2/token": 1,
+    }
+    assert counts["zendesk"] == 2  # users + ticket export
+    assert counts["players"] <= 3  # one batch per brand on the page
+
+
+async def test_a_failing_source_answers_stale_values_marked_with_their_age(
+    cached: str, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    query = '{ playerStats(playerId: "p-000001") { playerId pointsBalance level } }'
+    async with client(cached, keys["admin"]) as gql:
+        fresh = await gql.data(query)
+        await asyncio.sleep(HOT_TTL * 1.2)
+        await upstreams.configure("players", {"error_rate": 1, "error_status": 503})
+        body = await gql(query)
+    assert body["data"] == fresh
+    [stale] = body["extensions"]["stale"]
+    assert stale["entity"] == "player"
+    assert stale["source"].startswith("players")
+    assert stale["id"] == "p-000001"
+    assert stale["ageSeconds"] >= HOT_TTL
+
+
+async def test_past_max_stale_a_failing_source_is_an_error_again(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    query = '{ playerStats(playerId: "p-000001") { pointsBalance } }'
+    with cached_gateway(simulators, keys_file, max_stale=0) as url:
+        async with client(url, keys["admin"]) as gql:
+            await gql.data(query)
+            await asyncio.sleep(HOT_TTL * 1.2)
+            await upstreams.configure("players", {"error_rate": 1, "error_status": 503})
+            body = await gql(query)
+    assert body["data"] == {"playerStats": None}
+    assert body["errors"][0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert "stale" not in (body.get("extensions") or {})
+
+
+async def test_the_cache_never_leaks_between_brands_or_roles(
+    cached: str, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    query = "{ customers(first: 200) { totalCount edges { node { brand email } } } }"
+    async with client(cached, keys["admin"]) as admin:
+        await admin.data(query)  # warms the cache with every brand's records
+    await upstreams.reset()
+    async with client(cached, keys["analyst@luckyspin"]) as analyst:
+        body = await analyst(query)
+    nodes = [e["node"] for e in body["data"]["customers"]["edges"]]
+    assert {n["brand"] for n in nodes} == {"luckyspin"}
+    assert all(n["email"] is None for n in nodes)  # analysts may not read emails
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
+
+
+async def test_a_second_instance_sharing_redis_is_served_warm(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    shared = {"redis_url": "redis://127.0.0.1:6379/0", "cold_ttl": 600, "hot_ttl": 60}
+    # A fresh namespace: another run's entries must not make this one warm.
+    query = f'{{ customers(first: 25, filter: {{company: "{uuid.uuid4()}"}}) {{ totalCount }} }}'
+    with (
+        cached_gateway(simulators, keys_file, **shared) as one,
+        cached_gateway(simulators, keys_file, **shared) as two,
+    ):
+        async with client(one, keys["admin"]) as gql:
+            await gql.data(DASHBOARD, first=40)
+            await gql.data(query)
+        await upstreams.reset()
+        async with client(two, keys["admin"]) as gql:
+            await gql.data(DASHBOARD, first=40)
+            await gql.data(query)
+    assert await upstreams.total() == 0
+
+
+async def test_cache_flush_empties_every_instance(
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    upstreams: Upstreams,
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.integration.gateway.conftest import gateway_config
+
+    shared = {"redis_url": "redis://127.0.0.1:6379/0", "cold_ttl": 600, "hot_ttl": 600}
+    query = '{ customer(id: "hubspot:1002") { name } }'
+    config = tmp_path / "crmgraph.yaml"
+    config.write_text(yaml.safe_dump(gateway_config(simulators.base_url, keys_file, cache=shared)))
+    with cached_gateway(simulators, keys_file, **shared) as url:
+        async with client(url, keys["admin"]) as gql:
+            await gql.data(query)
+            await upstreams.reset()
+            await gql.data(query)
+            assert await upstreams.total() == 0  # warm
+            crmgraph = str(Path(sys.executable).with_name("crmgraph"))
+            flush = await asyncio.create_subprocess_exec(
+                crmgraph, "cache", "flush", "--config", str(config), stderr=subprocess.PIPE
+            )
+            _, stderr = await flush.communicate()
+            assert flush.returncode == 0, stderr
+            # The instance flushes its own tier when the message arrives: wait for it.
+            for _ in range(100):
+                await gql.data(query)
+                if await upstreams.total() > 0:
+                    break
+                await asyncio.sleep(0.05)
+    assert await upstreams.total() == 1
