@@ -68,10 +68,37 @@ class Timeouts(Strict):
     read: float = Field(10.0, gt=0, le=300)
 
 
+class Breaker(Strict):
+    """Open after ``failure_rate`` of at least ``min_calls`` calls in ``window_seconds``
+    failed; let one probe through after ``open_seconds``."""
+
+    failure_rate: float = Field(0.5, gt=0, le=1)
+    min_calls: int = Field(10, ge=1)
+    window_seconds: float = Field(30, gt=0)
+    open_seconds: float = Field(15, gt=0)
+
+
+class SourceRateLimit(Strict):
+    """The pace crmgraph keeps to for this source (all instances together, with Redis)."""
+
+    requests: int = Field(gt=0)
+    per_seconds: float = Field(gt=0)
+
+
+class Resilience(Strict):
+    max_attempts: int = Field(3, ge=1, le=10)  # idempotent reads only
+    backoff_base: float = Field(0.05, gt=0)
+    backoff_cap: float = Field(1.0, gt=0)
+    max_concurrency: int = Field(20, ge=1, le=500)
+    breaker: Breaker = Breaker()
+    rate_limit: SourceRateLimit | None = None
+
+
 class SourceBase(Strict):
     base_url: HttpUrl
     timeout: Timeouts = Timeouts()
     max_connections: int = Field(20, ge=1, le=500)
+    resilience: Resilience = Resilience()
 
     @property
     def url(self) -> str:
@@ -260,6 +287,8 @@ class Server(Strict):
     port: int = Field(8000, ge=0, le=65535)
     graphiql: bool = True
     max_page_size: int = Field(500, ge=1, le=2000)
+    #: Every upstream call of a request must finish within this many seconds of its start.
+    request_deadline: float = Field(10.0, gt=0, le=300)
     #: Batch and de-duplicate upstream reads per request. Off only to measure the naive
     #: one-call-per-object baseline in the benchmark.
     batch_loads: bool = True

@@ -6,7 +6,7 @@ request its own loaders over them. Nothing here knows GraphQL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from redis.asyncio import Redis
@@ -14,6 +14,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from app.auth.principal import SYSTEM, Principal
+from app.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.cache.groups import DEFAULT_HOT, default_groups
 from app.cache.memory_tier import MemoryTier
 from app.cache.records import FieldCache
@@ -25,6 +26,7 @@ from app.config import (
     SalesforceSource,
     SecretRef,
     Settings,
+    SourceRateLimit,
     ZendeskSource,
 )
 from app.connectors.http import UpstreamClient
@@ -36,6 +38,9 @@ from app.connectors.secret import LiveSecret
 from app.connectors.zendesk import ZendeskClient
 from app.connectors.zendesk.client import ZendeskTokenAuth
 from app.loaders import FieldsOf, Loaders, Sources
+from app.resilience.breaker import CircuitBreaker
+from app.resilience.budget import SourceBudget
+from app.resilience.retry import RetryPolicy
 from app.services.health import SourceHealth
 
 
@@ -47,6 +52,7 @@ class Gateway:
     health: dict[str, SourceHealth]
     cache: FieldCache | None = None
     redis: Redis | None = None
+    extra_redis: list[Redis] = field(default_factory=list)
 
     def loaders(self, fields: FieldsOf, principal: Principal = SYSTEM) -> Loaders:
         return Loaders(
@@ -56,8 +62,18 @@ class Gateway:
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
-        if self.redis is not None:
-            await self.redis.aclose()
+        for redis in [self.redis, *self.extra_redis]:
+            if redis is not None:
+                await redis.aclose()
+
+
+def shared_redis(url: str | None) -> Redis | None:
+    """A Redis client that fails fast: a request never waits seconds on a Redis that is down."""
+    if url is None:
+        return None
+    return Redis.from_url(
+        url, socket_timeout=0.25, socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0)
+    )
 
 
 def build_cache(settings: CacheSettings) -> tuple[FieldCache | None, Redis | None]:
@@ -70,16 +86,8 @@ def build_cache(settings: CacheSettings) -> tuple[FieldCache | None, Redis | Non
         cold_ttl=settings.cold_ttl,
         hot={**DEFAULT_HOT, **hot},
     )
-    redis = None
-    shared = None
-    if settings.redis_url:
-        redis = Redis.from_url(
-            settings.redis_url,
-            socket_timeout=0.25,
-            socket_connect_timeout=0.25,
-            retry=Retry(NoBackoff(), 0),
-        )
-        shared = RedisTier(redis)
+    redis = shared_redis(settings.redis_url)
+    shared = RedisTier(redis) if redis is not None else None
     cache = FieldCache(
         groups, MemoryTier(settings.max_entries), shared, max_stale=settings.max_stale
     )
@@ -90,10 +98,14 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     """Connectors for the sources the entities name. ``transport`` is for tests only."""
     clients: dict[str, UpstreamClient] = {}
     health: dict[str, SourceHealth] = {}
+    shared = shared_redis(settings.redis_url)
+    extra_redis: list[Redis] = []
 
     def client_for(name: str, auth: httpx.Auth | None = None) -> UpstreamClient:
         source = settings.sources[name]
         tracker = health.setdefault(name, SourceHealth(name, source.kind))
+        resilience = source.resilience
+        breaker = resilience.breaker
         client = UpstreamClient(
             name,
             source.url,
@@ -102,6 +114,19 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
             auth=auth,
             transport=transport,
             observers=[tracker.observe],
+            breaker=CircuitBreaker(
+                failure_rate=breaker.failure_rate,
+                min_calls=breaker.min_calls,
+                window=breaker.window_seconds,
+                open_for=breaker.open_seconds,
+            ),
+            budget=budget_for(name, source.kind, resilience.rate_limit, shared),
+            retry=RetryPolicy(
+                max_attempts=resilience.max_attempts,
+                base=resilience.backoff_base,
+                cap=resilience.backoff_cap,
+            ),
+            max_concurrency=resilience.max_concurrency,
         )
         clients[name] = client
         return client
@@ -145,6 +170,8 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         entities.player_stats, client_for(entities.player_stats), live(ps.auth.api_key), ps.brands
     )
     cache, redis = build_cache(settings.cache)
+    if shared is not None:
+        extra_redis.append(shared)
     return Gateway(
         settings=settings,
         sources=Sources(customers, leads, tickets, players),
@@ -152,7 +179,27 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         health=health,
         cache=cache,
         redis=redis,
+        extra_redis=extra_redis,
     )
+
+
+def budget_for(
+    name: str, kind: str, limit: SourceRateLimit | None, redis: Redis | None
+) -> SourceBudget:
+    """The source's rate budget: its configured pace (shared by every instance through
+    Redis when there is one), tightened by the CRM's own rate-limit headers."""
+    limiter: RateLimiter | None = None
+    if limit is None:
+        return SourceBudget(name, kind, None)
+    # GCRA lets burst + rate x T through in any T seconds: keep the two summing to the limit,
+    # so no window of the CRM's sees more than `requests`.
+    burst = max(1, limit.requests // 10)
+    rate = max(limit.requests - burst, 1) / limit.per_seconds
+    if redis is not None:
+        limiter = RedisRateLimiter(redis, rate, burst, prefix="crmgraph:upstream:")
+    else:
+        limiter = MemoryRateLimiter(rate, burst)
+    return SourceBudget(name, kind, limiter, window=limit.per_seconds)
 
 
 def live(ref: SecretRef) -> LiveSecret:

@@ -27,6 +27,7 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
     """The gateway's ASGI app. ``transport`` replaces the network for tests at the edge."""
     from schema import schema
     from schema.context import Context
+    from schema.sources import source_statuses
 
     state: dict[str, Gateway] = {}
     access = build_access(settings, transport)
@@ -73,8 +74,14 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
         if gateway is None:
             return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
         sources = {
-            name: {"kind": h.kind, "status": h.status, "errorRate": round(h.error_rate, 4)}
-            for name, h in gateway.health.items()
+            s.name: {
+                "kind": s.kind,
+                "status": s.status.value,
+                "errorRate": s.error_rate,
+                "breaker": s.breaker_state,
+                "rateBudgetRemaining": s.rate_budget_remaining,
+            }
+            for s in source_statuses(gateway)
         }
         body: dict[str, Any] = {"ready": True, "sources": sources}
         if gateway.cache is not None and gateway.cache.shared is not None:

@@ -14,6 +14,7 @@ from app.auth.access import Access
 from app.auth.limits import QueryTooComplex, check
 from app.auth.ratelimit import RateLimiterUnavailable
 from app.connectors.errors import UpstreamError
+from app.resilience import deadline
 from schema.context import Context
 from schema.errors import GatewayError, UpstreamFieldError
 from schema.projection import select
@@ -36,6 +37,8 @@ class RequestPlan(SchemaExtension):
         context = ctx.context
         document = ctx.graphql_document
         if isinstance(context, Context) and document is not None:
+            # Every upstream call this operation makes inherits its deadline.
+            deadline.start(context.gateway.settings.server.request_deadline)
             schema = ctx.schema._schema
             context.selection = select(schema, document, ctx.operation_name)
             cache = context.gateway.cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 
 import strawberry
 
@@ -25,18 +26,45 @@ class SourceStatus:
     error_rate: float = strawberry.field(description="Share of the last 50 calls that failed.")
     last_error: str | None
     last_latency_ms: float | None
+    breaker_state: str = strawberry.field(description="closed, open (failing fast) or half_open")
+    rate_budget_remaining: float | None = strawberry.field(
+        description="Requests left in the CRM's current window, as its headers last said."
+    )
+    rate_budget_limit: float | None
+    paused_for_seconds: float | None = strawberry.field(
+        description="How much longer the source is paused after a 429, if it is."
+    )
 
 
 def source_statuses(gateway: Gateway) -> list[SourceStatus]:
-    return [
-        SourceStatus(
-            name=h.name,
-            kind=h.kind,
-            status=SourceState(h.status),
-            calls=h.calls,
-            error_rate=round(h.error_rate, 4),
-            last_error=h.last_error,
-            last_latency_ms=None if h.last_latency_ms is None else round(h.last_latency_ms, 1),
-        )
-        for h in gateway.health.values()
-    ]
+    return [status_of(gateway, name) for name in gateway.health]
+
+
+def status_of(gateway: Gateway, name: str) -> SourceStatus:
+    health = gateway.health[name]
+    client = gateway.clients[name]
+    breaker = client.breaker.state if client.breaker is not None else "closed"
+    budget = client.budget.state() if client.budget is not None else None  # type: ignore[attr-defined]
+    paused = None
+    if budget is not None and budget.paused_until is not None:
+        paused = max(round(budget.paused_until - time.monotonic(), 3), 0.0) or None
+    state = health.status
+    if breaker == "open":
+        state = "DOWN"
+    elif breaker == "half_open" and state == "HEALTHY":
+        state = "DEGRADED"
+    return SourceStatus(
+        name=health.name,
+        kind=health.kind,
+        status=SourceState(state),
+        calls=health.calls,
+        error_rate=round(health.error_rate, 4),
+        last_error=health.last_error,
+        last_latency_ms=None
+        if health.last_latency_ms is None
+        else round(health.last_latency_ms, 1),
+        breaker_state=breaker,
+        rate_budget_remaining=None if budget is None else budget.remaining,
+        rate_budget_limit=None if budget is None else budget.limit,
+        paused_for_seconds=paused,
+    )

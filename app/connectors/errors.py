@@ -2,6 +2,7 @@
 
     UpstreamError                 any failure of a CRM call; carries the source
     ├── UpstreamUnavailable       refused, reset or 5xx: the CRM is not answering properly
+    │   └── CircuitOpen           we stopped asking for a while after too many failures
     ├── UpstreamTimeout           no answer within the time allowed
     ├── UpstreamRateLimited       the CRM said "too many requests" (retry_after when it said)
     ├── UpstreamAuthFailed        the CRM refused our credentials
@@ -42,6 +43,10 @@ class UpstreamError(Exception):
 
 class UpstreamUnavailable(UpstreamError):
     code = "UPSTREAM_UNAVAILABLE"
+
+
+class CircuitOpen(UpstreamUnavailable):
+    """Failing fast: the source's circuit breaker is open."""
 
 
 class UpstreamTimeout(UpstreamError):

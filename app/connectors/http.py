@@ -1,21 +1,27 @@
 """The one HTTP client every connector talks through.
 
-It owns the httpx client of a source (connection pool, timeouts, auth), translates httpx's
-exceptions into the upstream error tree, tells observers about each call (logs, metrics,
-explain) and turns error statuses into errors with the vendor's own words. Rate budgets,
-retries and circuit breakers wrap :meth:`UpstreamClient.send` (``app.resilience``).
+It owns the httpx client of a source (connection pool, timeouts, auth) and everything that
+keeps a call well-behaved: the request's deadline (``app.resilience.deadline``), the source's
+circuit breaker, its rate budget, a cap on concurrent calls, and retries of idempotent calls
+with backoff. It translates httpx's exceptions into the upstream error tree, tells observers
+about each attempt (logs, metrics, explain) and turns error statuses into errors with the
+vendor's own words.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
 from app.connectors.errors import (
+    CircuitOpen,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamNotFound,
@@ -25,11 +31,14 @@ from app.connectors.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from app.resilience import deadline
+from app.resilience.breaker import CircuitBreaker
+from app.resilience.retry import RETRYABLE_STATUSES, RetryPolicy
 
 
 @dataclass(frozen=True, slots=True)
 class UpstreamCall:
-    """One finished call, as observers see it: no bodies, no credentials."""
+    """One finished attempt, as observers see it: no bodies, no credentials."""
 
     source: str
     method: str
@@ -39,6 +48,17 @@ class UpstreamCall:
     items: int | None
     error: str | None
     request_id: str | None
+    attempt: int = 1
+
+
+class Budget(Protocol):
+    """A source's rate budget (``app.resilience.budget.SourceBudget``)."""
+
+    async def acquire(self, deadline: float | None) -> None: ...
+
+    def observe(
+        self, status: int, headers: Mapping[str, str], body: bytes | None = None
+    ) -> None: ...
 
 
 Observer = Callable[[UpstreamCall], None]
@@ -70,12 +90,23 @@ class UpstreamClient:
         auth: httpx.Auth | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         observers: list[Observer] | None = None,
+        breaker: CircuitBreaker | None = None,
+        budget: Budget | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.source = source
         self.observers: list[Observer] = observers if observers is not None else []
+        self.breaker = breaker
+        self.budget = budget
+        self.retry = retry or RetryPolicy(max_attempts=1)
+        self.timeout = timeout or httpx.Timeout(10.0, connect=3.0)
+        self._slots = asyncio.Semaphore(max_concurrency or max_connections)
+        self._rng = rng or random.Random()
         self._client = httpx.AsyncClient(
             base_url=base_url,
-            timeout=timeout or httpx.Timeout(10.0, connect=3.0),
+            timeout=self.timeout,
             limits=httpx.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
@@ -98,26 +129,92 @@ class UpstreamClient:
         json: Any = None,
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
     ) -> httpx.Response:
-        """Send one request; transport failures become upstream errors, statuses do not."""
+        """Send one request, retried when it is idempotent (GETs, and reads sent as POST that
+        say so) and the CRM was unwell or busy, within the request's deadline. Transport
+        failures become upstream errors; an error status is returned for
+        :meth:`raise_for_status` to read."""
+        retryable = (method == "GET") if idempotent is None else idempotent
+        attempts = self.retry.max_attempts if retryable else 1
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            try:
+                response = await self._attempt(
+                    method, url, route, items, params, json, data, headers, attempt
+                )
+            except (UpstreamTimeout, UpstreamUnavailable) as exc:
+                if last or isinstance(exc, CircuitOpen) or not await self._pause(attempt):
+                    raise
+                continue
+            if response.status_code not in RETRYABLE_STATUSES or last:
+                return response
+            if not await self._pause(attempt):
+                return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pause(self, attempt: int) -> bool:
+        """Wait before the next attempt; False when the deadline leaves no time for it."""
+        wait = self.retry.backoff(attempt, self._rng)
+        left = deadline.remaining()
+        if left is not None and left <= wait:
+            return False
+        await asyncio.sleep(wait)
+        return True
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        route: str,
+        items: int | None,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        attempt: int,
+    ) -> httpx.Response:
+        until = deadline.current()
+        if self.breaker is not None and not self.breaker.allow():
+            raise CircuitOpen(
+                self.source,
+                "failing fast: too many recent calls failed",
+                retry_after=self.breaker.retry_after(),
+            )
+        if self.budget is not None:
+            await self.budget.acquire(until)
+        timeout = self._timeout()
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
         request_id: str | None = None
         try:
-            response = await self._client.request(
-                method, url, params=params, json=json, data=data, headers=headers
-            )
+            async with self._slot(until, method, route):
+                response = await self._client.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=headers,
+                    timeout=timeout,
+                )
             status = response.status_code
             request_id = response.headers.get("x-request-id") or response.headers.get(
                 "x-hubspot-correlation-id"
             )
+            if self.budget is not None:
+                self.budget.observe(status, response.headers, response.content)
+            if self.breaker is not None and status != 429:
+                self.breaker.record(status < 500)
             return response
         except httpx.TimeoutException as exc:
             error = "timeout"
+            self._failed()
             raise UpstreamTimeout(self.source, f"{method} {route} timed out") from exc
         except httpx.TransportError as exc:
             error = type(exc).__name__
+            self._failed()
             raise UpstreamUnavailable(
                 self.source, f"{method} {route} failed: {type(exc).__name__}"
             ) from exc
@@ -131,9 +228,40 @@ class UpstreamClient:
                 items=items,
                 error=error,
                 request_id=request_id,
+                attempt=attempt,
             )
             for observe in self.observers:
                 observe(call)
+
+    def _failed(self) -> None:
+        if self.breaker is not None:
+            self.breaker.record(False)
+
+    def _timeout(self) -> httpx.Timeout:
+        """The source's timeouts, cut to what is left of the request's deadline."""
+        left = deadline.remaining()
+        if left is None:
+            return self.timeout
+        if left <= 0:
+            raise UpstreamTimeout(self.source, "the request's deadline passed")
+        read = self.timeout.read or left
+        connect = self.timeout.connect or left
+        return httpx.Timeout(min(read, left), connect=min(connect, left), pool=left)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, until: float | None, method: str, route: str) -> AsyncIterator[None]:
+        """One of the source's concurrent-call slots, waited for no longer than the deadline."""
+        left = None if until is None else until - time.monotonic()
+        try:
+            await asyncio.wait_for(self._slots.acquire(), timeout=left)
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                self.source, f"{method} {route}: no free connection before the deadline"
+            ) from exc
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def raise_for_status(self, response: httpx.Response, describe: Describe) -> None:
         """Raise the upstream error an error status means; ``describe`` reads the vendor's

@@ -110,6 +110,7 @@ class HubSpotClient:
             json=body,
             headers={"Authorization": f"Bearer {self._token.value()}"},
             items=items,
+            idempotent=True,  # batch reads and searches change nothing
         )
         # 207: some inputs were not found; the results still hold the others.
         self.http.raise_for_status(response, describe_error)

@@ -71,6 +71,7 @@ class PlayerStatsClient:
             json={"player_ids": ids},
             headers=headers,
             items=len(ids),
+            idempotent=True,  # a read, sent as POST for its body
         )
         self.http.raise_for_status(response, describe_error)
         answer = self.http.json(response)

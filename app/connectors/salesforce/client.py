@@ -63,7 +63,11 @@ class SalesforceClient:
         answers = await asyncio.gather(
             *(
                 self._call(
-                    "POST", route, json={"ids": chunk, "fields": wire_fields}, items=len(chunk)
+                    "POST",
+                    route,
+                    json={"ids": chunk, "fields": wire_fields},
+                    items=len(chunk),
+                    idempotent=True,  # the sObject Collections read, sent as POST
                 )
                 for chunk in chunks
             )
@@ -170,9 +174,16 @@ class SalesforceClient:
         params: dict[str, str] | None = None,
         json: Any = None,
         items: int | None = None,
+        idempotent: bool | None = None,
     ) -> Any:
         response = await self.http.send(
-            method, url, route=f"{method} {route or url}", params=params, json=json, items=items
+            method,
+            url,
+            route=f"{method} {route or url}",
+            params=params,
+            json=json,
+            items=items,
+            idempotent=idempotent,
         )
         if _limit_exceeded(response):
             raise UpstreamRateLimited(

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.simulators.server import RunningSimulators
 from tests.dashboard import DASHBOARD
-from tests.integration.gateway.conftest import GraphQL, Upstreams, errors_at
+from tests.integration.gateway.conftest import GraphQL, Upstreams, errors_at, serve_gateway
+
+
+@pytest.fixture
+def gateway_url(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]
+) -> Iterator[str]:
+    """A gateway of its own for each test here: the failures they provoke leave a source
+    paused or its breaker open, which must not reach other tests."""
+    with serve_gateway(simulators.base_url, keys_file) as url:
+        yield url
 
 
 async def test_player_stats_down_nulls_only_player_stats(

@@ -1,0 +1,1 @@
+"""Riding out upstream trouble: budgets, retries, breakers, deadlines."""

@@ -1,0 +1,90 @@
+"""A circuit breaker per source: closed, open (failing fast), half-open (one probe at a time).
+
+It opens when, within the last ``window`` seconds, at least ``min_calls`` calls were made and
+the share that failed reached ``failure_rate``. After ``open_for`` seconds one probe call is let
+through: success closes the breaker, failure opens it again. Failures are what says the CRM is
+unwell (no answer, a timeout, a 5xx); a 4xx or a 429 is an answer, not a failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Literal
+
+State = Literal["closed", "open", "half_open"]
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        *,
+        failure_rate: float = 0.5,
+        min_calls: int = 10,
+        window: float = 30.0,
+        open_for: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failure_rate = failure_rate
+        self.min_calls = min_calls
+        self.window = window
+        self.open_for = open_for
+        self.clock = clock
+        self._calls: deque[tuple[float, bool]] = deque()
+        self._state: State = "closed"
+        self._opened_at = 0.0
+        self._probing = False
+        self.opened = 0  # how many times it opened
+
+    @property
+    def state(self) -> State:
+        if self._state == "open" and self.clock() - self._opened_at >= self.open_for:
+            return "half_open"
+        return self._state
+
+    def retry_after(self) -> float:
+        """Seconds until the breaker will let a probe through (0 when it lets calls through)."""
+        if self._state != "open":
+            return 0.0
+        return max(self._opened_at + self.open_for - self.clock(), 0.0)
+
+    def allow(self) -> bool:
+        """Whether a call may go now; in half-open, only one probe at a time."""
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "open":
+            return False
+        if self._probing:
+            return False
+        self._state = "half_open"
+        self._probing = True
+        return True
+
+    def record(self, ok: bool) -> None:
+        now = self.clock()
+        if self._state == "half_open":
+            self._probing = False
+            if ok:
+                self._state = "closed"
+                self._calls.clear()
+            else:
+                self._open(now)
+            return
+        self._calls.append((now, ok))
+        while self._calls and now - self._calls[0][0] > self.window:
+            self._calls.popleft()
+        failed = sum(1 for _, good in self._calls if not good)
+        if (
+            self._state == "closed"
+            and len(self._calls) >= self.min_calls
+            and failed / len(self._calls) >= self.failure_rate
+        ):
+            self._open(now)
+
+    def _open(self, now: float) -> None:
+        self._state = "open"
+        self._opened_at = now
+        self._calls.clear()
+        self.opened += 1

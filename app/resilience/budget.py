@@ -1,0 +1,373 @@
+"""Per-source upstream rate budgets: pace requests so that no CRM account is throttled by us.
+
+A :class:`SourceBudget` stands in front of one source's HTTP calls. ``acquire(deadline)``
+waits until a request may be sent, or raises :class:`UpstreamRateLimited` (with
+``retry_after``, the seconds until it could be sent) when that moment is after the deadline;
+it never sleeps past the deadline. ``observe(status, headers, body)`` reads every answer.
+Three things hold a request back, checked in this order:
+
+1. **A pause.** A refusal (``429`` from any CRM, or Salesforce's ``403`` whose error array
+   carries ``REQUEST_LIMIT_EXCEEDED``) or an answer reporting 0 requests remaining pauses the
+   source: every ``acquire`` waits until the pause ends. A refusal's ``Retry-After`` (seconds;
+   an HTTP date is ignored) sets its length; without one, the window's reset (below) does.
+   Pauses only ever lengthen, and are capped at a day. **A pause is per instance**: an
+   instance pauses on the answers it receives itself.
+2. **Headroom pacing.** When ``remaining < headroom * limit`` (``headroom`` 0.1: the last 10 %),
+   the remaining requests are spread over the time left in the CRM's window: one request
+   every ``seconds left / remaining`` (each ``acquire`` reserves the next slot, so concurrent
+   callers are spaced too), until the window resets or an answer shows more headroom. This is
+   per instance, from the headers each instance sees.
+3. **The configured pace**, the ``limiter``: the same GCRA as the per-caller limits
+   (:mod:`app.auth.ratelimit`), one request a unit, under the key ``source``. With a
+   :class:`~app.auth.ratelimit.RedisRateLimiter` every instance draws on one shared budget, so
+   N instances together keep the configured pace exactly. If the limiter raises
+   :class:`~app.auth.ratelimit.RateLimiterUnavailable` (Redis down), requests are paced by
+   the pause and the headers alone; that is logged once per outage (and its end once).
+
+What is read from each CRM ("the window" is where its reset is taken from):
+
+- **HubSpot**: ``X-HubSpot-RateLimit-Max`` (limit) and ``-Remaining``; the window is
+  ``-Interval-Milliseconds`` long (10 s when absent or malformed). HubSpot does not say when
+  its window resets, so the reset is estimated as ``interval`` after the first answer of the
+  current window (one arriving when the previous estimate has passed, or reporting more
+  remaining than the answer before): never earlier than the real reset. A ``429`` without
+  ``Retry-After`` pauses until that estimate. The daily headers are not used (HubSpot does
+  not say when its day ends).
+- **Zendesk**: ``X-Rate-Limit`` (or ``ratelimit-limit``) is the limit; the remaining count is
+  the lower of ``X-Rate-Limit-Remaining`` and ``ratelimit-remaining`` (the same account-wide
+  minute); the reset is ``ratelimit-reset`` seconds away, or, without it, estimated as for
+  HubSpot over a ``window`` of 60 s. A ``429`` carries ``Retry-After``.
+- **Salesforce**: ``Sforce-Limit-Info: api-usage=N/M`` (``per-app-api-usage`` is not read):
+  limit ``M``, remaining ``M - N``, of a rolling ``window`` (24 h unless given) that never
+  resets at once: calls free as old ones age out. Headroom pacing spreads the remaining
+  calls over a whole window, but sends at least one call a ``probe`` (60 s, or the window if
+  shorter) so that freed calls are noticed. A spent allowance (``403 REQUEST_LIMIT_EXCEEDED``,
+  or usage reaching the allowance) pauses for ``probe``, doubling with each spent answer
+  after a pause (up to the window), back to ``probe`` once an answer shows calls left.
+- **Player stats**: ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset``
+  (seconds to the reset; without it, estimated as for HubSpot over a 60 s ``window``). A
+  ``429`` carries ``Retry-After``.
+
+``window`` (keyword) replaces the assumed window where the headers do not state one: 24 h
+for Salesforce, 60 s for Zendesk and player stats, 10 s for HubSpot; e.g. ``window=10`` for
+a Salesforce simulator limited per 10 s.
+
+A header that is missing, not a finite non-negative number, or inconsistent (a limit of 0,
+more remaining than the limit) is ignored; ``observe`` never raises. ``state()`` shows the
+CRM's last reported limit and remaining and the end of a pause. Times are ``clock()`` values
+(monotonic seconds); ``clock`` and ``sleep`` are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from app.auth.ratelimit import RateLimiter, RateLimiterUnavailable
+from app.connectors.errors import UpstreamRateLimited
+
+log = logging.getLogger(__name__)
+
+#: The window assumed where a CRM's headers do not state one (seconds).
+DEFAULT_WINDOWS: dict[str, float] = {
+    "hubspot": 10.0,
+    "salesforce": 86_400.0,
+    "zendesk": 60.0,
+    "player_stats": 60.0,
+}
+#: The longest pause any answer can impose; a longer ``Retry-After`` is read as this.
+MAX_PAUSE = 86_400.0
+#: Salesforce: the first pause on a spent allowance, and the longest gap between calls while
+#: it is nearly spent (its rolling window frees calls that only a call can reveal).
+SALESFORCE_PROBE = 60.0
+#: The shortest wait when the limiter refuses without saying for how long.
+_MIN_WAIT = 0.001
+
+_API_USAGE = re.compile(r"(?<![\w-])api-usage=(\d+)/(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """The budget as the ``sources`` query shows it: the CRM's last reported limit and
+    remaining requests (None before an answer reported them) and the end of a pause (a
+    ``clock()`` value; None when not paused)."""
+
+    limit: float | None
+    remaining: float | None
+    paused_until: float | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What one answer says: ``remaining`` of ``limit`` requests until ``reset_at``."""
+
+    limit: float
+    remaining: float
+    reset_at: float
+
+
+class SourceBudget:
+    """The rate budget of one source (see the module docstring for what it does)."""
+
+    def __init__(
+        self,
+        source: str,
+        kind: str,
+        limiter: RateLimiter | None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        headroom: float = 0.1,
+        window: float | None = None,
+    ) -> None:
+        if kind not in DEFAULT_WINDOWS:
+            raise ValueError(f"unknown source kind {kind!r}")
+        if not 0 <= headroom < 1:
+            raise ValueError("headroom must be at least 0 and below 1")
+        if window is not None and not window > 0:
+            raise ValueError("window must be positive")
+        self.source = source
+        self.kind = kind
+        #: The key this source's configured pace is kept under in ``limiter``.
+        self.key = source
+        self._limiter = limiter
+        self._clock = clock
+        self._sleep = sleep
+        self._headroom = headroom
+        self._window = window if window is not None else DEFAULT_WINDOWS[kind]
+        self._probe = min(SALESFORCE_PROBE, self._window)
+        self._spent_pause = self._probe
+        self._paused_until = -math.inf
+        self._spacing: float | None = None
+        self._spacing_until = -math.inf
+        self._last_slot: float | None = None
+        # Estimated window of a CRM that does not say when it resets: (end, last remaining).
+        self._estimate: tuple[float, float] | None = None
+        self._limit: float | None = None
+        self._remaining: float | None = None
+        self._limiter_down = False
+
+    # -- waiting --------------------------------------------------------------------------------
+
+    async def acquire(self, deadline: float | None) -> None:
+        """Wait until a request may be sent; raise :class:`UpstreamRateLimited` if that is
+        after ``deadline`` (a ``clock()`` value; None waits as long as it takes)."""
+        slotted = paced = False
+        while True:
+            now = self._clock()
+            if now < self._paused_until:
+                await self._wait(now, self._paused_until, deadline, "paused by the CRM's limit")
+                continue
+            if not slotted:
+                slot = self._slot(now)
+                if slot > now:
+                    self._check(now, slot, deadline, "pacing the CRM's remaining budget")
+                self._last_slot = slot
+                slotted = True
+                if slot > now:
+                    await self._sleep(slot - now)
+                continue
+            if not paced:
+                wait = await self._ask_limiter()
+                if wait is not None:
+                    now = self._clock()
+                    await self._wait(now, now + wait, deadline, "the configured request pace")
+                    continue
+                paced = True
+                continue  # the limiter was awaited: look at the pause once more
+            return
+
+    def _slot(self, now: float) -> float:
+        """When the next request may go under headroom pacing (``now`` when not pacing)."""
+        if self._spacing is None or self._last_slot is None:
+            return now
+        return max(now, min(self._last_slot + self._spacing, self._spacing_until))
+
+    async def _ask_limiter(self) -> float | None:
+        """Seconds to wait for the configured pace, or None when the request may go."""
+        if self._limiter is None:
+            return None
+        try:
+            decision = await self._limiter.acquire(self.key, 1)
+        except RateLimiterUnavailable as exc:
+            if not self._limiter_down:
+                self._limiter_down = True
+                log.warning(
+                    "rate budget of source %s: %s; pacing by the CRM's headers alone",
+                    self.source,
+                    exc,
+                )
+            return None
+        if self._limiter_down:
+            self._limiter_down = False
+            log.info("rate budget of source %s: the shared store is back", self.source)
+        if decision.allowed:
+            return None
+        return max(decision.retry_after, _MIN_WAIT)
+
+    def _check(self, now: float, until: float, deadline: float | None, why: str) -> None:
+        if deadline is not None and until > deadline:
+            raise UpstreamRateLimited(
+                self.source,
+                f"no rate budget before the deadline ({why})",
+                retry_after=until - now,
+            )
+
+    async def _wait(self, now: float, until: float, deadline: float | None, why: str) -> None:
+        self._check(now, until, deadline, why)
+        await self._sleep(until - now)
+
+    # -- reading answers ------------------------------------------------------------------------
+
+    def observe(self, status: int, headers: Mapping[str, str], body: bytes | None = None) -> None:
+        """Tighten the budget from one answer of the CRM (any status)."""
+        now = self._clock()
+        lower = {str(name).lower(): value for name, value in headers.items()}
+        reading = self._read(lower, now)
+        refused = status == 429 or (
+            self.kind == "salesforce" and status == 403 and _limit_exceeded(body)
+        )
+        if reading is not None:
+            self._limit, self._remaining = reading.limit, reading.remaining
+        spent = reading is not None and reading.remaining <= 0
+        if refused or spent:
+            self._pause(now, self._pause_length(now, lower, reading, refused))
+        elif reading is not None and self.kind == "salesforce":
+            self._spent_pause = self._probe
+        if reading is not None:
+            self._pace(now, reading)
+
+    def _read(self, h: dict[str, str], now: float) -> _Reading | None:
+        if self.kind == "salesforce":
+            usage = _API_USAGE.search(h.get("sforce-limit-info", ""))
+            if usage is None or int(usage[2]) <= 0:
+                return None
+            used, allowance = int(usage[1]), float(usage[2])
+            return _Reading(allowance, max(allowance - used, 0.0), now + self._window)
+        window, reset = self._window, None
+        if self.kind == "hubspot":
+            pair = _pair(
+                _number(h.get("x-hubspot-ratelimit-max")),
+                _number(h.get("x-hubspot-ratelimit-remaining")),
+            )
+            interval = _number(h.get("x-hubspot-ratelimit-interval-milliseconds"))
+            if interval:
+                window = interval / 1000
+        elif self.kind == "zendesk":
+            limit = _number(h.get("x-rate-limit"))
+            if limit is None:
+                limit = _number(h.get("ratelimit-limit"))
+            remaining = [
+                n
+                for n in (
+                    _number(h.get("x-rate-limit-remaining")),
+                    _number(h.get("ratelimit-remaining")),
+                )
+                if n is not None
+            ]
+            pair = _pair(limit, min(remaining) if remaining else None)
+            reset = _number(h.get("ratelimit-reset"))
+        else:  # player_stats
+            pair = _pair(_number(h.get("ratelimit-limit")), _number(h.get("ratelimit-remaining")))
+            reset = _number(h.get("ratelimit-reset"))
+        if pair is None:
+            return None
+        if reset is None:
+            return self._estimated(*pair, window, now)
+        return _Reading(*pair, now + reset)
+
+    def _estimated(self, limit: float, remaining: float, window: float, now: float) -> _Reading:
+        """A reading of a CRM that does not say when its window resets: the reset is
+        ``window`` after the first answer seen in the current window."""
+        estimate = self._estimate
+        if estimate is None or now >= estimate[0] or remaining > estimate[1]:
+            end = now + window
+        else:
+            end = estimate[0]
+        self._estimate = (end, remaining)
+        return _Reading(limit, remaining, end)
+
+    def _pause_length(
+        self, now: float, h: dict[str, str], reading: _Reading | None, refused: bool
+    ) -> float:
+        if refused:
+            retry_after = _number(h.get("retry-after"))
+            if retry_after is not None:
+                return retry_after
+        if self.kind == "salesforce":
+            if now < self._paused_until:  # an answer to a call sent before the pause
+                return 0.0
+            length = self._spent_pause
+            self._spent_pause = min(self._spent_pause * 2, self._window)
+            return length
+        if reading is not None:
+            return reading.reset_at - now
+        return self._window
+
+    def _pause(self, now: float, length: float) -> None:
+        until = now + min(max(length, 0.0), MAX_PAUSE)
+        if until <= self._paused_until:
+            return
+        if now >= self._paused_until:
+            log.warning(
+                "source %s is out of rate budget: pausing it for %.1f s", self.source, until - now
+            )
+        self._paused_until = until
+
+    def _pace(self, now: float, reading: _Reading) -> None:
+        if not 0 < reading.remaining < self._headroom * reading.limit:
+            self._spacing = None
+            return
+        # A reset already passed gives a spacing of 0 or less: no wait.
+        spacing = (reading.reset_at - now) / reading.remaining
+        if self.kind == "salesforce":
+            spacing = min(spacing, self._probe)
+        self._spacing, self._spacing_until = spacing, reading.reset_at
+
+    # -- visibility -----------------------------------------------------------------------------
+
+    def state(self) -> BudgetState:
+        paused = self._paused_until if self._clock() < self._paused_until else None
+        return BudgetState(self._limit, self._remaining, paused, self.source)
+
+
+def _number(raw: str | None) -> float | None:
+    """A finite, non-negative number, or None."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
+def _pair(limit: float | None, remaining: float | None) -> tuple[float, float] | None:
+    """(limit, remaining) when both were read and are consistent."""
+    if limit is None or remaining is None or limit <= 0 or remaining > limit:
+        return None
+    return limit, remaining
+
+
+def _limit_exceeded(body: bytes | None) -> bool:
+    """Whether a Salesforce error array says the org's API allowance is spent."""
+    if not body:
+        return False
+    try:
+        errors = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    if not isinstance(errors, list):
+        errors = [errors]
+    return any(
+        isinstance(error, dict) and error.get("errorCode") == "REQUEST_LIMIT_EXCEEDED"
+        for error in errors
+    )

@@ -1,0 +1,62 @@
+from app.resilience.breaker import CircuitBreaker
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def breaker(clock: Clock) -> CircuitBreaker:
+    return CircuitBreaker(failure_rate=0.5, min_calls=4, window=10, open_for=5, clock=clock)
+
+
+def test_it_opens_when_the_failure_rate_is_reached_over_enough_calls() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for ok in (True, False, True):
+        b.record(ok)
+    assert b.state == "closed"  # 3 calls: under min_calls
+    b.record(False)
+    assert b.state == "open"
+    assert not b.allow()
+    assert b.retry_after() == 5
+
+
+def test_old_calls_leave_the_window() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    b.record(False)
+    b.record(False)
+    clock.now = 11
+    b.record(True)
+    b.record(False)
+    assert b.state == "closed"  # the first two failures are out of the 10 s window
+
+
+def test_after_open_for_one_probe_goes_through_and_success_closes() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(4):
+        b.record(False)
+    clock.now = 5
+    assert b.state == "half_open"
+    assert b.allow()
+    assert not b.allow()  # one probe at a time
+    b.record(True)
+    assert b.state == "closed"
+    assert b.allow()
+
+
+def test_a_failed_probe_opens_it_again() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(4):
+        b.record(False)
+    clock.now = 5
+    assert b.allow()
+    b.record(False)
+    assert b.state == "open"
+    assert b.opened == 2
