@@ -86,6 +86,8 @@ class SourceRateLimit(Strict):
 
 
 class Resilience(Strict):
+    #: Off: one attempt, no breaker, no budget (only to measure what the layer is worth).
+    enabled: bool = True
     max_attempts: int = Field(3, ge=1, le=10)  # idempotent reads only
     backoff_base: float = Field(0.05, gt=0)
     backoff_cap: float = Field(1.0, gt=0)

@@ -106,6 +106,18 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         tracker = health.setdefault(name, SourceHealth(name, source.kind))
         resilience = source.resilience
         breaker = resilience.breaker
+        if not resilience.enabled:
+            client = UpstreamClient(
+                name,
+                source.url,
+                timeout=httpx.Timeout(source.timeout.read, connect=source.timeout.connect),
+                max_connections=source.max_connections,
+                auth=auth,
+                transport=transport,
+                observers=[tracker.observe],
+            )
+            clients[name] = client
+            return client
         client = UpstreamClient(
             name,
             source.url,

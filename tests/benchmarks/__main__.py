@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from tests.benchmarks import dashboard, polling, simulators
+from tests.benchmarks import burst, dashboard, polling, simulators
 
 
 def main() -> int:
@@ -17,6 +17,7 @@ def main() -> int:
     asyncio.run(simulators.run())
     asyncio.run(dashboard.run())
     asyncio.run(polling.run())
+    asyncio.run(burst.run())
     return 0
 
 
