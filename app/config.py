@@ -275,7 +275,11 @@ class CacheSettings(Strict):
     cold_ttl: float = Field(300.0, gt=0, le=86_400)
     #: How long past its TTL an entry may still answer for a failing source (marked stale).
     max_stale: float = Field(600.0, ge=0, le=7 * 86_400)
-    max_entries: int = Field(200_000, ge=100)
+    #: In-process entries (one per record) of each entity's hot group and cold group, and of
+    #: relation and list answers: each its own bounded cache.
+    hot_entries: int = Field(50_000, ge=100)
+    cold_entries: int = Field(50_000, ge=100)
+    answer_entries: int = Field(20_000, ge=100)
     #: A second tier shared by every instance. Unset: each instance caches for itself.
     redis_url: str | None = None
     #: Per entity (customer, lead, ticket, player), the fields that are hot.

@@ -15,8 +15,8 @@ from redis.backoff import NoBackoff
 
 from app.auth.principal import SYSTEM, Principal
 from app.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from app.cache.grouped_tier import GroupedTier
 from app.cache.groups import DEFAULT_HOT, default_groups
-from app.cache.memory_tier import MemoryTier
 from app.cache.records import FieldCache
 from app.cache.redis_tier import RedisTier
 from app.config import (
@@ -84,13 +84,14 @@ def build_cache(settings: CacheSettings) -> tuple[FieldCache | None, Redis | Non
     groups = default_groups(
         hot_ttl=settings.hot_ttl,
         cold_ttl=settings.cold_ttl,
+        hot_entries=settings.hot_entries,
+        cold_entries=settings.cold_entries,
         hot={**DEFAULT_HOT, **hot},
     )
     redis = shared_redis(settings.redis_url)
     shared = RedisTier(redis) if redis is not None else None
-    cache = FieldCache(
-        groups, MemoryTier(settings.max_entries), shared, max_stale=settings.max_stale
-    )
+    local = GroupedTier(groups, answers_entries=settings.answer_entries)
+    cache = FieldCache(groups, local, shared, max_stale=settings.max_stale)
     return cache, redis
 
 

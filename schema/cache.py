@@ -12,6 +12,9 @@ class CacheGroupStatus:
     entity: str
     group: str
     ttl_seconds: float
+    max_entries: int
+    entries: int
+    evictions: int
     hits: int
     misses: int
     stale_serves: int
@@ -49,6 +52,7 @@ def cache_status(gateway: Gateway) -> CacheStatus:
         )
     stats = cache.stats
     local = cache.local
+    tiers = getattr(local, "tiers", {})
     return CacheStatus(
         enabled=True,
         entries=len(local),  # type: ignore[arg-type]
@@ -60,6 +64,9 @@ def cache_status(gateway: Gateway) -> CacheStatus:
                 entity=g.entity,
                 group=g.name,
                 ttl_seconds=g.ttl,
+                max_entries=g.max_entries,
+                entries=len(tier) if (tier := tiers.get(f"{g.entity}/{g.name}")) else 0,
+                evictions=tier.evictions if tier else 0,
                 hits=stats.hits[(g.entity, g.name)],
                 misses=stats.misses[(g.entity, g.name)],
                 stale_serves=stats.stale[(g.entity, g.name)],

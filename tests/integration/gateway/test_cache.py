@@ -216,3 +216,42 @@ async def test_cache_flush_empties_every_instance(
                     break
                 await asyncio.sleep(0.05)
     assert await upstreams.total() == 1
+
+
+async def test_with_redis_down_the_gateway_serves_and_says_so(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]
+) -> None:
+    down = {"redis_url": "redis://127.0.0.1:1/0"}  # nothing listens there
+    with cached_gateway(simulators, keys_file, **down) as url:
+        async with client(url, keys["admin"]) as gql:
+            first = await gql.data(DASHBOARD, first=5)
+            again = await gql.data(DASHBOARD, first=5)  # answered by the first tier
+            figures = await gql.data("{ cache { sharedTier sharedErrors } }")
+        async with httpx.AsyncClient(base_url=url) as http:
+            ready = (await http.get("/readyz")).json()
+    assert first == again
+    assert figures["cache"]["sharedTier"] is True
+    assert figures["cache"]["sharedErrors"] > 0
+    assert ready["cache"] == {"shared_tier": "down"}
+
+
+async def test_the_cache_figures_count_hits_misses_and_the_fields_read(
+    cached: str, keys: dict[str, str]
+) -> None:
+    query = '{ customer(id: "hubspot:1003") { name lifecycleStage } }'
+    async with client(cached, keys["admin"]) as gql:
+        await gql.data(query)
+        await gql.data(query)
+        figures = (
+            await gql.data(
+                """{ cache { groups { entity group hits misses maxEntries entries }
+                             hottestFields { typeName field reads } } }"""
+            )
+        )["cache"]
+    groups = {(g["entity"], g["group"]): g for g in figures["groups"]}
+    assert groups[("customer", "cold")]["misses"] == 1
+    assert groups[("customer", "cold")]["hits"] == 1
+    assert groups[("customer", "hot")]["hits"] == 1
+    assert groups[("customer", "cold")]["entries"] >= 1
+    reads = {(f["typeName"], f["field"]): f["reads"] for f in figures["hottestFields"]}
+    assert reads[("Customer", "name")] == 2
