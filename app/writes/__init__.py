@@ -1,0 +1,1 @@
+"""Writes to the CRMs: validation, idempotency and the durable outbox."""
