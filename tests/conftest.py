@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from app.simulators.server import VENDORS, RunningSimulators, serve_in_thread
 from app.simulators.world import World, build_world
@@ -39,3 +41,26 @@ async def control(simulators: RunningSimulators) -> AsyncIterator[httpx.AsyncCli
         yield client
         for prefix in simulators.prefixes:
             await client.put(f"{prefix}/__config", json={})
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    """A Redis key prefix of this test's own; its keys are deleted afterwards."""
+    name = f"crmgraph:test:{uuid.uuid4().hex}:"
+    yield name
+    client = Redis(host="127.0.0.1", port=6379)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{name}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[tuple[Redis, Redis]]:
+    """Two separate Redis clients, as two gateway instances would have."""
+    one, two = Redis(host="127.0.0.1", port=6379), Redis(host="127.0.0.1", port=6379)
+    yield one, two
+    await one.aclose()
+    await two.aclose()

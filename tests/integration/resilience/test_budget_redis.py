@@ -6,7 +6,6 @@ import asyncio
 import logging
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -20,29 +19,6 @@ from app.resilience.budget import SourceBudget
 
 # Slow enough that nothing refills while a test runs (one request every 100 s).
 SLOW = 0.01
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    name = f"crmgraph:test:budget:{uuid.uuid4().hex}:"
-    yield name
-    client = Redis(host="127.0.0.1", port=6379)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{name}*")]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[tuple[Redis, Redis]]:
-    """Two separate clients, as two gateway instances would have."""
-    one, two = Redis(host="127.0.0.1", port=6379), Redis(host="127.0.0.1", port=6379)
-    yield one, two
-    await one.aclose()
-    await two.aclose()
 
 
 @pytest.fixture
