@@ -288,6 +288,19 @@ class CacheSettings(Strict):
     )
 
 
+class Writes(Strict):
+    """Mutations: the durable outbox for writes a CRM could not take, idempotency keys."""
+
+    #: SQLite file of the outbox and the idempotency keys; relative to the config file.
+    outbox_path: Path = Path("crmgraph-outbox.sqlite3")
+    idempotency_hours: float = Field(24, gt=0, le=24 * 30)
+    #: The region a phone number without +country code is read in (ISO 3166, e.g. GB).
+    default_phone_region: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    worker_interval: float = Field(0.5, gt=0, le=60)
+    max_attempts: int = Field(8, ge=1, le=100)
+    backoff_base: float = Field(1.0, gt=0)
+
+
 class Server(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -314,6 +327,7 @@ class Settings(Strict):
     persisted_queries: PersistedQueries = PersistedQueries()
     cors: Cors = Cors()
     cache: CacheSettings = CacheSettings()
+    writes: Writes = Writes()
     #: Shared state for several instances (rate budgets, persisted queries); None: in-process.
     redis_url: str | None = None
 
@@ -355,6 +369,10 @@ class Settings(Strict):
         if keys is not None and not keys.is_absolute():
             auth = self.auth.model_copy(update={"keys_file": base / keys})
             settings = settings.model_copy(update={"auth": auth})
+        outbox = self.writes.outbox_path
+        if not outbox.is_absolute():
+            writes = self.writes.model_copy(update={"outbox_path": base / outbox})
+            settings = settings.model_copy(update={"writes": writes})
         safelist = self.persisted_queries.safelist_file
         if safelist is not None and not safelist.is_absolute():
             pq = self.persisted_queries.model_copy(update={"safelist_file": base / safelist})

@@ -29,10 +29,13 @@ def demo_config(simulators_url: str, keys_file: Path | None = None) -> dict[str,
     Loopback callers without credentials come in as the read-only analyst; API keys live in
     ``keys_file`` when one is given."""
     auth: dict[str, object] = {"anonymous_role": "analyst", "anonymous_loopback_only": True}
+    writes: dict[str, object] = {}
     if keys_file is not None:
         auth["keys_file"] = str(keys_file)
+        writes["outbox_path"] = str(keys_file.parent / "outbox.sqlite3")
     return {
         "auth": auth,
+        "writes": writes,
         "brands": [b.key for b in BRANDS],
         "sources": {
             "hubspot": {

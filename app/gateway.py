@@ -7,6 +7,7 @@ request its own loaders over them. Nothing here knows GraphQL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -42,6 +43,10 @@ from app.resilience.breaker import CircuitBreaker
 from app.resilience.budget import SourceBudget
 from app.resilience.retry import RetryPolicy
 from app.services.health import SourceHealth
+from app.writes.idempotency import IdempotencyStore
+from app.writes.outbox import Outbox
+from app.writes.service import WriteService
+from app.writes.worker import OutboxWorker
 
 
 @dataclass(slots=True)
@@ -53,6 +58,27 @@ class Gateway:
     cache: FieldCache | None = None
     redis: Redis | None = None
     extra_redis: list[Redis] = field(default_factory=list)
+    writes: WriteService | None = None
+    outbox: Outbox | None = None
+
+    def worker(self) -> OutboxWorker | None:
+        """The worker that applies queued writes (run for the life of the app)."""
+        if self.outbox is None or self.writes is None:
+            return None
+        settings = self.settings.writes
+        leads = self.writes.leads
+
+        async def create_lead(payload: dict[str, Any]) -> dict[str, Any]:
+            lead_id = await leads.create_lead(payload)
+            return {"record_id": f"{leads.name}:{lead_id}"}
+
+        return OutboxWorker(
+            self.outbox,
+            {"create_lead": create_lead},
+            interval=settings.worker_interval,
+            max_attempts=settings.max_attempts,
+            backoff_base=settings.backoff_base,
+        )
 
     def loaders(self, fields: FieldsOf, principal: Principal = SYSTEM) -> Loaders:
         return Loaders(
@@ -62,6 +88,8 @@ class Gateway:
     async def aclose(self) -> None:
         for client in self.clients.values():
             await client.aclose()
+        if self.outbox is not None:
+            await self.outbox.close()
         for redis in [self.redis, *self.extra_redis]:
             if redis is not None:
                 await redis.aclose()
@@ -183,6 +211,11 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         entities.player_stats, client_for(entities.player_stats), live(ps.auth.api_key), ps.brands
     )
     cache, redis = build_cache(settings.cache)
+    outbox = Outbox(settings.writes.outbox_path)
+    keys = IdempotencyStore(
+        settings.writes.outbox_path, window_seconds=settings.writes.idempotency_hours * 3600
+    )
+    writes = WriteService(leads, outbox, keys, cache, settings.writes.default_phone_region)
     if shared is not None:
         extra_redis.append(shared)
     return Gateway(
@@ -193,6 +226,8 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         cache=cache,
         redis=redis,
         extra_redis=extra_redis,
+        writes=writes,
+        outbox=outbox,
     )
 
 

@@ -35,16 +35,19 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         gateway = state["gateway"] = build_gateway(settings, transport)
-        listener = None
+        tasks = []
         if gateway.cache is not None and gateway.redis is not None:
-            listener = asyncio.create_task(listen_for_flushes(gateway.cache, gateway.redis))
+            tasks.append(asyncio.create_task(listen_for_flushes(gateway.cache, gateway.redis)))
+        worker = gateway.worker()
+        if worker is not None:
+            tasks.append(asyncio.create_task(worker.run()))
         try:
             yield
         finally:
-            if listener is not None:
-                listener.cancel()
+            for task in tasks:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await listener
+                    await task
             await state.pop("gateway").aclose()
             await access.aclose()
 

@@ -12,6 +12,7 @@ from schema.customers import CustomerType
 from schema.execution import PolicyExecutionContext
 from schema.extensions import ErrorShaping, RequestPlan
 from schema.leads import LeadType
+from schema.mutations import Mutation
 from schema.query import Query
 from schema.tickets import TicketType
 
@@ -28,6 +29,7 @@ class GatewaySchema(strawberry.Schema):
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         config=StrawberryConfig(default_resolver=read_attribute),
         types=[CustomerType, LeadType, TicketType],
         extensions=[RequestPlan, ErrorShaping],

@@ -19,6 +19,7 @@ from schema.context import Info
 from schema.customers import CustomerFilter, CustomerType
 from schema.errors import BadUserInput, NotFound
 from schema.leads import LeadFilter, LeadType
+from schema.mutations import SyncJob, sync_job
 from schema.players import PlayerStatsType
 from schema.sources import SourceStatus, source_statuses
 from schema.tickets import TicketFilter, TicketType
@@ -197,6 +198,10 @@ class Query:
                 lambda n, cursor, fields: source.list_tickets(query, n, cursor, fields, total),
             ),
         )
+
+    @strawberry.field(description="A queued write: its state, attempts and last error.")
+    async def sync_job(self, info: Info, id: strawberry.ID) -> SyncJob:
+        return await sync_job(info, str(id))
 
     @strawberry.field(description="The field cache: hits, misses, stale serves, hot fields.")
     def cache(self, info: Info) -> CacheStatus:

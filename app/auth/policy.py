@@ -183,6 +183,8 @@ def _denied(
     def refused(type_name: str, field: str) -> bool:
         if field in ("__schema", "__type"):
             return not introspect
+        if type_name == "Mutation":
+            return not policy.may_call(roles, field)
         return not field.startswith("__") and not policy.may_read(roles, type_name, field)
 
     return frozenset(

@@ -66,7 +66,22 @@ class UpstreamNotFound(UpstreamError):
 
 
 class UpstreamRejected(UpstreamError):
+    """The CRM refused the request as invalid. ``problems`` are its own reasons, as
+    (CRM field names, CRM error code, message) — for writes, shown to the caller as
+    userErrors."""
+
     code = "BAD_USER_INPUT"
+
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        *,
+        status: int | None = None,
+        problems: list[tuple[list[str], str, str]] | None = None,
+    ) -> None:
+        super().__init__(source, message, status=status)
+        self.problems = problems or []
 
 
 class UpstreamProtocolError(UpstreamError):

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from app.connectors.base import Fields, LeadQuery, Page
-from app.connectors.errors import UpstreamProtocolError, UpstreamRateLimited
+from app.connectors.errors import UpstreamProtocolError, UpstreamRateLimited, UpstreamRejected
 from app.connectors.http import UpstreamClient
 from app.connectors.salesforce import payloads
 from app.connectors.salesforce.mapping import lead_map, lead_statuses
@@ -25,6 +25,38 @@ def describe_error(response: httpx.Response) -> str:
     body = response.json()
     first = body[0] if isinstance(body, list) and body else body
     return f"{first.get('errorCode', 'ERROR')}: {first.get('message', '')}"[:300]
+
+
+#: Domain field → Lead field, for writes.
+WRITE_FIELDS = {
+    "first_name": "FirstName",
+    "last_name": "LastName",
+    "email": "Email",
+    "phone": "Phone",
+    "company": "Company",
+    "lead_source": "LeadSource",
+}
+#: Lead field → domain field, to point a refusal at the caller's own input.
+FIELD_OF = {v: k for k, v in WRITE_FIELDS.items()}
+
+
+def _problems(response: httpx.Response) -> list[tuple[list[str], str, str]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    found = []
+    for error in body if isinstance(body, list) else []:
+        if isinstance(error, dict):
+            fields = [FIELD_OF.get(f, f) for f in error.get("fields") or []]
+            found.append(
+                (
+                    fields,
+                    str(error.get("errorCode", "REJECTED")),
+                    str(error.get("message", ""))[:300],
+                )
+            )
+    return found
 
 
 def _limit_exceeded(response: httpx.Response) -> bool:
@@ -134,6 +166,29 @@ class SalesforceClient:
             last = records[first - 1]
             next_cursor = f"{last.get('CreatedDate')}|{last.get('Id')}"
         return Page(items=leads, next_cursor=next_cursor, total=count)
+
+    async def create_lead(self, values: dict[str, Any]) -> str:
+        """Create a Lead from domain values; its id. Refusals carry Salesforce's reasons."""
+        record = {WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS}
+        if self.brand_field and values.get("brand"):
+            record[self.brand_field] = values["brand"]
+        record.setdefault("Status", "Open - Not Contacted")
+        route = f"{self.base}/sobjects/Lead"
+        response = await self.http.send("POST", route, route=f"POST {route}", json=record)
+        if response.status_code == 400:
+            raise UpstreamRejected(
+                self.name, describe_error(response), status=400, problems=_problems(response)
+            )
+        if _limit_exceeded(response):
+            raise UpstreamRateLimited(
+                self.name, "REQUEST_LIMIT_EXCEEDED: the org's API allowance is spent", status=403
+            )
+        self.http.raise_for_status(response, describe_error)
+        answer = self.http.json(response)
+        lead_id = answer.get("id") if isinstance(answer, dict) else None
+        if not isinstance(lead_id, str):
+            raise UpstreamProtocolError(self.name, "the create answer has no id")
+        return lead_id
 
     def _picklist(self) -> list[str]:
         # Send the picklist values with their original capitalisation where we know it.

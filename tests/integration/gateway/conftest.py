@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,13 @@ def gateway_config(simulators_url: str, keys_file: Path, **overrides: Any) -> di
     config = demo_config(simulators_url, keys_file)
     config["limits"] = {"rate": None}
     config["cache"] = {"enabled": False}
+    # Each gateway its own outbox; queued writes retried quickly.
+    config["writes"] = {
+        "outbox_path": str(keys_file.parent / f"outbox-{uuid.uuid4().hex}.sqlite3"),
+        "worker_interval": 0.05,
+        "backoff_base": 0.05,
+        "default_phone_region": "GB",
+    }
     config.update(overrides)
     return config
 

@@ -1,0 +1,137 @@
+"""createLead through the HTTP endpoint: validated, applied, idempotent, queued when the CRM is
+down and applied once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.simulators.server import RunningSimulators
+from tests.integration.gateway.conftest import GraphQL, Upstreams, serve_gateway
+
+CREATE = """mutation($input: CreateLeadInput!, $key: String) {
+  createLead(input: $input, idempotencyKey: $key) {
+    status syncJobId userErrors { field code message }
+    lead { id name email company status brand }
+  } }"""
+LEAD_POSTS = "POST /services/data/{version}/sobjects/Lead"
+
+
+@pytest.fixture
+def gateway_url(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]
+) -> Iterator[str]:
+    """A gateway of its own: the outbox and breaker state of these tests stay here."""
+    with serve_gateway(simulators.base_url, keys_file) as url:
+        yield url
+
+
+def new_lead(**extra: Any) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    return {
+        "firstName": "Ada",
+        "lastName": f"Lovelace {tag}",
+        "email": f"Ada.{tag}@Example.com",
+        "phone": "020 7946 0958",
+        "company": "Analytical Engines",
+        "brand": "luckyspin",
+        **extra,
+    }
+
+
+async def test_a_valid_lead_is_created_and_readable(gql: GraphQL, upstreams: Upstreams) -> None:
+    lead = new_lead()
+    data = (await gql.data(CREATE, input=lead))["createLead"]
+    assert data["status"] == "APPLIED"
+    assert data["userErrors"] == []
+    assert data["lead"]["email"] == lead["email"].lower()
+    assert data["lead"]["status"] == "NEW"
+    assert data["lead"]["brand"] == "luckyspin"
+    assert (await upstreams.routes("salesforce")).get(LEAD_POSTS) == 1
+    posts = [
+        r
+        for r in await upstreams.requests("salesforce")
+        if r["method"] == "POST"
+        and "/composite/" not in r["path"]
+        and r["path"].endswith("/sobjects/Lead")
+    ]
+    assert [p["body"]["Phone"] for p in posts] == ["+442079460958"]  # E.164, read as GB
+
+
+async def test_bad_input_is_user_errors_and_nothing_is_written(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    data = (
+        await gql.data(CREATE, input={"firstName": "Ada", "email": "not-an-email", "phone": "12"})
+    )["createLead"]
+    assert data["status"] is None
+    assert data["lead"] is None
+    codes = {tuple(e["field"]): e["code"] for e in data["userErrors"]}
+    assert codes[("input", "lastName")] == "REQUIRED"
+    assert codes[("input", "company")] == "REQUIRED"
+    assert codes[("input", "email")] == "INVALID_EMAIL"
+    assert codes[("input", "phone")] == "INVALID_PHONE"
+    assert "email" in next(e["message"] for e in data["userErrors"] if e["code"] == "INVALID_EMAIL")
+    assert LEAD_POSTS not in await upstreams.routes("salesforce")
+
+
+async def test_the_same_idempotency_key_writes_once_and_answers_the_same(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    key = f"form-{uuid.uuid4()}"
+    lead = new_lead()
+    first = (await gql.data(CREATE, input=lead, key=key))["createLead"]
+    again = (await gql.data(CREATE, input=lead, key=key))["createLead"]
+    assert first == again
+    assert (await upstreams.routes("salesforce")).get(LEAD_POSTS) == 1
+
+
+async def test_a_role_that_may_not_write_leads_is_forbidden(
+    gql_as: Any, upstreams: Upstreams
+) -> None:
+    body = await gql_as("analyst")(CREATE, input=new_lead())
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert await upstreams.total() == 0
+
+
+async def test_a_write_while_salesforce_is_down_is_queued_then_applied_once(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    await gql.data("{ leads(first: 1) { edges { cursor } } }")  # the OAuth token, before the fault
+    await upstreams.configure(
+        "salesforce", {"routes": {LEAD_POSTS: {"error_rate": 1, "error_status": 503}}}
+    )
+    queued = (await gql.data(CREATE, input=new_lead(), key=str(uuid.uuid4())))["createLead"]
+    assert queued["status"] == "QUEUED"
+    job_id = queued["syncJobId"]
+    job = (
+        await gql.data(
+            "query($id: ID!) { syncJob(id: $id) { status attempts lastError } }", id=job_id
+        )
+    )["syncJob"]
+    assert job["status"] in ("QUEUED", "APPLYING")
+
+    await upstreams.configure("salesforce", {})  # Salesforce is back
+    for _ in range(200):  # the worker retries with backoff: wait for it, bounded
+        job = (
+            await gql.data(
+                "query($id: ID!) { syncJob(id: $id) { status attempts recordId } }", id=job_id
+            )
+        )["syncJob"]
+        if job["status"] == "APPLIED":
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "APPLIED"
+    assert job["recordId"].startswith("salesforce:00Q")
+    routes = await upstreams.routes("salesforce")
+    stats = (await upstreams.client.get("/salesforce/__stats")).json()
+    served_posts = routes[LEAD_POSTS] - stats["refused"]["requests"].get(LEAD_POSTS, 0)
+    assert served_posts == 1  # applied exactly once
+    lead = (await gql.data(f'{{ lead(id: "{job["recordId"]}") {{ company }} }}'))["lead"]
+    assert lead == {"company": "Analytical Engines"}
