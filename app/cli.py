@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.auth.keys_cli import add_keys_commands
+from app.writes.import_cli import add_import_commands
+from app.writes.outbox_cli import add_outbox_commands
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -181,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=_config_check)
 
     add_keys_commands(commands)
+    add_outbox_commands(commands)
+    add_import_commands(commands)
 
     cache = commands.add_parser("cache", help="the field cache")
     cache_commands = cache.add_subparsers(dest="cache_command", required=True)

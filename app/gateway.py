@@ -68,13 +68,21 @@ class Gateway:
         settings = self.settings.writes
         leads = self.writes.leads
 
+        writes = self.writes
+
         async def create_lead(payload: dict[str, Any]) -> dict[str, Any]:
             lead_id = await leads.create_lead(payload)
             return {"record_id": f"{leads.name}:{lead_id}"}
 
+        async def update_ticket(payload: dict[str, Any]) -> dict[str, Any]:
+            assert writes.tickets is not None
+            await writes.tickets.update_ticket(payload["ticket_id"], payload["values"])
+            await writes.forget_ticket(payload["ticket_id"])
+            return {"record_id": f"{writes.tickets.name}:{payload['ticket_id']}"}
+
         return OutboxWorker(
             self.outbox,
-            {"create_lead": create_lead},
+            {"create_lead": create_lead, "update_ticket": update_ticket},
             interval=settings.worker_interval,
             max_attempts=settings.max_attempts,
             backoff_base=settings.backoff_base,
@@ -215,7 +223,9 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     keys = IdempotencyStore(
         settings.writes.outbox_path, window_seconds=settings.writes.idempotency_hours * 3600
     )
-    writes = WriteService(leads, outbox, keys, cache, settings.writes.default_phone_region)
+    writes = WriteService(
+        leads, outbox, keys, cache, settings.writes.default_phone_region, tickets=tickets
+    )
     if shared is not None:
         extra_redis.append(shared)
     return Gateway(
@@ -239,10 +249,10 @@ def budget_for(
     limiter: RateLimiter | None = None
     if limit is None:
         return SourceBudget(name, kind, None)
-    # GCRA lets burst + rate x T through in any T seconds: keep the two summing to the limit,
-    # so no window of the CRM's sees more than `requests`.
+    # GCRA lets burst + rate x T through in any T seconds: keep the two summing to the limit
+    # less one, so no window of the CRM's (which need not start when ours does) sees more.
     burst = max(1, limit.requests // 10)
-    rate = max(limit.requests - burst, 1) / limit.per_seconds
+    rate = max(limit.requests - burst - 1, 1) / limit.per_seconds
     if redis is not None:
         limiter = RedisRateLimiter(redis, rate, burst, prefix="crmgraph:upstream:")
     else:

@@ -10,9 +10,11 @@ from typing import Any
 import strawberry
 
 from app.writes.service import Outcome
+from schema.common import parse_id
 from schema.context import Info
 from schema.errors import NotFound
 from schema.leads import LeadType
+from schema.tickets import TicketType
 
 
 @strawberry.enum
@@ -65,6 +67,28 @@ def payload(outcome: Outcome) -> CreateLeadPayload:
     )
 
 
+@strawberry.input
+class UpdateTicketInput:
+    subject: str | None = None
+    status: str | None = strawberry.field(default=None, description="A TicketStatus name.")
+    priority: str | None = strawberry.field(default=None, description="A TicketPriority name.")
+    comment: str | None = strawberry.field(default=None, description="Added as a public comment.")
+
+
+@strawberry.type
+class UpdateTicketPayload:
+    status: WriteStatus | None
+    sync_job_id: strawberry.ID | None
+    user_errors: list[UserError]
+    record_id: strawberry.Private[str | None]
+
+    @strawberry.field(graphql_type=TicketType | None, description="The ticket, as it is now.")
+    async def ticket(self, info: Info) -> Any:
+        if self.record_id is None:
+            return None
+        return await info.context.loaders.ticket.load(self.record_id.split(":", 1)[1])
+
+
 @strawberry.type
 class SyncJob:
     id: strawberry.ID
@@ -105,3 +129,39 @@ class Mutation:
         data = {k: v for k, v in vars(input).items() if v is not None}
         outcome = await writes.create_lead(info.context.principal, data, idempotency_key)
         return payload(outcome)
+
+    @strawberry.mutation(description="Change a ticket: only the fields given are sent.")
+    async def update_ticket(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: UpdateTicketInput,
+        idempotency_key: str | None = None,
+    ) -> UpdateTicketPayload:
+        writes = info.context.gateway.writes
+        assert writes is not None
+        node = parse_id(str(id))
+        loaders = info.context.loaders
+        # The ticket must exist and be of a brand the caller sees, as for a read.
+        found = None
+        if node.source == loaders.sources.tickets.name:
+            found = await loaders.ticket.load(node.native)
+        if found is None:
+            error = UserError(field=["id"], message=f"no ticket with id {node}", code="NOT_FOUND")
+            return UpdateTicketPayload(
+                status=None, sync_job_id=None, user_errors=[error], record_id=None
+            )
+        loaders.ticket.clear(node.native)  # answer the ticket as it is after the write
+        data = {k: v for k, v in vars(input).items() if v is not None}
+        outcome = await writes.update_ticket(
+            info.context.principal, node.native, data, idempotency_key
+        )
+        return UpdateTicketPayload(
+            status=WriteStatus(outcome.status) if outcome.status else None,
+            sync_job_id=strawberry.ID(outcome.job_id) if outcome.job_id else None,
+            user_errors=[
+                UserError(field=e.field, message=e.message, code=e.code)
+                for e in outcome.user_errors
+            ],
+            record_id=outcome.record_id if outcome.status == "APPLIED" else None,
+        )

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from app.simulators.server import VENDORS, RunningSimulators, serve_in_thread
 from app.simulators.world import World, build_world
+from tests.upstreams import Upstreams
 
 SEED = 42
 
@@ -29,6 +30,11 @@ def simulators() -> Iterator[RunningSimulators]:
     vendors = tuple(only.split(",")) if only else tuple(VENDORS)
     with serve_in_thread(SEED, vendors) as running:
         yield running
+
+
+@pytest.fixture
+async def upstreams(control: httpx.AsyncClient) -> Upstreams:
+    return Upstreams(control)
 
 
 @pytest.fixture

@@ -403,6 +403,15 @@ class FieldCache:
         if self.shared is not None:
             await self._shared(self.shared.delete(keys))
 
+    async def forget_answers(self, *kinds: str) -> None:
+        """Forget every relation and list answer of ``kinds`` (after a write that may change
+        which records they hold: a ticket's new status moves it between filtered lists)."""
+        for kind in kinds:
+            prefix = f"a:{kind}:"
+            await self.local.delete_prefix(prefix)
+            if self.shared is not None:
+                await self._shared(self.shared.delete_prefix(prefix))
+
     async def flush(self, entity: str | None = None) -> int:
         """Forget every record (of one entity) and every relation and list answer."""
         prefixes = [f"r:{entity}:"] if entity else ["r:"]

@@ -14,7 +14,8 @@ from app.auth.principal import Principal
 from app.cache.records import FieldCache
 from app.connectors.errors import UpstreamError, UpstreamRejected
 from app.connectors.salesforce import SalesforceClient
-from app.domain.validation import FieldError, Invalid, validate_new_lead
+from app.connectors.zendesk import ZendeskClient
+from app.domain.validation import FieldError, Invalid, validate_new_lead, validate_ticket_update
 from app.writes.idempotency import IN_PROGRESS, IdempotencyStore
 from app.writes.outbox import Outbox
 
@@ -46,6 +47,15 @@ class Outcome:
         return cls(data.get("status"), data.get("record_id"), data.get("job_id"), errors)
 
 
+def _rejected(rejected: UpstreamRejected) -> Outcome:
+    """The CRM's own refusal, as userErrors pointing at the caller's input where it can."""
+    errors = [
+        UserError(["input", *fields] if fields else None, code, message)
+        for fields, code, message in rejected.problems
+    ]
+    return Outcome(user_errors=errors or [UserError(None, "REJECTED", rejected.message)])
+
+
 def _errors(invalid: Invalid) -> list[UserError]:
     return [UserError(list(e.field), e.code, e.message) for e in invalid.errors]
 
@@ -58,8 +68,10 @@ class WriteService:
         keys: IdempotencyStore,
         cache: FieldCache | None,
         default_phone_region: str | None,
+        tickets: ZendeskClient | None = None,
     ) -> None:
         self.leads = leads
+        self.tickets = tickets
         self.outbox = outbox
         self.keys = keys
         self.cache = cache
@@ -103,17 +115,71 @@ class WriteService:
         )
         return outcome
 
+    async def update_ticket(
+        self, principal: Principal, ticket_id: str, data: dict[str, Any], key: str | None
+    ) -> Outcome:
+        """Change a ticket the caller may see (the resolver checked it); only the fields
+        given are sent. Its cached groups and the ticket lists are forgotten once applied."""
+        assert self.tickets is not None
+        try:
+            values = validate_ticket_update(data)
+        except Invalid as invalid:
+            return Outcome(user_errors=_errors(invalid))
+        tickets = self.tickets
+        scoped = f"{principal.subject}|updateTicket|{ticket_id}|{key}" if key else None
+        if scoped is not None:
+            earlier = await self.keys.claim(scoped)
+            if earlier == IN_PROGRESS:
+                message = "a request with this idempotencyKey is still being applied; retry soon"
+                return Outcome(user_errors=[UserError(["idempotencyKey"], "IN_PROGRESS", message)])
+            if isinstance(earlier, dict):
+                return Outcome.from_json(earlier)
+        record = f"{tickets.name}:{ticket_id}"
+        try:
+            await tickets.update_ticket(ticket_id, values)
+        except UpstreamRejected as rejected:
+            outcome = _rejected(rejected)
+        except UpstreamError:
+            job = await self.outbox.enqueue(
+                tickets.name,
+                "ticket",
+                f"ticket:{ticket_id}",
+                "update_ticket",
+                {"ticket_id": ticket_id, "values": values},
+            )
+            outcome = Outcome(status="QUEUED", job_id=job.id, record_id=record)
+        except BaseException:
+            if scoped is not None:
+                await self.keys.settle(scoped, None)
+            raise
+        else:
+            await self.forget_ticket(ticket_id)
+            outcome = Outcome(status="APPLIED", record_id=record)
+        if scoped is not None:
+            await self.keys.settle(scoped, outcome.as_json())
+        audit.info(
+            "mutation",
+            extra={
+                "event": "mutation.updateTicket",
+                "subject": principal.subject,
+                "status": outcome.status or "REFUSED",
+                "record": record,
+                "job": outcome.job_id,
+            },
+        )
+        return outcome
+
+    async def forget_ticket(self, ticket_id: str) -> None:
+        """Read your writes: the ticket's cached groups, and the lists it may have moved in."""
+        if self.cache is not None and self.tickets is not None:
+            await self.cache.invalidate("ticket", self.tickets.name, ticket_id)
+            await self.cache.forget_answers("tickets", "list_ticket")
+
     async def _apply_or_queue(self, values: dict[str, Any], key: str | None) -> Outcome:
         try:
             lead_id = await self.leads.create_lead(values)
         except UpstreamRejected as rejected:
-            return Outcome(
-                user_errors=[
-                    UserError(["input", *fields] if fields else None, code, message)
-                    for fields, code, message in rejected.problems
-                ]
-                or [UserError(None, "REJECTED", rejected.message)]
-            )
+            return _rejected(rejected)
         except UpstreamError:
             # The CRM cannot take it now: keep it durably and answer at once.
             record_key = f"lead:new:{key}" if key else "lead:new"

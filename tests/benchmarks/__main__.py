@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from tests.benchmarks import burst, dashboard, polling, simulators
+from tests.benchmarks import burst, dashboard, importer, polling, simulators
 
 
 def main() -> int:
@@ -18,6 +18,7 @@ def main() -> int:
     asyncio.run(dashboard.run())
     asyncio.run(polling.run())
     asyncio.run(burst.run())
+    asyncio.run(importer.run())
     return 0
 
 

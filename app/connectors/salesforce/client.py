@@ -190,6 +190,62 @@ class SalesforceClient:
             raise UpstreamProtocolError(self.name, "the create answer has no id")
         return lead_id
 
+    async def create_leads(
+        self, records: list[dict[str, Any]]
+    ) -> list[tuple[str | None, list[tuple[list[str], str, str]]]]:
+        """Create up to 200 Leads from domain values in one sObject Collections call
+        (``allOrNone: false``): per record, in order, its id or None with Salesforce's reasons.
+        A refusal of the whole request raises :class:`UpstreamRejected` with its reasons."""
+        if len(records) > 200:  # sObject Collections saves at most 200 records a call
+            raise ValueError("at most 200 records can be created in one call")
+        body = []
+        for values in records:
+            record: dict[str, Any] = {"attributes": {"type": "Lead"}}
+            record.update({WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS})
+            if self.brand_field and values.get("brand"):
+                record[self.brand_field] = values["brand"]
+            record.setdefault("Status", "Open - Not Contacted")
+            body.append(record)
+        route = f"{self.base}/composite/sobjects"
+        response = await self.http.send(
+            "POST",
+            route,
+            route=f"POST {route}",
+            json={"allOrNone": False, "records": body},
+            items=len(body),
+        )
+        if response.status_code == 400:
+            raise UpstreamRejected(
+                self.name, describe_error(response), status=400, problems=_problems(response)
+            )
+        if _limit_exceeded(response):
+            raise UpstreamRateLimited(
+                self.name, "REQUEST_LIMIT_EXCEEDED: the org's API allowance is spent", status=403
+            )
+        self.http.raise_for_status(response, describe_error)
+        answer = self.http.json(response)
+        if not isinstance(answer, list) or len(answer) != len(body):
+            raise UpstreamProtocolError(self.name, "the create-many answer has the wrong length")
+        results: list[tuple[str | None, list[tuple[list[str], str, str]]]] = []
+        for item in answer:
+            if not isinstance(item, dict):
+                raise UpstreamProtocolError(self.name, "a create-many result is not an object")
+            lead_id = item.get("id")
+            if item.get("success") and isinstance(lead_id, str):
+                results.append((lead_id, []))
+                continue
+            problems = [
+                (
+                    [FIELD_OF.get(f, f) for f in error.get("fields") or []],
+                    str(error.get("statusCode") or error.get("errorCode") or "REJECTED"),
+                    str(error.get("message", ""))[:300],
+                )
+                for error in item.get("errors") or []
+                if isinstance(error, dict)
+            ]
+            results.append((None, problems or [([], "REJECTED", "Salesforce refused the record")]))
+        return results
+
     def _picklist(self) -> list[str]:
         # Send the picklist values with their original capitalisation where we know it.
         known = {

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from app.connectors.base import Fields, Page, Requester, RequesterRef, TicketQuery
-from app.connectors.errors import UpstreamProtocolError
+from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
 from app.connectors.http import UpstreamClient
 from app.connectors.secret import LiveSecret
 from app.connectors.zendesk import payloads
@@ -45,6 +45,21 @@ class ZendeskTokenAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         basic = httpx.BasicAuth(f"{self.email}/token", self.api_token.value())
         yield from basic.auth_flow(request)
+
+
+def _problems(response: httpx.Response) -> list[tuple[list[str], str, str]]:
+    """Zendesk's 422 ``details``: field → [{"description", "error"}]."""
+    try:
+        details = response.json().get("details") or {}
+    except (ValueError, AttributeError):
+        return []
+    found = []
+    for field, problems in details.items() if isinstance(details, dict) else []:
+        for problem in problems if isinstance(problems, list) else []:
+            if isinstance(problem, dict):
+                code = str(problem.get("error", "INVALID")).upper()
+                found.append(([field], code, str(problem.get("description", ""))[:300]))
+    return found
 
 
 def chunked(items: Sequence[str], size: int) -> list[list[str]]:
@@ -148,6 +163,28 @@ class ZendeskClient:
             for user in answer.get("users", [])
             if user.get("id") is not None
         }
+
+    async def update_ticket(self, ticket_id: str, values: dict[str, Any]) -> None:
+        """Change a ticket: only the fields given are sent. ``status`` and ``priority`` are our
+        enum names; ``comment`` becomes a public comment."""
+        ticket: dict[str, Any] = {}
+        if "subject" in values:
+            ticket["subject"] = values["subject"]
+        if "status" in values:
+            ticket["status"] = payloads.STATUS_WORDS[TicketStatus[values["status"]]]
+        if "priority" in values:
+            ticket["priority"] = str(values["priority"]).lower()
+        if "comment" in values:
+            ticket["comment"] = {"body": values["comment"], "public": True}
+        route = "/api/v2/tickets/{ticket_id}"
+        response = await self.http.send(
+            "PUT", f"/api/v2/tickets/{ticket_id}", route=f"PUT {route}", json={"ticket": ticket}
+        )
+        if response.status_code == 422:
+            raise UpstreamRejected(
+                self.name, describe_error(response), status=422, problems=_problems(response)
+            )
+        self.http.raise_for_status(response, describe_error)
 
     async def list_tickets(
         self, query: TicketQuery, first: int, cursor: str | None, fields: Fields, total: bool

@@ -17,13 +17,8 @@ from app.config import parse_config
 from app.demo import demo_config, demo_settings
 from app.main import create_app
 from app.simulators.server import RunningSimulators, serve_asgi
-
-PREFIXES = {
-    "hubspot": "/hubspot",
-    "salesforce": "/salesforce",
-    "zendesk": "/zendesk",
-    "players": "/players",
-}
+from tests.upstreams import PREFIXES as PREFIXES  # re-exported for the tests here
+from tests.upstreams import Upstreams as Upstreams
 
 
 def gateway_config(simulators_url: str, keys_file: Path, **overrides: Any) -> dict[str, Any]:
@@ -76,41 +71,6 @@ def gateway_url(
 ) -> Iterator[str]:
     with serve_gateway(simulators.base_url, keys_file) as url:
         yield url
-
-
-@dataclass
-class Upstreams:
-    """The simulators' own request counters: exact, so tests may assert on them."""
-
-    client: httpx.AsyncClient
-
-    async def counts(self) -> dict[str, int]:
-        found = {}
-        for name, prefix in PREFIXES.items():
-            found[name] = (await self.client.get(f"{prefix}/__stats")).json()["total"]
-        return found
-
-    async def total(self) -> int:
-        return sum((await self.counts()).values())
-
-    async def routes(self, name: str) -> dict[str, int]:
-        stats = (await self.client.get(f"{PREFIXES[name]}/__stats")).json()
-        return dict(stats["requests"])
-
-    async def requests(self, name: str) -> list[dict[str, Any]]:
-        return list((await self.client.get(f"{PREFIXES[name]}/__requests")).json()["requests"])
-
-    async def configure(self, name: str, config: dict[str, Any]) -> None:
-        (await self.client.put(f"{PREFIXES[name]}/__config", json=config)).raise_for_status()
-
-    async def reset(self) -> None:
-        for prefix in PREFIXES.values():
-            (await self.client.post(f"{prefix}/__reset")).raise_for_status()
-
-
-@pytest.fixture
-async def upstreams(control: httpx.AsyncClient) -> Upstreams:
-    return Upstreams(control)
 
 
 @dataclass

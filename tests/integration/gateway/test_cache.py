@@ -255,3 +255,20 @@ async def test_the_cache_figures_count_hits_misses_and_the_fields_read(
     assert groups[("customer", "cold")]["entries"] >= 1
     reads = {(f["typeName"], f["field"]): f["reads"] for f in figures["hottestFields"]}
     assert reads[("Customer", "name")] == 2
+
+
+async def test_a_write_is_read_back_at_once_through_the_cache(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]
+) -> None:
+    read = '{ ticket(id: "zendesk:33") { status } }'
+    update = """mutation { updateTicket(id: "zendesk:33", input: {status: "SOLVED"}) {
+                 status userErrors { code } } }"""
+    with cached_gateway(simulators, keys_file, hot_ttl=600) as url:
+        async with client(url, keys["admin"]) as gql:
+            before = (await gql.data(read))["ticket"]["status"]
+            assert (await gql.data(update))["updateTicket"]["status"] == "APPLIED"
+            after = (await gql.data(read))["ticket"]["status"]
+    async with httpx.AsyncClient(base_url=simulators.base_url) as control:
+        await control.post("/zendesk/__reset", params={"data": "true"})  # the seeded world again
+    assert before != "SOLVED"
+    assert after == "SOLVED"  # not the cached value, though its TTL has not passed

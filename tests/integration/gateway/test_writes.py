@@ -31,6 +31,15 @@ def gateway_url(
         yield url
 
 
+@pytest.fixture(autouse=True)
+async def reseeded(control: Any) -> Any:
+    """Writes change the simulators' data, which other tests compare with the seeded world:
+    restore it afterwards."""
+    yield
+    for prefix in ("/salesforce", "/zendesk"):
+        (await control.post(f"{prefix}/__reset", params={"data": "true"})).raise_for_status()
+
+
 def new_lead(**extra: Any) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     return {
@@ -135,3 +144,57 @@ async def test_a_write_while_salesforce_is_down_is_queued_then_applied_once(
     assert served_posts == 1  # applied exactly once
     lead = (await gql.data(f'{{ lead(id: "{job["recordId"]}") {{ company }} }}'))["lead"]
     assert lead == {"company": "Analytical Engines"}
+
+
+UPDATE = """mutation($id: ID!, $input: UpdateTicketInput!) {
+  updateTicket(id: $id, input: $input) {
+    status syncJobId userErrors { field code message } ticket { id status priority subject }
+  } }"""
+
+
+async def test_a_ticket_update_sends_only_the_fields_given_and_reads_back_new(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    data = (
+        await gql.data(
+            UPDATE, id="zendesk:21", input={"status": "PENDING", "comment": "Looking into it"}
+        )
+    )["updateTicket"]
+    assert data["status"] == "APPLIED"
+    assert data["ticket"]["status"] == "PENDING"
+    [put] = [r for r in await upstreams.requests("zendesk") if r["method"] == "PUT"]
+    assert put["body"] == {
+        "ticket": {"status": "pending", "comment": {"body": "Looking into it", "public": True}}
+    }
+
+
+async def test_a_ticket_update_with_bad_input_writes_nothing(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    data = (await gql.data(UPDATE, id="zendesk:21", input={"status": "ESCALATED"}))["updateTicket"]
+    assert data["status"] is None
+    assert data["userErrors"][0]["field"] == ["input", "status"]
+    assert not [r for r in await upstreams.requests("zendesk") if r["method"] == "PUT"]
+
+
+async def test_another_brands_ticket_cannot_be_updated(
+    gql_as: Any, world: Any, upstreams: Upstreams
+) -> None:
+    ticket = next(t for t in world.tickets if t.requester.brand.key == "goldcoast")
+    data = (
+        await gql_as("admin@luckyspin").data(
+            UPDATE, id=f"zendesk:{ticket.idx + 1}", input={"priority": "HIGH"}
+        )
+    )["updateTicket"]
+    assert data["userErrors"][0]["code"] == "NOT_FOUND"
+    assert not [r for r in await upstreams.requests("zendesk") if r["method"] == "PUT"]
+
+
+async def test_support_may_update_tickets_but_not_create_leads(gql_as: Any) -> None:
+    support = gql_as("support")
+    updated = (await support.data(UPDATE, id="zendesk:22", input={"priority": "HIGH"}))[
+        "updateTicket"
+    ]
+    assert updated["status"] == "APPLIED"
+    refused = await support(CREATE, input=new_lead())
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -1,0 +1,180 @@
+"""``crmgraph outbox list|retry|drop``: the queue of writes a CRM could not take, by hand.
+
+Each command reads the deployment's config for ``writes.outbox_path`` and works on that
+SQLite file directly; a running server's worker sees the change on its next pass (the outbox
+serialises writers, so this is safe while it runs). Payloads are never printed: they hold
+personal data (names, emails, phone numbers). Only ids, operations, states, counts, times and
+the CRM's error are shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from app.config import ConfigError, Settings, load_config
+from app.writes.outbox import FAILED, STATES, Job, Outbox, OutboxError
+
+_T = TypeVar("_T")
+
+#: ``last_error`` is cut to this many characters in the table.
+ERROR_WIDTH = 60
+DEFAULT_LIMIT = 100
+
+
+class CommandError(Exception):
+    """A mistake on the command line or in the config; the message is shown as is."""
+
+
+def _settings(config: Path) -> Settings:
+    try:
+        return load_config(config, check_secrets=False)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _outbox_path(config: Path) -> Path:
+    path = _settings(config).writes.outbox_path
+    if not path.exists():
+        # Opening it would create an empty outbox somewhere the server does not look.
+        raise CommandError(
+            f"{config}: the outbox {path} does not exist (writes.outbox_path; no write has "
+            "been queued yet, or the path points elsewhere than the server's)"
+        )
+    return path
+
+
+def _with_outbox(config: Path, work: Callable[[Outbox], Awaitable[_T]]) -> _T:
+    path = _outbox_path(config)
+
+    async def run() -> _T:
+        async with Outbox(path) as outbox:
+            return await work(outbox)
+
+    return asyncio.run(run())
+
+
+def _when(moment: float) -> str:
+    return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _one_line(text: str | None, width: int = ERROR_WIDTH) -> str:
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _record(job: Job) -> str:
+    """The CRM record once the write is applied, else the key that orders the record's jobs."""
+    record_id = (job.result or {}).get("record_id")
+    return str(record_id) if record_id else job.record_key
+
+
+def _next_attempt(job: Job) -> str:
+    return _when(job.next_attempt_at) if job.state == "queued" else "-"
+
+
+def format_table(jobs: list[Job]) -> list[str]:
+    header = ("ID", "OPERATION", "RECORD", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR")
+    rows = [header] + [
+        (
+            job.id,
+            job.operation,
+            _record(job),
+            job.state,
+            str(job.attempts),
+            _next_attempt(job),
+            _one_line(job.last_error),
+        )
+        for job in jobs
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+
+
+def format_depth(depth: dict[str, int]) -> str:
+    return "depth: " + ", ".join(f"{state} {depth.get(state, 0)}" for state in STATES)
+
+
+def _list(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise CommandError("--limit must be a positive whole number")
+
+    async def read(outbox: Outbox) -> tuple[list[Job], dict[str, int]]:
+        return await outbox.list(args.state, args.limit), await outbox.depth()
+
+    jobs, depth = _with_outbox(args.config, read)
+    if jobs:
+        for line in format_table(jobs):
+            print(line)
+    else:
+        print("no outbox jobs" + (f" in state {args.state}" if args.state else ""))
+    print(format_depth(depth))
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    job = _with_outbox(args.config, lambda outbox: outbox.retry(args.job_id))
+    print(f"outbox job {job.id} ({job.operation}) is queued again; it is due now.")
+    return 0
+
+
+def _drop(args: argparse.Namespace) -> int:
+    job = _with_outbox(args.config, lambda outbox: outbox.drop(args.job_id))
+    print(
+        f"outbox job {job.id} ({job.operation}) is dropped: it will not be applied "
+        "(it stays on record as dropped)."
+    )
+    return 0
+
+
+HandlerFn = Callable[[argparse.Namespace], int]
+
+
+def _with_errors(handler: HandlerFn) -> HandlerFn:
+    """Errors to stderr with exit code 1 (unknown job, wrong state, bad config)."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (CommandError, OutboxError) as exc:
+            print(f"crmgraph outbox: {exc}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``outbox list|retry|drop`` to a parser's sub-commands."""
+    outbox = commands.add_parser("outbox", help="list, retry and drop queued CRM writes")
+    actions = outbox.add_subparsers(dest="outbox_command", required=True)
+    config_help = "the deployment's YAML config (names writes.outbox_path)"
+
+    listing = actions.add_parser(
+        "list", help="queued writes and their states, with the depth per state (no payloads)"
+    )
+    listing.add_argument("--state", choices=STATES, help="only jobs in this state")
+    listing.add_argument(
+        "--limit", type=int, default=DEFAULT_LIMIT, help=f"at most N jobs (default {DEFAULT_LIMIT})"
+    )
+    listing.add_argument("--config", type=Path, required=True, help=config_help)
+    listing.set_defaults(handler=_with_errors(_list))
+
+    retry = actions.add_parser("retry", help=f"send a {FAILED} job round again (attempts reset)")
+    retry.add_argument("job_id", metavar="JOB_ID", help="the job's id, as `outbox list` shows")
+    retry.add_argument("--config", type=Path, required=True, help=config_help)
+    retry.set_defaults(handler=_with_errors(_retry))
+
+    drop = actions.add_parser("drop", help="give up on a queued or failed job")
+    drop.add_argument("job_id", metavar="JOB_ID", help="the job's id, as `outbox list` shows")
+    drop.add_argument("--config", type=Path, required=True, help=config_help)
+    drop.set_defaults(handler=_with_errors(_drop))
