@@ -7,7 +7,6 @@ request its own loaders over them. Nothing here knows GraphQL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -66,23 +65,10 @@ class Gateway:
         if self.outbox is None or self.writes is None:
             return None
         settings = self.settings.writes
-        leads = self.writes.leads
-
-        writes = self.writes
-
-        async def create_lead(payload: dict[str, Any]) -> dict[str, Any]:
-            lead_id = await leads.create_lead(payload)
-            return {"record_id": f"{leads.name}:{lead_id}"}
-
-        async def update_ticket(payload: dict[str, Any]) -> dict[str, Any]:
-            assert writes.tickets is not None
-            await writes.tickets.update_ticket(payload["ticket_id"], payload["values"])
-            await writes.forget_ticket(payload["ticket_id"])
-            return {"record_id": f"{writes.tickets.name}:{payload['ticket_id']}"}
 
         return OutboxWorker(
             self.outbox,
-            {"create_lead": create_lead, "update_ticket": update_ticket},
+            self.writes.handlers,
             interval=settings.worker_interval,
             max_attempts=settings.max_attempts,
             backoff_base=settings.backoff_base,
@@ -224,7 +210,14 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         settings.writes.outbox_path, window_seconds=settings.writes.idempotency_hours * 3600
     )
     writes = WriteService(
-        leads, outbox, keys, cache, settings.writes.default_phone_region, tickets=tickets
+        leads,
+        outbox,
+        keys,
+        cache,
+        settings.writes.default_phone_region,
+        tickets=tickets,
+        customers=customers,
+        players=players,
     )
     if shared is not None:
         extra_redis.append(shared)

@@ -1,5 +1,6 @@
 """Mutations: thin resolvers over the write service. Bad input is data (``userErrors``), not
-an exception; a write the CRM cannot take now answers ``QUEUED`` with a ``syncJobId``."""
+an exception; a write the CRM cannot take now answers ``QUEUED`` with a ``syncJobId``. A record
+to change must be one the caller can read (same brand scope): otherwise it is NOT_FOUND."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
+from aiodataloader import DataLoader
 
-from app.writes.service import Outcome
+from app.loaders import PlayerKey
+from app.writes.service import Outcome, WriteService
 from schema.common import parse_id
 from schema.context import Info
+from schema.customers import CustomerType
 from schema.errors import NotFound
 from schema.leads import LeadType
+from schema.players import PlayerStatsType
 from schema.tickets import TicketType
 
 
@@ -30,6 +35,70 @@ class UserError:
     code: str
 
 
+@strawberry.type
+class WritePayload:
+    status: WriteStatus | None
+    sync_job_id: strawberry.ID | None
+    user_errors: list[UserError]
+    record_id: strawberry.Private[str | None]
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Any:
+        return cls(
+            status=WriteStatus(outcome.status) if outcome.status else None,
+            sync_job_id=strawberry.ID(outcome.job_id) if outcome.job_id else None,
+            user_errors=[
+                UserError(field=e.field, message=e.message, code=e.code)
+                for e in outcome.user_errors
+            ],
+            record_id=outcome.record_id if outcome.status == "APPLIED" else None,
+        )
+
+    @classmethod
+    def not_found(cls, what: str, node: object) -> Any:
+        error = UserError(field=["id"], message=f"no {what} with id {node}", code="NOT_FOUND")
+        return cls(status=None, sync_job_id=None, user_errors=[error], record_id=None)
+
+    def native(self) -> str | None:
+        return None if self.record_id is None else self.record_id.split(":", 1)[-1]
+
+
+@strawberry.type
+class LeadPayload(WritePayload):
+    @strawberry.field(graphql_type=LeadType | None, description="The lead, once applied.")
+    async def lead(self, info: Info) -> Any:
+        native = self.native()
+        return None if native is None else await info.context.loaders.lead.load(native)
+
+
+@strawberry.type
+class TicketPayload(WritePayload):
+    @strawberry.field(graphql_type=TicketType | None, description="The ticket, once applied.")
+    async def ticket(self, info: Info) -> Any:
+        native = self.native()
+        return None if native is None else await info.context.loaders.ticket.load(native)
+
+
+@strawberry.type
+class CustomerPayload(WritePayload):
+    @strawberry.field(graphql_type=CustomerType | None, description="The customer, once applied.")
+    async def customer(self, info: Info) -> Any:
+        native = self.native()
+        return None if native is None else await info.context.loaders.customer.load(native)
+
+
+@strawberry.type
+class PlayerStatsPayload(WritePayload):
+    @strawberry.field(graphql_type=PlayerStatsType | None, description="The player, once applied.")
+    async def player_stats(self, info: Info) -> Any:
+        native = self.native()
+        return (
+            None
+            if native is None
+            else await info.context.loaders.player.load(PlayerKey(None, native))
+        )
+
+
 @strawberry.input
 class CreateLeadInput:
     first_name: str | None = None
@@ -41,30 +110,27 @@ class CreateLeadInput:
     brand: str | None = None
 
 
-@strawberry.type
-class CreateLeadPayload:
-    status: WriteStatus | None
-    sync_job_id: strawberry.ID | None
-    user_errors: list[UserError]
-    record_id: strawberry.Private[str | None]
-
-    @strawberry.field(graphql_type=LeadType | None, description="The lead, once applied.")
-    async def lead(self, info: Info) -> Any:
-        if self.record_id is None:
-            return None
-        native = self.record_id.split(":", 1)[1]
-        return await info.context.loaders.lead.load(native)
-
-
-def payload(outcome: Outcome) -> CreateLeadPayload:
-    return CreateLeadPayload(
-        status=WriteStatus(outcome.status) if outcome.status else None,
-        sync_job_id=strawberry.ID(outcome.job_id) if outcome.job_id else None,
-        user_errors=[
-            UserError(field=e.field, message=e.message, code=e.code) for e in outcome.user_errors
-        ],
-        record_id=outcome.record_id,
+@strawberry.input
+class UpdateLeadInput:
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    company: str | None = None
+    lead_source: str | None = None
+    status: str | None = strawberry.field(
+        default=None, description="NEW, WORKING, QUALIFIED or UNQUALIFIED (convert to CONVERT)."
     )
+
+
+@strawberry.input
+class CreateTicketInput:
+    subject: str | None = None
+    description: str | None = None
+    requester_email: str | None = None
+    requester_name: str | None = None
+    priority: str | None = strawberry.field(default=None, description="A TicketPriority name.")
+    brand: str | None = None
 
 
 @strawberry.input
@@ -75,18 +141,20 @@ class UpdateTicketInput:
     comment: str | None = strawberry.field(default=None, description="Added as a public comment.")
 
 
-@strawberry.type
-class UpdateTicketPayload:
-    status: WriteStatus | None
-    sync_job_id: strawberry.ID | None
-    user_errors: list[UserError]
-    record_id: strawberry.Private[str | None]
+@strawberry.input
+class UpdateCustomerInput:
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    company: str | None = None
+    lifecycle_stage: str | None = None
 
-    @strawberry.field(graphql_type=TicketType | None, description="The ticket, as it is now.")
-    async def ticket(self, info: Info) -> Any:
-        if self.record_id is None:
-            return None
-        return await info.context.loaders.ticket.load(self.record_id.split(":", 1)[1])
+
+@strawberry.input
+class AwardPointsInput:
+    delta: int | None = strawberry.field(default=None, description="Negative takes points back.")
+    reason: str | None = None
 
 
 @strawberry.type
@@ -118,17 +186,67 @@ async def sync_job(info: Info, job_id: str) -> SyncJob:
     )
 
 
+def _given(input: object) -> dict[str, Any]:
+    return {k: v for k, v in vars(input).items() if v is not None}
+
+
+def _writes(info: Info) -> WriteService:
+    writes = info.context.gateway.writes
+    assert writes is not None
+    return writes
+
+
+async def _visible(info: Info, entity: str, id: str) -> str | None:
+    """The native id of a record the caller can read, or None (missing, another brand)."""
+    node = parse_id(id)
+    loaders = info.context.loaders
+    choices: dict[str, tuple[str, DataLoader[str, Any]]] = {
+        "lead": (loaders.sources.leads.name, loaders.lead),
+        "ticket": (loaders.sources.tickets.name, loaders.ticket),
+        "customer": (loaders.sources.customers.name, loaders.customer),
+    }
+    source, loader = choices[entity]
+    if node.source != source or await loader.load(node.native) is None:
+        return None
+    loader.clear(node.native)  # the payload answers the record as it is after the write
+    return node.native
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation(description="A new lead, validated first; QUEUED if the CRM is down.")
     async def create_lead(
         self, info: Info, input: CreateLeadInput, idempotency_key: str | None = None
-    ) -> CreateLeadPayload:
-        writes = info.context.gateway.writes
-        assert writes is not None
-        data = {k: v for k, v in vars(input).items() if v is not None}
-        outcome = await writes.create_lead(info.context.principal, data, idempotency_key)
-        return payload(outcome)
+    ) -> LeadPayload:
+        outcome = await _writes(info).create_lead(
+            info.context.principal, _given(input), idempotency_key
+        )
+        return LeadPayload.of(outcome)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Change a lead: only the fields given are sent.")
+    async def update_lead(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: UpdateLeadInput,
+        idempotency_key: str | None = None,
+    ) -> LeadPayload:
+        native = await _visible(info, "lead", str(id))
+        if native is None:
+            return LeadPayload.not_found("lead", id)  # type: ignore[no-any-return]
+        outcome = await _writes(info).update_lead(
+            info.context.principal, native, _given(input), idempotency_key
+        )
+        return LeadPayload.of(outcome)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="A new ticket for a requester by email.")
+    async def create_ticket(
+        self, info: Info, input: CreateTicketInput, idempotency_key: str | None = None
+    ) -> TicketPayload:
+        outcome = await _writes(info).create_ticket(
+            info.context.principal, _given(input), idempotency_key
+        )
+        return TicketPayload.of(outcome)  # type: ignore[no-any-return]
 
     @strawberry.mutation(description="Change a ticket: only the fields given are sent.")
     async def update_ticket(
@@ -137,31 +255,45 @@ class Mutation:
         id: strawberry.ID,
         input: UpdateTicketInput,
         idempotency_key: str | None = None,
-    ) -> UpdateTicketPayload:
-        writes = info.context.gateway.writes
-        assert writes is not None
-        node = parse_id(str(id))
+    ) -> TicketPayload:
+        native = await _visible(info, "ticket", str(id))
+        if native is None:
+            return TicketPayload.not_found("ticket", id)  # type: ignore[no-any-return]
+        outcome = await _writes(info).update_ticket(
+            info.context.principal, native, _given(input), idempotency_key
+        )
+        return TicketPayload.of(outcome)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Change a customer: only the fields given are sent.")
+    async def update_customer(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        input: UpdateCustomerInput,
+        idempotency_key: str | None = None,
+    ) -> CustomerPayload:
+        native = await _visible(info, "customer", str(id))
+        if native is None:
+            return CustomerPayload.not_found("customer", id)  # type: ignore[no-any-return]
+        outcome = await _writes(info).update_customer(
+            info.context.principal, native, _given(input), idempotency_key
+        )
+        return CustomerPayload.of(outcome)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(description="Award (or take back) a player's points, once per key.")
+    async def award_points(
+        self,
+        info: Info,
+        player_id: strawberry.ID,
+        input: AwardPointsInput,
+        idempotency_key: str | None = None,
+    ) -> PlayerStatsPayload:
         loaders = info.context.loaders
-        # The ticket must exist and be of a brand the caller sees, as for a read.
-        found = None
-        if node.source == loaders.sources.tickets.name:
-            found = await loaders.ticket.load(node.native)
-        if found is None:
-            error = UserError(field=["id"], message=f"no ticket with id {node}", code="NOT_FOUND")
-            return UpdateTicketPayload(
-                status=None, sync_job_id=None, user_errors=[error], record_id=None
-            )
-        loaders.ticket.clear(node.native)  # answer the ticket as it is after the write
-        data = {k: v for k, v in vars(input).items() if v is not None}
-        outcome = await writes.update_ticket(
-            info.context.principal, node.native, data, idempotency_key
+        player = await loaders.player.load(PlayerKey(None, str(player_id)))
+        if player is None or player.brand is None:
+            return PlayerStatsPayload.not_found("player", player_id)  # type: ignore[no-any-return]
+        loaders.player.clear(PlayerKey(None, str(player_id)))
+        outcome = await _writes(info).award_points(
+            info.context.principal, player.brand, str(player_id), _given(input), idempotency_key
         )
-        return UpdateTicketPayload(
-            status=WriteStatus(outcome.status) if outcome.status else None,
-            sync_job_id=strawberry.ID(outcome.job_id) if outcome.job_id else None,
-            user_errors=[
-                UserError(field=e.field, message=e.message, code=e.code)
-                for e in outcome.user_errors
-            ],
-            record_id=outcome.record_id if outcome.status == "APPLIED" else None,
-        )
+        return PlayerStatsPayload.of(outcome)  # type: ignore[no-any-return]

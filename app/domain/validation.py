@@ -410,3 +410,129 @@ def validate_ticket_update(data: Mapping[str, Any]) -> dict[str, Any]:
         v.add(None, REQUIRED, "give at least one of subject, status, priority or comment")
     v.check()
     return out
+
+
+def _changes(v: Validator, data: Mapping[str, Any], known: Collection[str]) -> dict[str, Any]:
+    """The fields of an update that were given (absent or None: unchanged)."""
+    _unknown(v, data, known)
+    given = {k: data[k] for k in known if data.get(k) is not None}
+    if not given:
+        v.add(None, REQUIRED, "give at least one field to change")
+    return given
+
+
+_LEAD_UPDATE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "lead_source",
+    "status",
+)
+#: The lead statuses an update may set; CONVERTED comes only from converting the lead.
+LEAD_UPDATE_STATUSES = ("NEW", "WORKING", "QUALIFIED", "UNQUALIFIED")
+
+
+def validate_lead_update(data: Mapping[str, Any], default_region: str | None) -> dict[str, Any]:
+    """The changed fields of a lead, validated; a given field must hold a value."""
+    v = Validator()
+    given = _changes(v, data, _LEAD_UPDATE_FIELDS)
+    checks: dict[str, Callable[[Any], Any]] = {
+        "first_name": lambda x: v.text("firstName", x, max_length=FIRST_NAME_MAX, required=True),
+        "last_name": lambda x: v.text("lastName", x, max_length=LAST_NAME_MAX, required=True),
+        "email": lambda x: v.email("email", x, max_length=LEAD_EMAIL_MAX, required=True),
+        "phone": lambda x: v.phone("phone", x, default_region=default_region, required=True),
+        "company": lambda x: v.text("company", x, max_length=COMPANY_MAX, required=True),
+        "lead_source": lambda x: v.text("leadSource", x, max_length=LEAD_SOURCE_MAX, required=True),
+        "status": lambda x: v.choice("status", x, allowed=LEAD_UPDATE_STATUSES, required=True),
+    }
+    out = {k: checks[k](value) for k, value in given.items()}
+    v.check()
+    return out
+
+
+_CUSTOMER_UPDATE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "lifecycle_stage",
+)
+CUSTOMER_TEXT_MAX = 255
+
+
+def validate_customer_update(data: Mapping[str, Any], default_region: str | None) -> dict[str, Any]:
+    """The changed fields of a customer, validated; a given field must hold a value."""
+    v = Validator()
+    given = _changes(v, data, _CUSTOMER_UPDATE_FIELDS)
+    checks: dict[str, Callable[[Any], Any]] = {
+        "first_name": lambda x: v.text("firstName", x, max_length=CUSTOMER_TEXT_MAX, required=True),
+        "last_name": lambda x: v.text("lastName", x, max_length=CUSTOMER_TEXT_MAX, required=True),
+        "email": lambda x: v.email("email", x, required=True),
+        "phone": lambda x: v.phone("phone", x, default_region=default_region, required=True),
+        "company": lambda x: v.text("company", x, max_length=CUSTOMER_TEXT_MAX, required=True),
+        "lifecycle_stage": lambda x: v.text("lifecycleStage", x, max_length=64, required=True),
+    }
+    out = {k: checks[k](value) for k, value in given.items()}
+    v.check()
+    return out
+
+
+_NEW_TICKET_FIELDS = (
+    "subject",
+    "description",
+    "requester_email",
+    "requester_name",
+    "priority",
+    "brand",
+)
+
+
+def validate_new_ticket(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A new ticket: a subject, a description and the requester's email are required."""
+    v = Validator()
+    _unknown(v, data, _NEW_TICKET_FIELDS)
+    out: dict[str, Any] = {
+        "subject": v.text("subject", data.get("subject"), max_length=SUBJECT_MAX, required=True),
+        "description": v.text(
+            "description",
+            data.get("description"),
+            max_length=COMMENT_MAX,
+            required=True,
+            multiline=True,
+        ),
+        "requester_email": v.email("requesterEmail", data.get("requester_email"), required=True),
+        "requester_name": v.text("requesterName", data.get("requester_name"), max_length=255),
+        "priority": v.choice(
+            "priority", data.get("priority"), allowed=[p.name for p in TicketPriority]
+        ),
+        "brand": v.text("brand", data.get("brand"), max_length=BRAND_MAX),
+    }
+    v.check()
+    return {k: value for k, value in out.items() if value is not None}
+
+
+AWARD_MAX = 1_000_000_000
+REASON_MAX = 200
+
+
+def validate_award(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Points to award (or take back): a non-zero whole ``delta`` and a ``reason``."""
+    v = Validator()
+    _unknown(v, data, ("delta", "reason"))
+    delta = data.get("delta")
+    if isinstance(delta, bool) or not isinstance(delta, int):
+        v.add(
+            "delta",
+            REQUIRED if delta is None else INVALID_VALUE,
+            "delta is required and must be a whole number",
+        )
+    elif delta == 0 or abs(delta) > AWARD_MAX:
+        v.add(
+            "delta", INVALID_VALUE, f"delta must be non-zero and at most {AWARD_MAX:,} either way"
+        )
+    reason = v.text("reason", data.get("reason"), max_length=REASON_MAX, required=True)
+    v.check()
+    return {"delta": delta, "reason": reason}

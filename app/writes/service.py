@@ -1,25 +1,33 @@
 """Writes: validated in the domain before any upstream call, applied at once when the CRM
 answers, queued durably when it cannot, once per idempotency key.
 
-Only lead creation is wired so far (issue 7 is in progress).
+Every mutation is one :class:`Write`: what to call, what to queue if the call cannot be made
+now, and which cached entries it makes wrong. ``WriteService.run`` does the rest the same way
+for all of them (idempotency, outbox, read-your-writes, audit).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from app.auth.principal import Principal
 from app.cache.records import FieldCache
 from app.connectors.errors import UpstreamError, UpstreamRejected
+from app.connectors.hubspot import HubSpotClient
+from app.connectors.player_stats import PlayerStatsClient
 from app.connectors.salesforce import SalesforceClient
 from app.connectors.zendesk import ZendeskClient
-from app.domain.validation import FieldError, Invalid, validate_new_lead, validate_ticket_update
+from app.domain import validation as v
+from app.domain.validation import FieldError, Invalid
 from app.writes.idempotency import IN_PROGRESS, IdempotencyStore
 from app.writes.outbox import Outbox
 
 audit = logging.getLogger("crmgraph.audit")
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @dataclass(slots=True)
@@ -47,6 +55,20 @@ class Outcome:
         return cls(data.get("status"), data.get("record_id"), data.get("job_id"), errors)
 
 
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One validated write: ``operation`` names its worker handler, ``payload`` is what the
+    handler needs (JSON), ``record_key`` orders it after earlier writes to the same record."""
+
+    mutation: str
+    source: str
+    entity: str
+    record_key: str
+    operation: str
+    payload: dict[str, Any]
+    record_id: str | None = None  # known before applying (updates)
+
+
 def _rejected(rejected: UpstreamRejected) -> Outcome:
     """The CRM's own refusal, as userErrors pointing at the caller's input where it can."""
     errors = [
@@ -69,25 +91,147 @@ class WriteService:
         cache: FieldCache | None,
         default_phone_region: str | None,
         tickets: ZendeskClient | None = None,
+        customers: HubSpotClient | None = None,
+        players: PlayerStatsClient | None = None,
     ) -> None:
         self.leads = leads
         self.tickets = tickets
+        self.customers = customers
+        self.players = players
         self.outbox = outbox
         self.keys = keys
         self.cache = cache
         self.region = default_phone_region
+        self.handlers: dict[str, Handler] = {
+            "create_lead": self._create_lead,
+            "update_lead": self._update_lead,
+            "update_ticket": self._update_ticket,
+            "create_ticket": self._create_ticket,
+            "update_customer": self._update_customer,
+            "award_points": self._award_points,
+        }
+
+    # -- the mutations: validate, then describe the write ------------------------------------
 
     async def create_lead(
         self, principal: Principal, data: dict[str, Any], key: str | None
     ) -> Outcome:
         try:
-            values = validate_new_lead(data, self.region)
+            values = v.validate_new_lead(data, self.region)
         except Invalid as invalid:
             return Outcome(user_errors=_errors(invalid))
-        brand_error = self._brand(principal, values)
-        if brand_error is not None:
-            return Outcome(user_errors=[brand_error])
-        scoped = f"{principal.subject}|createLead|{key}" if key else None
+        refusal = self._brand(principal, values)
+        if refusal is not None:
+            return Outcome(user_errors=[refusal])
+        order = f"lead:new:{key or uuid.uuid4().hex}"
+        write = Write("createLead", self.leads.name, "lead", order, "create_lead", values)
+        return await self.run(principal, write, key)
+
+    async def update_lead(
+        self, principal: Principal, lead_id: str, data: dict[str, Any], key: str | None
+    ) -> Outcome:
+        try:
+            values = v.validate_lead_update(data, self.region)
+        except Invalid as invalid:
+            return Outcome(user_errors=_errors(invalid))
+        write = Write(
+            "updateLead",
+            self.leads.name,
+            "lead",
+            f"lead:{lead_id}",
+            "update_lead",
+            {"lead_id": lead_id, "values": values},
+            record_id=f"{self.leads.name}:{lead_id}",
+        )
+        return await self.run(principal, write, key)
+
+    async def update_ticket(
+        self, principal: Principal, ticket_id: str, data: dict[str, Any], key: str | None
+    ) -> Outcome:
+        assert self.tickets is not None
+        try:
+            values = v.validate_ticket_update(data)
+        except Invalid as invalid:
+            return Outcome(user_errors=_errors(invalid))
+        write = Write(
+            "updateTicket",
+            self.tickets.name,
+            "ticket",
+            f"ticket:{ticket_id}",
+            "update_ticket",
+            {"ticket_id": ticket_id, "values": values},
+            record_id=f"{self.tickets.name}:{ticket_id}",
+        )
+        return await self.run(principal, write, key)
+
+    async def create_ticket(
+        self, principal: Principal, data: dict[str, Any], key: str | None
+    ) -> Outcome:
+        assert self.tickets is not None
+        try:
+            values = v.validate_new_ticket(data)
+        except Invalid as invalid:
+            return Outcome(user_errors=_errors(invalid))
+        refusal = self._brand(principal, values)
+        if refusal is not None:
+            return Outcome(user_errors=[refusal])
+        order = f"ticket:new:{key or uuid.uuid4().hex}"
+        write = Write("createTicket", self.tickets.name, "ticket", order, "create_ticket", values)
+        return await self.run(principal, write, key)
+
+    async def update_customer(
+        self, principal: Principal, contact_id: str, data: dict[str, Any], key: str | None
+    ) -> Outcome:
+        assert self.customers is not None
+        try:
+            values = v.validate_customer_update(data, self.region)
+        except Invalid as invalid:
+            return Outcome(user_errors=_errors(invalid))
+        write = Write(
+            "updateCustomer",
+            self.customers.name,
+            "customer",
+            f"customer:{contact_id}",
+            "update_customer",
+            {"contact_id": contact_id, "values": values},
+            record_id=f"{self.customers.name}:{contact_id}",
+        )
+        return await self.run(principal, write, key)
+
+    async def award_points(
+        self,
+        principal: Principal,
+        brand: str,
+        player_id: str,
+        data: dict[str, Any],
+        key: str | None,
+    ) -> Outcome:
+        assert self.players is not None
+        try:
+            values = v.validate_award(data)
+        except Invalid as invalid:
+            return Outcome(user_errors=_errors(invalid))
+        # The service applies a key once: a queued retry can never award twice.
+        upstream_key = (
+            f"crmgraph-{uuid.uuid5(uuid.NAMESPACE_URL, f'{principal.subject}|{key}')}"
+            if key
+            else f"crmgraph-{uuid.uuid4()}"
+        )
+        write = Write(
+            "awardPoints",
+            self.players.name,
+            "player",
+            f"player:{brand}:{player_id}",
+            "award_points",
+            {"brand": brand, "player_id": player_id, "key": upstream_key, **values},
+            record_id=player_id,
+        )
+        return await self.run(principal, write, key)
+
+    # -- one path for every write -------------------------------------------------------------
+
+    async def run(self, principal: Principal, write: Write, key: str | None) -> Outcome:
+        scoped = f"{principal.subject}|{write.mutation}|{write.record_key}|{key}" if key else None
         if scoped is not None:
             earlier = await self.keys.claim(scoped)
             if earlier == IN_PROGRESS:
@@ -96,17 +240,27 @@ class WriteService:
             if isinstance(earlier, dict):
                 return Outcome.from_json(earlier)
         try:
-            outcome = await self._apply_or_queue(values, key)
+            result = await self.handlers[write.operation](write.payload)
+        except UpstreamRejected as rejected:
+            outcome = _rejected(rejected)
+        except UpstreamError:
+            # The CRM cannot take it now: keep it durably and answer at once.
+            job = await self.outbox.enqueue(
+                write.source, write.entity, write.record_key, write.operation, write.payload
+            )
+            outcome = Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
         except BaseException:
             if scoped is not None:
                 await self.keys.settle(scoped, None)
             raise
+        else:
+            outcome = Outcome(status="APPLIED", record_id=result.get("record_id"))
         if scoped is not None:
             await self.keys.settle(scoped, outcome.as_json())
         audit.info(
             "mutation",
             extra={
-                "event": "mutation.createLead",
+                "event": f"mutation.{write.mutation}",
                 "subject": principal.subject,
                 "status": outcome.status or "REFUSED",
                 "record": outcome.record_id,
@@ -115,79 +269,64 @@ class WriteService:
         )
         return outcome
 
-    async def update_ticket(
-        self, principal: Principal, ticket_id: str, data: dict[str, Any], key: str | None
-    ) -> Outcome:
-        """Change a ticket the caller may see (the resolver checked it); only the fields
-        given are sent. Its cached groups and the ticket lists are forgotten once applied."""
+    # -- the handlers: what a write does upstream, now or from the outbox ----------------------
+
+    async def _create_lead(self, payload: dict[str, Any]) -> dict[str, Any]:
+        lead_id = await self.leads.create_lead(payload)
+        await self._forget_answers("leads_by_email", "list_lead")
+        return {"record_id": f"{self.leads.name}:{lead_id}"}
+
+    async def _update_lead(self, payload: dict[str, Any]) -> dict[str, Any]:
+        lead_id = payload["lead_id"]
+        await self.leads.update_lead(lead_id, payload["values"])
+        await self._forget("lead", self.leads.name, lead_id, "leads_by_email", "list_lead")
+        return {"record_id": f"{self.leads.name}:{lead_id}"}
+
+    async def _update_ticket(self, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.tickets is not None
-        try:
-            values = validate_ticket_update(data)
-        except Invalid as invalid:
-            return Outcome(user_errors=_errors(invalid))
-        tickets = self.tickets
-        scoped = f"{principal.subject}|updateTicket|{ticket_id}|{key}" if key else None
-        if scoped is not None:
-            earlier = await self.keys.claim(scoped)
-            if earlier == IN_PROGRESS:
-                message = "a request with this idempotencyKey is still being applied; retry soon"
-                return Outcome(user_errors=[UserError(["idempotencyKey"], "IN_PROGRESS", message)])
-            if isinstance(earlier, dict):
-                return Outcome.from_json(earlier)
-        record = f"{tickets.name}:{ticket_id}"
-        try:
-            await tickets.update_ticket(ticket_id, values)
-        except UpstreamRejected as rejected:
-            outcome = _rejected(rejected)
-        except UpstreamError:
-            job = await self.outbox.enqueue(
-                tickets.name,
-                "ticket",
-                f"ticket:{ticket_id}",
-                "update_ticket",
-                {"ticket_id": ticket_id, "values": values},
-            )
-            outcome = Outcome(status="QUEUED", job_id=job.id, record_id=record)
-        except BaseException:
-            if scoped is not None:
-                await self.keys.settle(scoped, None)
-            raise
-        else:
-            await self.forget_ticket(ticket_id)
-            outcome = Outcome(status="APPLIED", record_id=record)
-        if scoped is not None:
-            await self.keys.settle(scoped, outcome.as_json())
-        audit.info(
-            "mutation",
-            extra={
-                "event": "mutation.updateTicket",
-                "subject": principal.subject,
-                "status": outcome.status or "REFUSED",
-                "record": record,
-                "job": outcome.job_id,
-            },
+        ticket_id = payload["ticket_id"]
+        await self.tickets.update_ticket(ticket_id, payload["values"])
+        await self._forget("ticket", self.tickets.name, ticket_id, "tickets", "list_ticket")
+        return {"record_id": f"{self.tickets.name}:{ticket_id}"}
+
+    async def _create_ticket(self, payload: dict[str, Any]) -> dict[str, Any]:
+        assert self.tickets is not None
+        ticket_id = await self.tickets.create_ticket(payload)
+        await self._forget_answers("tickets", "list_ticket")
+        return {"record_id": f"{self.tickets.name}:{ticket_id}"}
+
+    async def _update_customer(self, payload: dict[str, Any]) -> dict[str, Any]:
+        assert self.customers is not None
+        contact_id = payload["contact_id"]
+        await self.customers.update_contact(contact_id, payload["values"])
+        await self._forget(
+            "customer", self.customers.name, contact_id, "customer_by_email", "list_customer"
         )
-        return outcome
+        return {"record_id": f"{self.customers.name}:{contact_id}"}
+
+    async def _award_points(self, payload: dict[str, Any]) -> dict[str, Any]:
+        assert self.players is not None
+        brand, player_id = payload["brand"], payload["player_id"]
+        await self.players.award_points(
+            brand, player_id, payload["delta"], payload["reason"], payload["key"]
+        )
+        await self._forget("player", f"{self.players.name}@{brand}", player_id)
+        return {"record_id": player_id}
 
     async def forget_ticket(self, ticket_id: str) -> None:
-        """Read your writes: the ticket's cached groups, and the lists it may have moved in."""
-        if self.cache is not None and self.tickets is not None:
-            await self.cache.invalidate("ticket", self.tickets.name, ticket_id)
-            await self.cache.forget_answers("tickets", "list_ticket")
+        """Read your writes for a ticket changed outside a handler."""
+        if self.tickets is not None:
+            await self._forget("ticket", self.tickets.name, ticket_id, "tickets", "list_ticket")
 
-    async def _apply_or_queue(self, values: dict[str, Any], key: str | None) -> Outcome:
-        try:
-            lead_id = await self.leads.create_lead(values)
-        except UpstreamRejected as rejected:
-            return _rejected(rejected)
-        except UpstreamError:
-            # The CRM cannot take it now: keep it durably and answer at once.
-            record_key = f"lead:new:{key}" if key else "lead:new"
-            job = await self.outbox.enqueue(
-                self.leads.name, "lead", record_key, "create_lead", values
-            )
-            return Outcome(status="QUEUED", job_id=job.id)
-        return Outcome(status="APPLIED", record_id=f"{self.leads.name}:{lead_id}")
+    async def _forget(self, entity: str, source: str, native: str, *answers: str) -> None:
+        """Read your writes: the record's cached groups, and the answers it may move in."""
+        if self.cache is not None:
+            await self.cache.invalidate(entity, source, native)
+        await self._forget_answers(*answers)
+
+    async def _forget_answers(self, *kinds: str) -> None:
+        if self.cache is not None and kinds:
+            await self.cache.forget_answers(*kinds)
 
     def _brand(self, principal: Principal, values: dict[str, Any]) -> UserError | None:
         brand = values.get("brand")
@@ -201,4 +340,4 @@ class WriteService:
         return None
 
 
-__all__ = ["FieldError", "Outcome", "UserError", "WriteService"]
+__all__ = ["FieldError", "Outcome", "UserError", "Write", "WriteService"]

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from app.connectors.base import CustomerQuery, Fields, Page
-from app.connectors.errors import UpstreamProtocolError
+from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
 from app.connectors.http import UpstreamClient
 from app.connectors.hubspot import payloads
 from app.connectors.hubspot.mapping import customer_map
@@ -22,6 +22,24 @@ from app.mapping.fieldmap import FieldMap
 log = logging.getLogger(__name__)
 
 CONTACTS = "/crm/v3/objects/contacts"
+
+
+#: Domain field → contact property, for writes.
+CONTACT_PROPERTIES = {
+    "first_name": "firstname",
+    "last_name": "lastname",
+    "email": "email",
+    "phone": "phone",
+    "company": "company",
+    "lifecycle_stage": "lifecyclestage",
+}
+
+
+def _category(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("category", "REJECTED"))
+    except (ValueError, AttributeError):
+        return "REJECTED"
 
 
 def describe_error(response: httpx.Response) -> str:
@@ -77,6 +95,28 @@ class HubSpotClient:
             if after is None or len(items) >= first:
                 break
         return Page(items=items, next_cursor=after, total=count)
+
+    async def update_contact(self, contact_id: str, values: dict[str, Any]) -> None:
+        """Change a contact: only the properties given are sent."""
+        properties = {
+            CONTACT_PROPERTIES[k]: v for k, v in values.items() if k in CONTACT_PROPERTIES
+        }
+        route = f"{CONTACTS}/{{contactId}}"
+        response = await self.http.send(
+            "PATCH",
+            f"{CONTACTS}/{contact_id}",
+            route=f"PATCH {route}",
+            json={"properties": properties},
+            headers={"Authorization": f"Bearer {self._token.value()}"},
+        )
+        if response.status_code in (400, 409):
+            raise UpstreamRejected(
+                self.name,
+                describe_error(response),
+                status=response.status_code,
+                problems=[([], _category(response), describe_error(response))],
+            )
+        self.http.raise_for_status(response, describe_error)
 
     async def _batch_read(
         self, keys: list[str], fields: Fields, id_property: str | None

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from app.connectors.base import Fields
-from app.connectors.errors import UpstreamProtocolError
+from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
 from app.connectors.http import UpstreamClient
 from app.connectors.player_stats.mapping import PLAYER_MAP
 from app.connectors.secret import LiveSecret
@@ -62,6 +62,32 @@ class PlayerStatsClient:
                 player = self._player(record, fields)
                 found[player.player_id] = player
         return found
+
+    async def award_points(
+        self, brand: str, player_id: str, delta: int, reason: str, key: str
+    ) -> None:
+        """Award (or take back) points; the service applies one ``key`` once."""
+        headers = {"X-API-Key": self._api_key.value(), "X-Brand-Key": brand}
+        route = "/v1/players/{player_id}/points"
+        response = await self.http.send(
+            "POST",
+            f"/v1/players/{player_id}/points",
+            route=f"POST {route}",
+            json={"delta": delta, "reason": reason, "idempotency_key": key},
+            headers=headers,
+            idempotent=True,  # the idempotency key makes a retry safe
+        )
+        if response.status_code in (400, 404, 409, 422):
+            error = response.json().get("error", {}) if response.content else {}
+            code = str(error.get("code", "REJECTED"))
+            field = ["delta"] if code == "INSUFFICIENT_POINTS" else []
+            raise UpstreamRejected(
+                self.name,
+                describe_error(response),
+                status=response.status_code,
+                problems=[(field, code, str(error.get("message", ""))[:300])],
+            )
+        self.http.raise_for_status(response, describe_error)
 
     async def _batch_get(self, ids: list[str], headers: dict[str, str]) -> Any:
         response = await self.http.send(

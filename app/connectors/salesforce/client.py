@@ -246,6 +246,35 @@ class SalesforceClient:
             results.append((None, problems or [([], "REJECTED", "Salesforce refused the record")]))
         return results
 
+    async def update_lead(self, lead_id: str, values: dict[str, Any]) -> None:
+        """Change a Lead: only the fields given are sent; ``status`` is our enum name."""
+        record = {WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS}
+        if "status" in values:
+            record["Status"] = self._picklist_value(values["status"])
+        route = f"{self.base}/sobjects/Lead/{{id}}"
+        response = await self.http.send(
+            "PATCH", f"{self.base}/sobjects/Lead/{lead_id}", route=f"PATCH {route}", json=record
+        )
+        if response.status_code == 400:
+            raise UpstreamRejected(
+                self.name, describe_error(response), status=400, problems=_problems(response)
+            )
+        self.http.raise_for_status(response, describe_error)
+
+    def _picklist_value(self, status: str) -> str:
+        """The org's picklist value for one of our statuses (the first that maps to it)."""
+        for value in self._picklist():
+            if (
+                self.statuses.get(value.lower()) is not None
+                and self.statuses[value.lower()].name == status
+            ):
+                return value
+        raise UpstreamRejected(
+            self.name,
+            f"no LeadStatus value of this org means {status}",
+            problems=[(["status"], "INVALID_VALUE", f"this org has no lead status for {status}")],
+        )
+
     def _picklist(self) -> list[str]:
         # Send the picklist values with their original capitalisation where we know it.
         known = {

@@ -186,6 +186,33 @@ class ZendeskClient:
             )
         self.http.raise_for_status(response, describe_error)
 
+    async def create_ticket(self, values: dict[str, Any]) -> str:
+        """Create a ticket for a requester by email (Zendesk finds or makes the end-user)."""
+        requester: dict[str, Any] = {"email": values["requester_email"]}
+        requester["name"] = values.get("requester_name") or values["requester_email"]
+        ticket: dict[str, Any] = {
+            "subject": values["subject"],
+            "comment": {"body": values["description"]},
+            "requester": requester,
+        }
+        if values.get("priority"):
+            ticket["priority"] = str(values["priority"]).lower()
+        brand_ids = self.brand_ids.get(values.get("brand") or "", [])
+        if brand_ids:
+            ticket["brand_id"] = brand_ids[0]
+        response = await self.http.send(
+            "POST", "/api/v2/tickets", route="POST /api/v2/tickets", json={"ticket": ticket}
+        )
+        if response.status_code == 422:
+            raise UpstreamRejected(
+                self.name, describe_error(response), status=422, problems=_problems(response)
+            )
+        self.http.raise_for_status(response, describe_error)
+        created = self.http.json(response).get("ticket") or {}
+        if created.get("id") is None:
+            raise UpstreamProtocolError(self.name, "the create answer has no ticket id")
+        return str(created["id"])
+
     async def list_tickets(
         self, query: TicketQuery, first: int, cursor: str | None, fields: Fields, total: bool
     ) -> Page[Ticket]:

@@ -36,7 +36,7 @@ async def reseeded(control: Any) -> Any:
     """Writes change the simulators' data, which other tests compare with the seeded world:
     restore it afterwards."""
     yield
-    for prefix in ("/salesforce", "/zendesk"):
+    for prefix in ("/hubspot", "/salesforce", "/zendesk", "/players"):
         (await control.post(f"{prefix}/__reset", params={"data": "true"})).raise_for_status()
 
 
@@ -198,3 +198,94 @@ async def test_support_may_update_tickets_but_not_create_leads(gql_as: Any) -> N
     assert updated["status"] == "APPLIED"
     refused = await support(CREATE, input=new_lead())
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_update_lead_changes_the_status_and_forbids_setting_converted(
+    gql: GraphQL, world: Any
+) -> None:
+    person = next(p for p in world.people if p.lead and not p.lead_converted)
+    lead_id = (
+        await gql.data(
+            "query($e: String) { leads(first: 1, filter: {email: $e}) { edges { node { id } } } }",
+            e=person.email,
+        )
+    )["leads"]["edges"][0]["node"]["id"]
+    mutation = """mutation($id: ID!, $input: UpdateLeadInput!) {
+                    updateLead(id: $id, input: $input) {
+                      status userErrors { field code } lead { status company } } }"""
+    done = (
+        await gql.data(mutation, id=lead_id, input={"status": "WORKING", "company": "Babbage & Co"})
+    )["updateLead"]
+    assert done["status"] == "APPLIED"
+    assert done["lead"] == {"status": "WORKING", "company": "Babbage & Co"}
+    refused = (await gql.data(mutation, id=lead_id, input={"status": "CONVERTED"}))["updateLead"]
+    assert refused["userErrors"][0]["field"] == ["input", "status"]
+
+
+async def test_create_ticket_for_a_requester_by_email(gql: GraphQL, upstreams: Upstreams) -> None:
+    mutation = """mutation($input: CreateTicketInput!) { createTicket(input: $input) {
+                    status userErrors { field code } ticket { subject status priority brand } } }"""
+    done = (
+        await gql.data(
+            mutation,
+            input={
+                "subject": "Withdrawal still pending",
+                "description": "Since Monday.",
+                "requesterEmail": "Someone.New@Example.com",
+                "priority": "HIGH",
+                "brand": "goldcoast",
+            },
+        )
+    )["createTicket"]
+    assert done["status"] == "APPLIED"
+    assert done["ticket"] == {
+        "subject": "Withdrawal still pending",
+        "status": "NEW",
+        "priority": "HIGH",
+        "brand": "goldcoast",
+    }
+    missing = (await gql.data(mutation, input={"subject": "no body"}))["createTicket"]
+    assert {tuple(e["field"]) for e in missing["userErrors"]} == {
+        ("input", "description"),
+        ("input", "requesterEmail"),
+    }
+
+
+async def test_update_customer_sends_only_the_given_properties(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    mutation = """mutation {
+                    updateCustomer(id: "hubspot:1005", input: {company: "Difference Engines Ltd"}) {
+                      status customer { company } } }"""
+    done = (await gql.data(mutation))["updateCustomer"]
+    assert done == {"status": "APPLIED", "customer": {"company": "Difference Engines Ltd"}}
+    [patch] = [r for r in await upstreams.requests("hubspot") if r["method"] == "PATCH"]
+    assert patch["body"] == {"properties": {"company": "Difference Engines Ltd"}}
+
+
+async def test_award_points_applies_once_per_key_and_refuses_an_overdraft(
+    gql: GraphQL, world: Any, upstreams: Upstreams
+) -> None:
+    seed = world.players[3]
+    mutation = """mutation($p: ID!, $input: AwardPointsInput!, $key: String) {
+                    awardPoints(playerId: $p, input: $input, idempotencyKey: $key) {
+                      status userErrors { field code } playerStats { pointsBalance } } }"""
+    key = str(uuid.uuid4())
+    first = (
+        await gql.data(
+            mutation, p=seed.player_id, input={"delta": 250, "reason": "welcome back"}, key=key
+        )
+    )["awardPoints"]
+    again = (
+        await gql.data(
+            mutation, p=seed.player_id, input={"delta": 250, "reason": "welcome back"}, key=key
+        )
+    )["awardPoints"]
+    assert first["status"] == again["status"] == "APPLIED"
+    assert first["playerStats"]["pointsBalance"] == seed.points_balance + 250
+    assert (await upstreams.routes("players")).get("POST /v1/players/{player_id}/points") == 1
+    overdraft = (
+        await gql.data(mutation, p=seed.player_id, input={"delta": -(10**9), "reason": "oops"})
+    )["awardPoints"]
+    assert overdraft["status"] is None
+    assert overdraft["userErrors"][0]["code"] == "INSUFFICIENT_POINTS"
