@@ -154,3 +154,17 @@ def page_size(first: int, limit: int) -> int:
     if first < 0 or first > limit:
         raise BadUserInput(f"first must be between 0 and {limit}, got {first}", argument="first")
     return first
+
+
+async def lookup(info: Info, entity: str, id: str) -> Any:
+    """A customer, lead or ticket by global id, as the caller may see it (None: missing,
+    another source's id, or another brand's record)."""
+    node = parse_id(id)
+    loaders = info.context.loaders
+    by_entity: dict[str, tuple[str, Any]] = {
+        "customer": (loaders.sources.customers.name, loaders.customer),
+        "lead": (loaders.sources.leads.name, loaders.lead),
+        "ticket": (loaders.sources.tickets.name, loaders.ticket),
+    }
+    source, loader = by_entity[entity]
+    return await loader.load(node.native) if node.source == source else None

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
-from aiodataloader import DataLoader
 
 from app.loaders import PlayerKey
 from app.writes.service import Outcome, WriteService
-from schema.common import parse_id
+from schema.common import lookup, parse_id
 from schema.context import Info
 from schema.customers import CustomerType
 from schema.errors import NotFound
@@ -196,20 +195,24 @@ def _writes(info: Info) -> WriteService:
     return writes
 
 
-async def _visible(info: Info, entity: str, id: str) -> str | None:
-    """The native id of a record the caller can read, or None (missing, another brand)."""
-    node = parse_id(id)
-    loaders = info.context.loaders
-    choices: dict[str, tuple[str, DataLoader[str, Any]]] = {
-        "lead": (loaders.sources.leads.name, loaders.lead),
-        "ticket": (loaders.sources.tickets.name, loaders.ticket),
-        "customer": (loaders.sources.customers.name, loaders.customer),
-    }
-    source, loader = choices[entity]
-    if node.source != source or await loader.load(node.native) is None:
-        return None
-    loader.clear(node.native)  # the payload answers the record as it is after the write
-    return node.native
+async def _update(
+    info: Info,
+    entity: str,
+    id: strawberry.ID,
+    input: object,
+    key: str | None,
+    payload: Any,
+    method: str,
+) -> Any:
+    """``WriteService.<method>`` on a record the caller can read (otherwise NOT_FOUND, as for
+    a read)."""
+    if await lookup(info, entity, str(id)) is None:
+        return payload.not_found(entity, id)
+    native = parse_id(str(id)).native
+    getattr(info.context.loaders, entity).clear(native)  # answer the record as it is after
+    write = getattr(_writes(info), method)
+    outcome: Outcome = await write(info.context.principal, native, _given(input), key)
+    return payload.of(outcome)
 
 
 @strawberry.type
@@ -231,13 +234,9 @@ class Mutation:
         input: UpdateLeadInput,
         idempotency_key: str | None = None,
     ) -> LeadPayload:
-        native = await _visible(info, "lead", str(id))
-        if native is None:
-            return LeadPayload.not_found("lead", id)  # type: ignore[no-any-return]
-        outcome = await _writes(info).update_lead(
-            info.context.principal, native, _given(input), idempotency_key
+        return await _update(  # type: ignore[no-any-return]
+            info, "lead", id, input, idempotency_key, LeadPayload, "update_lead"
         )
-        return LeadPayload.of(outcome)  # type: ignore[no-any-return]
 
     @strawberry.mutation(description="A new ticket for a requester by email.")
     async def create_ticket(
@@ -256,13 +255,9 @@ class Mutation:
         input: UpdateTicketInput,
         idempotency_key: str | None = None,
     ) -> TicketPayload:
-        native = await _visible(info, "ticket", str(id))
-        if native is None:
-            return TicketPayload.not_found("ticket", id)  # type: ignore[no-any-return]
-        outcome = await _writes(info).update_ticket(
-            info.context.principal, native, _given(input), idempotency_key
+        return await _update(  # type: ignore[no-any-return]
+            info, "ticket", id, input, idempotency_key, TicketPayload, "update_ticket"
         )
-        return TicketPayload.of(outcome)  # type: ignore[no-any-return]
 
     @strawberry.mutation(description="Change a customer: only the fields given are sent.")
     async def update_customer(
@@ -272,13 +267,9 @@ class Mutation:
         input: UpdateCustomerInput,
         idempotency_key: str | None = None,
     ) -> CustomerPayload:
-        native = await _visible(info, "customer", str(id))
-        if native is None:
-            return CustomerPayload.not_found("customer", id)  # type: ignore[no-any-return]
-        outcome = await _writes(info).update_customer(
-            info.context.principal, native, _given(input), idempotency_key
+        return await _update(  # type: ignore[no-any-return]
+            info, "customer", id, input, idempotency_key, CustomerPayload, "update_customer"
         )
-        return CustomerPayload.of(outcome)  # type: ignore[no-any-return]
 
     @strawberry.mutation(description="Award (or take back) a player's points, once per key.")
     async def award_points(

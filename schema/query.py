@@ -6,7 +6,6 @@ from collections.abc import Awaitable
 from typing import Any
 
 import strawberry
-from aiodataloader import DataLoader
 
 from app.connectors.base import CustomerQuery, LeadQuery, TicketQuery, TimeRange
 from app.domain.models import PlayerStats
@@ -14,7 +13,15 @@ from app.loaders import PlayerKey
 from app.services import lists, pagination
 from app.services.pagination import InvalidCursor
 from schema.cache import CacheStatus, cache_status
-from schema.common import Connection, DateTimeRange, Node, connection, page_size, parse_id
+from schema.common import (
+    Connection,
+    DateTimeRange,
+    Node,
+    connection,
+    lookup,
+    page_size,
+    parse_id,
+)
 from schema.context import Info
 from schema.customers import CustomerFilter, CustomerType
 from schema.errors import BadUserInput, NotFound
@@ -36,17 +43,9 @@ def _brands(info: Info, value: list[str] | None) -> tuple[str, ...] | None:
 
 
 async def _load(info: Info, entity: str, id: str) -> Any:
-    node = parse_id(id)
-    loaders = info.context.loaders
-    sources: dict[str, tuple[str, DataLoader[str, Any]]] = {
-        "customer": (loaders.sources.customers.name, loaders.customer),
-        "lead": (loaders.sources.leads.name, loaders.lead),
-        "ticket": (loaders.sources.tickets.name, loaders.ticket),
-    }
-    source, loader = sources[entity]
-    found = await loader.load(node.native) if node.source == source else None
+    found = await lookup(info, entity, id)
     if found is None:
-        raise NotFound(f"no {entity} with id {node}")
+        raise NotFound(f"no {entity} with id {parse_id(id)}")
     return found
 
 
