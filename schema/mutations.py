@@ -10,6 +10,7 @@ from typing import Any
 
 import strawberry
 
+from app.cache.groups import FIELDS
 from app.loaders import PlayerKey
 from app.writes.service import Outcome, WriteService
 from schema.common import lookup, parse_id
@@ -237,6 +238,25 @@ class Mutation:
         return await _update(  # type: ignore[no-any-return]
             info, "lead", id, input, idempotency_key, LeadPayload, "update_lead"
         )
+
+    @strawberry.mutation(
+        description="The lead becomes a customer: a HubSpot contact (found by email if there "
+        "is one), and the Salesforce lead marked converted."
+    )
+    async def convert_lead(
+        self, info: Info, id: strawberry.ID, idempotency_key: str | None = None
+    ) -> CustomerPayload:
+        node = parse_id(str(id))
+        leads = info.context.loaders.sources.leads
+        # Every field of the lead goes to the new contact, whatever this mutation selects.
+        found = {}
+        if node.source == leads.name:
+            found = await leads.leads_by_id([node.native], FIELDS["lead"])
+        lead = found.get(node.native)
+        if lead is None or not info.context.principal.sees_brand(lead.brand):
+            return CustomerPayload.not_found("lead", id)  # type: ignore[no-any-return]
+        outcome = await _writes(info).convert_lead(info.context.principal, lead, idempotency_key)
+        return CustomerPayload.of(outcome)  # type: ignore[no-any-return]
 
     @strawberry.mutation(description="A new ticket for a requester by email.")
     async def create_ticket(

@@ -22,6 +22,7 @@ from app.connectors.player_stats import PlayerStatsClient
 from app.connectors.salesforce import SalesforceClient
 from app.connectors.zendesk import ZendeskClient
 from app.domain import validation as v
+from app.domain.models import Lead
 from app.domain.validation import FieldError, Invalid
 from app.writes.idempotency import IN_PROGRESS, IdempotencyStore
 from app.writes.outbox import Outbox
@@ -109,6 +110,7 @@ class WriteService:
             "create_ticket": self._create_ticket,
             "update_customer": self._update_customer,
             "award_points": self._award_points,
+            "convert_lead": self._convert_lead,
         }
 
     # -- the mutations: validate, then describe the write ------------------------------------
@@ -228,6 +230,39 @@ class WriteService:
         )
         return await self.run(principal, write, key)
 
+    async def convert_lead(self, principal: Principal, lead: Lead, key: str | None) -> Outcome:
+        """The lead becomes a customer: a HubSpot contact with its details (found by email if
+        HubSpot has one already), then the Salesforce lead marked converted. Salesforce has no
+        REST conversion (``convertLead`` is SOAP/Apex, and ``IsConverted`` is read-only), so
+        the lead's Status says so; the two stay linked by the email."""
+        assert self.customers is not None
+        errors = []
+        if lead.status is not None and lead.status.name == "CONVERTED":
+            errors.append(UserError(["id"], "ALREADY_CONVERTED", "the lead is converted already"))
+        if not lead.email:
+            errors.append(
+                UserError(["id"], "REQUIRED", "a lead needs an email to become a customer")
+            )
+        if errors:
+            return Outcome(user_errors=errors)
+        details = {
+            "first_name": lead.first_name,
+            "last_name": lead.last_name,
+            "email": lead.email,
+            "phone": lead.phone,
+            "company": lead.company,
+            "brand": lead.brand,
+        }
+        write = Write(
+            "convertLead",
+            self.leads.name,
+            "lead",
+            f"lead:{lead.id.native}",
+            "convert_lead",
+            {"lead_id": lead.id.native, "contact": {k: v for k, v in details.items() if v}},
+        )
+        return await self.run(principal, write, key)
+
     # -- one path for every write -------------------------------------------------------------
 
     async def run(self, principal: Principal, write: Write, key: str | None) -> Outcome:
@@ -312,6 +347,17 @@ class WriteService:
         )
         await self._forget("player", f"{self.players.name}@{brand}", player_id)
         return {"record_id": player_id}
+
+    async def _convert_lead(self, payload: dict[str, Any]) -> dict[str, Any]:
+        assert self.customers is not None
+        contact = {**payload["contact"], "lifecycle_stage": "customer"}
+        contact_id = await self.customers.create_contact(contact)
+        await self.leads.update_lead(payload["lead_id"], {"status": "CONVERTED"})
+        await self._forget(
+            "lead", self.leads.name, payload["lead_id"], "leads_by_email", "list_lead"
+        )
+        await self._forget_answers("customer_by_email", "list_customer")
+        return {"record_id": f"{self.customers.name}:{contact_id}"}
 
     async def forget_ticket(self, ticket_id: str) -> None:
         """Read your writes for a ticket changed outside a handler."""

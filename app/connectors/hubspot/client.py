@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,6 +96,38 @@ class HubSpotClient:
             if after is None or len(items) >= first:
                 break
         return Page(items=items, next_cursor=after, total=count)
+
+    async def create_contact(self, values: dict[str, Any]) -> str:
+        """Create a contact; if HubSpot already has one with that email, its id (so a replay
+        never makes a second one)."""
+        properties = {
+            CONTACT_PROPERTIES[k]: v for k, v in values.items() if k in CONTACT_PROPERTIES
+        }
+        if values.get("brand"):
+            properties[self.brand_property] = values["brand"]
+        response = await self.http.send(
+            "POST",
+            CONTACTS,
+            route=f"POST {CONTACTS}",
+            json={"properties": properties},
+            headers={"Authorization": f"Bearer {self._token.value()}"},
+        )
+        if response.status_code == 409:
+            existing = re.search(r"Existing ID: (\d+)", describe_error(response))
+            if existing:
+                return existing.group(1)
+        if response.status_code in (400, 409):
+            raise UpstreamRejected(
+                self.name,
+                describe_error(response),
+                status=response.status_code,
+                problems=[([], _category(response), describe_error(response))],
+            )
+        self.http.raise_for_status(response, describe_error)
+        created = self.http.json(response)
+        if not isinstance(created, dict) or not created.get("id"):
+            raise UpstreamProtocolError(self.name, "the create answer has no id")
+        return str(created["id"])
 
     async def update_contact(self, contact_id: str, values: dict[str, Any]) -> None:
         """Change a contact: only the properties given are sent."""

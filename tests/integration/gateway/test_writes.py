@@ -289,3 +289,45 @@ async def test_award_points_applies_once_per_key_and_refuses_an_overdraft(
     )["awardPoints"]
     assert overdraft["status"] is None
     assert overdraft["userErrors"][0]["code"] == "INSUFFICIENT_POINTS"
+
+
+CONVERT = """mutation($id: ID!) { convertLead(id: $id) {
+  status userErrors { field code }
+  customer { id email name lifecycleStage leads { id status } } } }"""
+
+
+async def test_converting_a_lead_makes_a_customer_and_marks_the_lead(
+    gql: GraphQL, world: Any, upstreams: Upstreams
+) -> None:
+    person = next(p for p in world.people if p.lead and not p.customer and p.email)
+    lead_id = (
+        await gql.data(
+            "query($e: String) { leads(first: 1, filter: {email: $e}) { edges { node { id } } } }",
+            e=person.email,
+        )
+    )["leads"]["edges"][0]["node"]["id"]
+    done = (await gql.data(CONVERT, id=lead_id))["convertLead"]
+    assert done["status"] == "APPLIED"
+    customer = done["customer"]
+    assert customer["email"] == person.email
+    assert customer["name"] == person.name
+    assert customer["lifecycleStage"] == "customer"
+    assert {"id": lead_id, "status": "CONVERTED"} in customer["leads"]
+    again = (await gql.data(CONVERT, id=lead_id))["convertLead"]
+    assert again["userErrors"][0]["code"] == "ALREADY_CONVERTED"
+    assert (await upstreams.routes("hubspot")).get("POST /crm/v3/objects/contacts") == 1
+
+
+async def test_converting_a_lead_whose_email_hubspot_knows_reuses_that_contact(
+    gql: GraphQL, world: Any, upstreams: Upstreams
+) -> None:
+    person = next(p for p in world.people if p.lead and p.customer and not p.lead_converted)
+    lead_id = (
+        await gql.data(
+            "query($e: String) { leads(first: 1, filter: {email: $e}) { edges { node { id } } } }",
+            e=person.email,
+        )
+    )["leads"]["edges"][0]["node"]["id"]
+    done = (await gql.data(CONVERT, id=lead_id))["convertLead"]
+    assert done["status"] == "APPLIED"
+    assert done["customer"]["id"] == f"hubspot:{person.hubspot_id}"  # no second contact
