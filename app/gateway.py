@@ -42,7 +42,7 @@ from app.resilience.breaker import CircuitBreaker
 from app.resilience.budget import SourceBudget
 from app.resilience.retry import RetryPolicy
 from app.services.health import SourceHealth
-from app.writes.idempotency import IdempotencyStore
+from app.writes.idempotency import IdempotencyStore, SharedIdempotencyStore
 from app.writes.outbox import Outbox
 from app.writes.service import WriteService
 from app.writes.worker import OutboxWorker
@@ -206,9 +206,11 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     )
     cache, redis = build_cache(settings.cache)
     outbox = Outbox(settings.writes.outbox_path)
-    keys = IdempotencyStore(
-        settings.writes.outbox_path, window_seconds=settings.writes.idempotency_hours * 3600
-    )
+    window = settings.writes.idempotency_hours * 3600
+    local_keys = IdempotencyStore(settings.writes.outbox_path, window_seconds=window)
+    keys: IdempotencyStore | SharedIdempotencyStore = local_keys
+    if shared is not None:  # several instances: claims shared through Redis
+        keys = SharedIdempotencyStore(shared, local_keys, window_seconds=window)
     writes = WriteService(
         leads,
         outbox,

@@ -1,5 +1,5 @@
 """Idempotency keys: the same key (per caller) within the window returns the first outcome and
-writes once, across restarts. Stored in SQLite beside the outbox.
+writes once, across restarts (SQLite beside the outbox) and, with Redis, across instances.
 
 A key is claimed before the write is tried, so two concurrent requests with one key cannot both
 write: the second sees the claim and is told the first is still in progress.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 IN_PROGRESS = "in_progress"
+log = logging.getLogger(__name__)
 
 
 class IdempotencyStore:
@@ -70,3 +72,59 @@ class IdempotencyStore:
                 db.execute(
                     "UPDATE idempotency SET outcome = ? WHERE key = ?", (json.dumps(outcome), key)
                 )
+
+
+class SharedIdempotencyStore:
+    """The same promise across instances: claims in Redis (``SET NX`` with the window as TTL),
+    so a key sent to two instances writes once. If Redis cannot be reached, the local store
+    keeps the promise for this instance, and the log says so."""
+
+    IN_PROGRESS_MARK = b"\x00in-progress"
+
+    def __init__(
+        self,
+        redis: Any,
+        local: IdempotencyStore,
+        window_seconds: float = 86_400,
+        prefix: str = "crmgraph:idem:",
+    ) -> None:
+        self.redis = redis
+        self.local = local
+        self.window = int(window_seconds)
+        self.prefix = prefix
+        self._warned = False
+
+    async def claim(self, key: str) -> dict[str, Any] | str | None:
+        try:
+            name = self.prefix + key
+            if await self.redis.set(name, self.IN_PROGRESS_MARK, nx=True, ex=self.window):
+                return None
+            value = await self.redis.get(name)
+        except Exception as exc:  # Redis away: this instance's own store
+            self._fallback(exc)
+            return await self.local.claim(key)
+        if value is None:  # expired between the two calls: claim again
+            return await self.claim(key)
+        if value == self.IN_PROGRESS_MARK:
+            return IN_PROGRESS
+        outcome: dict[str, Any] = json.loads(value)
+        return outcome
+
+    async def settle(self, key: str, outcome: dict[str, Any] | None) -> None:
+        try:
+            name = self.prefix + key
+            if outcome is None:
+                await self.redis.delete(name)
+            else:
+                await self.redis.set(name, json.dumps(outcome), keepttl=True)
+        except Exception as exc:
+            self._fallback(exc)
+            await self.local.settle(key, outcome)
+
+    def _fallback(self, exc: Exception) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "idempotency keys: Redis unreachable (%s); using this instance's store",
+                type(exc).__name__,
+            )

@@ -24,7 +24,7 @@ from app.connectors.zendesk import ZendeskClient
 from app.domain import validation as v
 from app.domain.models import Lead
 from app.domain.validation import FieldError, Invalid
-from app.writes.idempotency import IN_PROGRESS, IdempotencyStore
+from app.writes.idempotency import IN_PROGRESS, IdempotencyStore, SharedIdempotencyStore
 from app.writes.outbox import Outbox
 
 audit = logging.getLogger("crmgraph.audit")
@@ -88,7 +88,7 @@ class WriteService:
         self,
         leads: SalesforceClient,
         outbox: Outbox,
-        keys: IdempotencyStore,
+        keys: IdempotencyStore | SharedIdempotencyStore,
         cache: FieldCache | None,
         default_phone_region: str | None,
         tickets: ZendeskClient | None = None,

@@ -331,3 +331,30 @@ async def test_converting_a_lead_whose_email_hubspot_knows_reuses_that_contact(
     done = (await gql.data(CONVERT, id=lead_id))["convertLead"]
     assert done["status"] == "APPLIED"
     assert done["customer"]["id"] == f"hubspot:{person.hubspot_id}"  # no second contact
+
+
+async def test_an_idempotency_key_writes_once_across_two_instances_sharing_redis(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    import httpx
+
+    shared = {"redis_url": "redis://127.0.0.1:6379/0"}
+    key = f"form-{uuid.uuid4()}"
+    lead = new_lead()
+    answers = []
+    with (
+        serve_gateway(simulators.base_url, keys_file, **shared) as one,
+        serve_gateway(simulators.base_url, keys_file, **shared) as two,
+    ):
+        for url in (one, two):
+            async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": keys["admin"]}) as c:
+                body = (
+                    await c.post(
+                        "/graphql", json={"query": CREATE, "variables": {"input": lead, "key": key}}
+                    )
+                ).json()
+            answers.append(body["data"]["createLead"])
+    assert answers[0]["status"] == "APPLIED"
+    assert answers[1]["status"] == "APPLIED"
+    assert answers[0]["lead"]["id"] == answers[1]["lead"]["id"]
+    assert (await upstreams.routes("salesforce")).get(LEAD_POSTS) == 1
