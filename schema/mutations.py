@@ -59,44 +59,41 @@ class WritePayload:
         error = UserError(field=["id"], message=f"no {what} with id {node}", code="NOT_FOUND")
         return cls(status=None, sync_job_id=None, user_errors=[error], record_id=None)
 
-    def native(self) -> str | None:
-        return None if self.record_id is None else self.record_id.split(":", 1)[-1]
+    async def record(self, info: Info, entity: str) -> Any:
+        """The written record as the caller reads it now (None until the write is applied)."""
+        if self.record_id is None:
+            return None
+        native = self.record_id.split(":", 1)[-1]
+        key = PlayerKey(None, native) if entity == "player" else native
+        return await getattr(info.context.loaders, entity).load(key)
 
 
 @strawberry.type
 class LeadPayload(WritePayload):
     @strawberry.field(graphql_type=LeadType | None, description="The lead, once applied.")
     async def lead(self, info: Info) -> Any:
-        native = self.native()
-        return None if native is None else await info.context.loaders.lead.load(native)
+        return await self.record(info, "lead")
 
 
 @strawberry.type
 class TicketPayload(WritePayload):
     @strawberry.field(graphql_type=TicketType | None, description="The ticket, once applied.")
     async def ticket(self, info: Info) -> Any:
-        native = self.native()
-        return None if native is None else await info.context.loaders.ticket.load(native)
+        return await self.record(info, "ticket")
 
 
 @strawberry.type
 class CustomerPayload(WritePayload):
     @strawberry.field(graphql_type=CustomerType | None, description="The customer, once applied.")
     async def customer(self, info: Info) -> Any:
-        native = self.native()
-        return None if native is None else await info.context.loaders.customer.load(native)
+        return await self.record(info, "customer")
 
 
 @strawberry.type
 class PlayerStatsPayload(WritePayload):
     @strawberry.field(graphql_type=PlayerStatsType | None, description="The player, once applied.")
     async def player_stats(self, info: Info) -> Any:
-        native = self.native()
-        return (
-            None
-            if native is None
-            else await info.context.loaders.player.load(PlayerKey(None, native))
-        )
+        return await self.record(info, "player")
 
 
 @strawberry.input

@@ -132,39 +132,24 @@ class WriteService:
     async def update_lead(
         self, principal: Principal, lead_id: str, data: dict[str, Any], key: str | None
     ) -> Outcome:
-        try:
-            values = v.validate_lead_update(data, self.region)
-        except Invalid as invalid:
-            return Outcome(user_errors=_errors(invalid))
-        write = Write(
-            "updateLead",
-            self.leads.name,
-            "lead",
-            f"lead:{lead_id}",
-            "update_lead",
-            {"lead_id": lead_id, "values": values},
-            record_id=f"{self.leads.name}:{lead_id}",
+        def validate() -> dict[str, Any]:
+            return v.validate_lead_update(data, self.region)
+
+        return await self._update(
+            principal, "updateLead", self.leads.name, "lead", lead_id, validate, key
         )
-        return await self.run(principal, write, key)
 
     async def update_ticket(
         self, principal: Principal, ticket_id: str, data: dict[str, Any], key: str | None
     ) -> Outcome:
         assert self.tickets is not None
-        try:
-            values = v.validate_ticket_update(data)
-        except Invalid as invalid:
-            return Outcome(user_errors=_errors(invalid))
-        write = Write(
-            "updateTicket",
-            self.tickets.name,
-            "ticket",
-            f"ticket:{ticket_id}",
-            "update_ticket",
-            {"ticket_id": ticket_id, "values": values},
-            record_id=f"{self.tickets.name}:{ticket_id}",
+
+        def validate() -> dict[str, Any]:
+            return v.validate_ticket_update(data)
+
+        return await self._update(
+            principal, "updateTicket", self.tickets.name, "ticket", ticket_id, validate, key
         )
-        return await self.run(principal, write, key)
 
     async def create_ticket(
         self, principal: Principal, data: dict[str, Any], key: str | None
@@ -185,18 +170,37 @@ class WriteService:
         self, principal: Principal, contact_id: str, data: dict[str, Any], key: str | None
     ) -> Outcome:
         assert self.customers is not None
+
+        def validate() -> dict[str, Any]:
+            return v.validate_customer_update(data, self.region)
+
+        return await self._update(
+            principal, "updateCustomer", self.customers.name, "customer", contact_id, validate, key
+        )
+
+    async def _update(
+        self,
+        principal: Principal,
+        mutation: str,
+        source: str,
+        entity: str,
+        native: str,
+        validate: Callable[[], dict[str, Any]],
+        key: str | None,
+    ) -> Outcome:
+        """A change to one record: validated, then ordered after earlier writes to it."""
         try:
-            values = v.validate_customer_update(data, self.region)
+            values = validate()
         except Invalid as invalid:
             return Outcome(user_errors=_errors(invalid))
         write = Write(
-            "updateCustomer",
-            self.customers.name,
-            "customer",
-            f"customer:{contact_id}",
-            "update_customer",
-            {"contact_id": contact_id, "values": values},
-            record_id=f"{self.customers.name}:{contact_id}",
+            mutation,
+            source,
+            entity,
+            f"{entity}:{native}",
+            f"update_{entity}",
+            {"id": native, "values": values},
+            record_id=f"{source}:{native}",
         )
         return await self.run(principal, write, key)
 
@@ -259,7 +263,7 @@ class WriteService:
             "lead",
             f"lead:{lead.id.native}",
             "convert_lead",
-            {"lead_id": lead.id.native, "contact": {k: v for k, v in details.items() if v}},
+            {"id": lead.id.native, "contact": {k: v for k, v in details.items() if v}},
         )
         return await self.run(principal, write, key)
 
@@ -312,14 +316,14 @@ class WriteService:
         return {"record_id": f"{self.leads.name}:{lead_id}"}
 
     async def _update_lead(self, payload: dict[str, Any]) -> dict[str, Any]:
-        lead_id = payload["lead_id"]
+        lead_id = payload["id"]
         await self.leads.update_lead(lead_id, payload["values"])
         await self._forget("lead", self.leads.name, lead_id, "leads_by_email", "list_lead")
         return {"record_id": f"{self.leads.name}:{lead_id}"}
 
     async def _update_ticket(self, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.tickets is not None
-        ticket_id = payload["ticket_id"]
+        ticket_id = payload["id"]
         await self.tickets.update_ticket(ticket_id, payload["values"])
         await self._forget("ticket", self.tickets.name, ticket_id, "tickets", "list_ticket")
         return {"record_id": f"{self.tickets.name}:{ticket_id}"}
@@ -332,7 +336,7 @@ class WriteService:
 
     async def _update_customer(self, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.customers is not None
-        contact_id = payload["contact_id"]
+        contact_id = payload["id"]
         await self.customers.update_contact(contact_id, payload["values"])
         await self._forget(
             "customer", self.customers.name, contact_id, "customer_by_email", "list_customer"
@@ -352,10 +356,8 @@ class WriteService:
         assert self.customers is not None
         contact = {**payload["contact"], "lifecycle_stage": "customer"}
         contact_id = await self.customers.create_contact(contact)
-        await self.leads.update_lead(payload["lead_id"], {"status": "CONVERTED"})
-        await self._forget(
-            "lead", self.leads.name, payload["lead_id"], "leads_by_email", "list_lead"
-        )
+        await self.leads.update_lead(payload["id"], {"status": "CONVERTED"})
+        await self._forget("lead", self.leads.name, payload["id"], "leads_by_email", "list_lead")
         await self._forget_answers("customer_by_email", "list_customer")
         return {"record_id": f"{self.customers.name}:{contact_id}"}
 
