@@ -48,6 +48,14 @@ class ChangeBus(Protocol):
 
     async def publish(self, change: Change) -> None: ...
 
-    def subscribe(self) -> AsyncIterator[Change]:
-        """Changes published from now on, until the iterator is closed."""
+    def subscribe(self) -> ChangeStream:
+        """Changes published from the moment of this call, until the stream is closed."""
         ...
+
+
+class ChangeStream(Protocol):
+    def __aiter__(self) -> AsyncIterator[Change]: ...
+
+    async def __anext__(self) -> Change: ...
+
+    async def aclose(self) -> None: ...
