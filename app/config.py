@@ -299,6 +299,8 @@ class Writes(Strict):
     worker_interval: float = Field(0.5, gt=0, le=60)
     max_attempts: int = Field(8, ge=1, le=100)
     backoff_base: float = Field(1.0, gt=0)
+    #: Rows one ``importLeads`` call may carry (the CLI takes files of any size).
+    import_max_rows: int = Field(2000, ge=1, le=100_000)
 
 
 class Server(Strict):

@@ -5,6 +5,7 @@ to change must be one the caller can read (same brand scope): otherwise it is NO
 from __future__ import annotations
 
 import enum
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,8 @@ import strawberry
 
 from app.cache.groups import FIELDS
 from app.loaders import PlayerKey
+from app.writes.importer import ImportReport, Rejection
+from app.writes.outbox import Job
 from app.writes.service import Outcome, WriteService
 from schema.common import lookup, parse_id
 from schema.context import Info
@@ -155,6 +158,29 @@ class AwardPointsInput:
 
 
 @strawberry.type
+class ImportLeadsPayload:
+    status: WriteStatus | None = strawberry.field(
+        description="QUEUED: the valid rows are a job (syncJobId); None: no row was valid."
+    )
+    sync_job_id: strawberry.ID | None
+    accepted: int = strawberry.field(description="Rows valid and handed to the job.")
+    rejected: int = strawberry.field(description="Rows refused now (see userErrors).")
+    user_errors: list[UserError] = strawberry.field(
+        description='One per problem; a row\'s field is ["leads", "<index>", "<field>"].'
+    )
+
+
+@strawberry.type
+class ImportProgress:
+    total: int = strawberry.field(description="Rows the job was given.")
+    created: int
+    skipped: int = strawberry.field(description="Rows an interrupted run had created already.")
+    rejected: int = strawberry.field(description="Rows Salesforce refused (see userErrors).")
+    user_errors: list[UserError]
+    stopped: str | None = strawberry.field(description="Why the last run stopped early.")
+
+
+@strawberry.type
 class SyncJob:
     id: strawberry.ID
     operation: str
@@ -164,13 +190,47 @@ class SyncJob:
     record_id: str | None
     created_at: datetime
     updated_at: datetime
+    progress: ImportProgress | None = strawberry.field(
+        description="A bulk import's rows so far (while it runs here) or in the end."
+    )
+
+
+def _row_errors(rejections: list[Rejection] | list[dict[str, Any]]) -> list[UserError]:
+    """Importer rejections (``line`` = the row's index in ``leads``) as userErrors."""
+    errors = []
+    for rejection in rejections:
+        row = asdict(rejection) if isinstance(rejection, Rejection) else rejection
+        for reason in row["reasons"]:
+            where = ["leads", str(row["line"]), *([reason["field"]] if reason["field"] else [])]
+            errors.append(UserError(field=where, message=reason["message"], code=reason["code"]))
+    return errors
+
+
+def _progress(job: Job, running: dict[str, ImportReport]) -> ImportProgress | None:
+    if job.operation != "import_leads":
+        return None
+    report = (job.result or {}).get("import")
+    if report is None:
+        now = running.get(job.payload["ledger"])
+        report = now.as_json() if now is not None else None
+    report = report or {}
+    rejected = report.get("rejected", [])
+    return ImportProgress(
+        total=len(job.payload["rows"]),
+        created=report.get("created", 0),
+        skipped=report.get("skipped", 0),
+        rejected=len(rejected),
+        user_errors=_row_errors(rejected),
+        stopped=report.get("stopped"),
+    )
 
 
 async def sync_job(info: Info, job_id: str) -> SyncJob:
-    outbox = info.context.gateway.outbox
-    job = await outbox.get(job_id) if outbox is not None else None
+    gateway = info.context.gateway
+    job = await gateway.outbox.get(job_id) if gateway.outbox is not None else None
     if job is None:
         raise NotFound(f"no sync job {job_id}")
+    running = gateway.writes.import_progress if gateway.writes is not None else {}
     return SyncJob(
         id=strawberry.ID(job.id),
         operation=job.operation,
@@ -180,6 +240,7 @@ async def sync_job(info: Info, job_id: str) -> SyncJob:
         record_id=(job.result or {}).get("record_id"),
         created_at=datetime.fromtimestamp(job.created_at, tz=UTC),
         updated_at=datetime.fromtimestamp(job.updated_at, tz=UTC),
+        progress=_progress(job, running),
     )
 
 
@@ -223,6 +284,32 @@ class Mutation:
             info.context.principal, _given(input), idempotency_key
         )
         return LeadPayload.of(outcome)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(
+        description="Many new leads as one job (syncJobId): rows validated now, the valid ones "
+        "created in Salesforce batches of 200 by the outbox worker, resumably."
+    )
+    async def import_leads(
+        self, info: Info, leads: list[CreateLeadInput], idempotency_key: str | None = None
+    ) -> ImportLeadsPayload:
+        most = info.context.gateway.settings.writes.import_max_rows
+        if not 1 <= len(leads) <= most:
+            message = f"leads must hold 1 to {most} rows (use `crmgraph import leads` for files)"
+            error = UserError(field=["leads"], message=message, code="INVALID_SIZE")
+            return ImportLeadsPayload(
+                status=None, sync_job_id=None, accepted=0, rejected=0, user_errors=[error]
+            )
+        outcome, rejected = await _writes(info).import_leads(
+            info.context.principal, [_given(row) for row in leads], idempotency_key
+        )
+        payload = WritePayload.of(outcome)
+        return ImportLeadsPayload(
+            status=payload.status,
+            sync_job_id=payload.sync_job_id,
+            accepted=len(leads) - len(rejected) if outcome.status else 0,
+            rejected=len(rejected),
+            user_errors=payload.user_errors + _row_errors(rejected),
+        )
 
     @strawberry.mutation(description="Change a lead: only the fields given are sent.")
     async def update_lead(

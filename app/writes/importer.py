@@ -31,7 +31,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -84,6 +84,21 @@ class ImportReport:
     def done(self) -> int:
         """Rows settled so far: created, skipped or rejected."""
         return self.created + self.skipped + len(self.rejected)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "valid": self.valid,
+            "created": self.created,
+            "skipped": self.skipped,
+            "rejected": [
+                {"line": r.line, "reasons": [asdict(reason) for reason in r.reasons]}
+                for r in self.rejected
+            ],
+            "upstream_requests": self.upstream_requests,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "stopped": self.stopped,
+        }
 
 
 ProgressFn = Callable[[ImportReport], None]
@@ -155,7 +170,7 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _reasons(invalid: Invalid) -> list[Reason]:
+def reasons(invalid: Invalid) -> list[Reason]:
     return [
         Reason(e.field[-1] if len(e.field) > 1 else "", e.code, e.message) for e in invalid.errors
     ]
@@ -311,7 +326,7 @@ async def import_leads(
                     raise row
                 values = validate_new_lead({snake(k): v for k, v in row.items()}, default_region)
             except Invalid as invalid:
-                report.rejected.append(Rejection(line, _reasons(invalid)))
+                report.rejected.append(Rejection(line, reasons(invalid)))
                 continue
             report.valid += 1
             if line in book.created:

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.auth.principal import Principal
 from app.cache.records import FieldCache
-from app.connectors.errors import UpstreamError, UpstreamRejected
+from app.connectors.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
 from app.connectors.hubspot import HubSpotClient
 from app.connectors.player_stats import PlayerStatsClient
 from app.connectors.salesforce import SalesforceClient
@@ -25,6 +25,7 @@ from app.domain import validation as v
 from app.domain.models import Lead
 from app.domain.validation import FieldError, Invalid
 from app.writes.idempotency import IN_PROGRESS, IdempotencyStore, SharedIdempotencyStore
+from app.writes.importer import ImportReport, Reason, Rejection, import_leads, reasons
 from app.writes.outbox import Outbox
 
 audit = logging.getLogger("crmgraph.audit")
@@ -68,6 +69,7 @@ class Write:
     operation: str
     payload: dict[str, Any]
     record_id: str | None = None  # known before applying (updates)
+    queue: bool = False  # always through the outbox (long work: a bulk import)
 
 
 def _rejected(rejected: UpstreamRejected) -> Outcome:
@@ -77,6 +79,17 @@ def _rejected(rejected: UpstreamRejected) -> Outcome:
         for fields, code, message in rejected.problems
     ]
     return Outcome(user_errors=errors or [UserError(None, "REJECTED", rejected.message)])
+
+
+class _QueueIt(Exception):
+    """Internal: a write that goes to the outbox without being tried first."""
+
+
+class ImportInterrupted(UpstreamUnavailable):
+    """An import stopped because Salesforce could not take more; it resumes later."""
+
+    def __init__(self, source: str, why: str) -> None:
+        super().__init__(source, f"the import stopped: {why}")
 
 
 def _errors(invalid: Invalid) -> list[UserError]:
@@ -103,6 +116,9 @@ class WriteService:
         self.keys = keys
         self.cache = cache
         self.region = default_phone_region
+        self.imports_dir = outbox.path.with_name(f"{outbox.path.name}.imports")
+        #: Progress of the imports this process is running, by job payload's ledger id.
+        self.import_progress: dict[str, ImportReport] = {}
         self.handlers: dict[str, Handler] = {
             "create_lead": self._create_lead,
             "update_lead": self._update_lead,
@@ -111,6 +127,7 @@ class WriteService:
             "update_customer": self._update_customer,
             "award_points": self._award_points,
             "convert_lead": self._convert_lead,
+            "import_leads": self._import_leads,
         }
 
     # -- the mutations: validate, then describe the write ------------------------------------
@@ -267,6 +284,39 @@ class WriteService:
         )
         return await self.run(principal, write, key)
 
+    async def import_leads(
+        self, principal: Principal, rows: list[dict[str, Any]], key: str | None
+    ) -> tuple[Outcome, list[Rejection]]:
+        """Many new leads as one job: every row validated now (a bad row is rejected with its
+        index and reasons, the others go on), the valid ones created by the outbox worker in
+        Salesforce Collections of 200, resumably (see :mod:`app.writes.importer`)."""
+        valid: list[tuple[int, dict[str, Any]]] = []
+        rejected: list[Rejection] = []
+        for index, data in enumerate(rows):
+            try:
+                values = v.validate_new_lead(data, self.region)
+            except Invalid as invalid:
+                rejected.append(Rejection(index, reasons(invalid)))
+                continue
+            refusal = self._brand(principal, values)
+            if refusal is not None:
+                rejected.append(Rejection(index, [Reason("brand", refusal.code, refusal.message)]))
+                continue
+            valid.append((index, values))
+        if not valid:
+            return Outcome(), rejected
+        batch = uuid.uuid4().hex
+        write = Write(
+            "importLeads",
+            self.leads.name,
+            "lead",
+            f"lead:import:{key or batch}",
+            "import_leads",
+            {"ledger": batch, "rows": valid},
+            queue=True,
+        )
+        return await self.run(principal, write, key), rejected
+
     # -- one path for every write -------------------------------------------------------------
 
     async def run(self, principal: Principal, write: Write, key: str | None) -> Outcome:
@@ -279,11 +329,13 @@ class WriteService:
             if isinstance(earlier, dict):
                 return Outcome.from_json(earlier)
         try:
+            if write.queue:
+                raise _QueueIt
             result = await self.handlers[write.operation](write.payload)
         except UpstreamRejected as rejected:
             outcome = _rejected(rejected)
-        except UpstreamError:
-            # The CRM cannot take it now: keep it durably and answer at once.
+        except (UpstreamError, _QueueIt):
+            # The CRM cannot take it now (or the work is long): keep it durably, answer at once.
             job = await self.outbox.enqueue(
                 write.source, write.entity, write.record_key, write.operation, write.payload
             )
@@ -360,6 +412,29 @@ class WriteService:
         await self._forget("lead", self.leads.name, payload["id"], "leads_by_email", "list_lead")
         await self._forget_answers("customer_by_email", "list_customer")
         return {"record_id": f"{self.customers.name}:{contact_id}"}
+
+    async def _import_leads(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Run (or resume: the ledger knows what was created) an import job's rows."""
+        ledger_id = payload["ledger"]
+        report = self.import_progress[ledger_id] = ImportReport()
+
+        def progress(now: ImportReport) -> None:
+            self.import_progress[ledger_id] = now
+
+        try:
+            report = await import_leads(
+                [(index, values) for index, values in payload["rows"]],
+                self.leads,
+                self.imports_dir / f"{ledger_id}.ledger",
+                default_region=self.region,
+                on_progress=progress,
+            )
+        finally:
+            self.import_progress.pop(ledger_id, None)
+        await self._forget_answers("leads_by_email", "list_lead")
+        if report.stopped is not None:  # the worker tries again later; the ledger resumes it
+            raise ImportInterrupted(self.leads.name, report.stopped)
+        return {"import": report.as_json()}
 
     async def forget_ticket(self, ticket_id: str) -> None:
         """Read your writes for a ticket changed outside a handler."""
