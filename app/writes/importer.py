@@ -44,7 +44,7 @@ from app.domain.validation import Invalid, validate_new_lead
 #: Records per sObject Collections create.
 BATCH_SIZE = 200
 #: Batches in flight at once (the rate budget still decides when each is sent).
-CONCURRENCY = 4
+CONCURRENCY = 8
 #: Attempts of one batch refused for the rate limit before the import stops.
 RATE_LIMITED_ATTEMPTS = 5
 #: How much earlier than its batch's ``P`` entry an in-doubt row's Lead may be dated (clocks).
