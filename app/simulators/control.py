@@ -11,8 +11,10 @@ the control routes itself and shapes every other request before the vendor app s
     GET  {prefix}/__stats    {"total", "requests": {"METHOD /route/template": n},
                               "refused": {"total", "requests": {...}, "reasons": {...}}}
     GET  {prefix}/__requests the last requests served (method, path, query, body), newest last
-    POST {prefix}/__reset    zeroes the counters and the request log (?data=true: and
-                             restores the seeded records)
+    POST {prefix}/__reset    zeroes the counters and the request log, and forgets the webhook
+                             target (?data=true: and restores the seeded records)
+    PUT|GET|DELETE {prefix}/__webhooks   where and how the simulator sends signed webhooks
+                             (see :mod:`app.simulators.webhooks`; not every vendor sends them)
 
 Any other ``/__…`` path is the vendor's own control route (served, never counted).
 
@@ -35,6 +37,8 @@ from urllib.parse import parse_qs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.routing import BaseRoute, Match
 
+from app.simulators.webhooks import WebhookSender, WebhookTarget
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Refusal = tuple[int, Any, list[tuple[str, str]]]
@@ -42,7 +46,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-CONTROL_ROUTES = ("/__config", "/__stats", "/__reset", "/__requests")
+CONTROL_ROUTES = ("/__config", "/__stats", "/__reset", "/__requests", "/__webhooks")
 UNMATCHED = "UNMATCHED"
 
 
@@ -168,9 +172,11 @@ class SimulatorControl:
         nominal: RateLimit,
         seed: int = 0,
         reseed: Callable[[], None] | None = None,
+        webhooks: WebhookSender | None = None,
     ) -> None:
         self.app = app
         self.reseed = reseed
+        self.webhooks = webhooks
         self.routes = routes
         self.dialect = dialect
         self.nominal = nominal
@@ -346,9 +352,13 @@ class SimulatorControl:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             reseed = query.get("data", [""])[-1] == "true"
             self.reset()
+            if self.webhooks is not None:
+                await self.webhooks.reset()
             if reseed and self.reseed is not None:
                 self.reseed()
             await _send_json(send, 200, {"reset": True, "data": reseed})
+        elif path == "/__webhooks":
+            await self._webhooks(method, receive, send)
         elif path == "/__config" and method == "GET":
             await _send_json(send, 200, self.config.model_dump(exclude_defaults=True))
         elif path == "/__config" and method == "PUT":
@@ -356,11 +366,7 @@ class SimulatorControl:
             try:
                 config = ControlConfig.model_validate_json(body or b"{}")
             except ValidationError as exc:
-                errors = [
-                    {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-                    for e in exc.errors(include_url=False)
-                ]
-                await _send_json(send, 400, {"errors": errors})
+                await _send_json(send, 400, {"errors": _errors(exc)})
                 return
             unknown = sorted(set(config.routes) - self.templates())
             if unknown:
@@ -374,6 +380,37 @@ class SimulatorControl:
             await _send_json(send, 200, config.model_dump(exclude_defaults=True))
         else:
             await _send_json(send, 405, {"error": f"{method} not allowed on {path}"})
+
+    async def _webhooks(self, method: str, receive: Receive, send: Send) -> None:
+        webhooks = self.webhooks
+        if webhooks is None:
+            message = "this simulator sends no webhooks (for Salesforce, poll SystemModstamp)"
+            await _send_json(send, 404, {"error": message})
+        elif method == "GET":
+            await _send_json(send, 200, webhooks.status())
+        elif method == "DELETE":
+            await webhooks.stop()
+            await _send_json(send, 200, webhooks.status())
+        elif method == "PUT":
+            try:
+                target = WebhookTarget.model_validate_json(await _read_body(receive) or b"{}")
+                webhooks.configure(target)
+            except ValidationError as exc:
+                await _send_json(send, 400, {"errors": _errors(exc)})
+                return
+            except ValueError as exc:
+                await _send_json(send, 400, {"errors": [{"path": "secrets", "message": str(exc)}]})
+                return
+            await _send_json(send, 200, target.public())
+        else:
+            await _send_json(send, 405, {"error": f"{method} not allowed on /__webhooks"})
+
+
+def _errors(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+        for e in exc.errors(include_url=False)
+    ]
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -37,6 +37,7 @@ from app.simulators.hubspot.dialect import (
     error_body,
     invalid_properties_body,
 )
+from app.simulators.hubspot.events import SCHEME, ContactEvents
 from app.simulators.hubspot.store import (
     ASSOCIATION_TYPES,
     DEFAULT_TYPE,
@@ -53,6 +54,7 @@ from app.simulators.hubspot.store import (
     now_iso,
     resolve_type,
 )
+from app.simulators.webhooks import WebhookSender
 from app.simulators.world import World
 
 MAX_BATCH_INPUTS = 100
@@ -330,9 +332,12 @@ def check_batch_size(count: int, limit: int = MAX_BATCH_INPUTS) -> None:
 class ObjectEndpoints:
     """The v3 routes of one object type."""
 
-    def __init__(self, store: HubSpotStore, schema: ObjectSchema) -> None:
+    def __init__(
+        self, store: HubSpotStore, schema: ObjectSchema, events: ContactEvents | None = None
+    ) -> None:
         self.store, self.schema = store, schema
         self.id_param = ID_PARAMS[schema.name]
+        self.events = events  # None: this object type sends no webhooks
 
     def routes(self) -> list[BaseRoute]:
         base = f"/crm/v3/objects/{self.schema.name}"
@@ -401,11 +406,19 @@ class ObjectEndpoints:
         message = f"{self.schema.singular.capitalize()} already exists. Existing ID: {existing_id}"
         return ApiError(409, error_body("CONFLICT", message))
 
-    def created(self, clean: dict[str, str | None], links: list[Link]) -> dict[str, Any]:
+    def created(self, clean: dict[str, str | None], links: list[Link]) -> Record:
         record = self.store.create(self.schema, clean)
         for target, target_id, type_id in links:
             self.store.link(self.schema.name, record.id, target, target_id, type_id)
-        return render(record, (*self.schema.defaults, *clean))
+        return record
+
+    def updated(self, writes: Sequence[tuple[Record, dict[str, str | None]]]) -> None:
+        """Apply each record's clean properties, and announce what changed."""
+        before = [(record, dict(record.properties)) for record, _ in writes]
+        for record, clean in writes:
+            self.store.update(self.schema, record, clean)
+        if self.events is not None:
+            self.events.changed(before)
 
     def written(self, record: Record, raw: dict[str, PropertyValue]) -> dict[str, str | None]:
         try:
@@ -450,7 +463,10 @@ class ObjectEndpoints:
 
     async def create(self, request: Request) -> Response:
         clean, links = self.validated_create(await parse_body(request, ObjectInput))
-        return JSONResponse(self.created(clean, links), status_code=201)
+        record = self.created(clean, links)
+        if self.events is not None:
+            self.events.created([record])
+        return JSONResponse(render(record, (*self.schema.defaults, *clean)), status_code=201)
 
     async def update(self, request: Request) -> Response:
         key = request.path_params[self.id_param]
@@ -460,7 +476,7 @@ class ObjectEndpoints:
             raise not_found(key)
         body = await parse_body(request, UpdateBody)
         clean = self.written(record, body.properties)
-        self.store.update(self.schema, record, clean)
+        self.updated([(record, clean)])
         return JSONResponse(render(record, (*self.schema.defaults, *clean)))
 
     async def batch_read(self, request: Request) -> Response:
@@ -497,7 +513,12 @@ class ObjectEndpoints:
             duplicates = sorted({v for v in values if values.count(v) > 1 and v is not None})
             if duplicates:
                 raise bad_request(f"Duplicate {name} values found in batch input: {duplicates}")
-        results = [encode(self.created(clean, links)) for clean, links in checked]
+        created = [(self.created(clean, links), clean) for clean, links in checked]
+        if self.events is not None:
+            self.events.created(record for record, _ in created)
+        results = [
+            encode(render(record, (*self.schema.defaults, *clean))) for record, clean in created
+        ]
         answer = batch_answer(results, started, [])
         answer.status_code = 201
         return answer
@@ -519,10 +540,10 @@ class ObjectEndpoints:
                 missing.append(item.id)
             else:
                 found.append((record, self.written(record, item.properties)))
-        results = []
-        for record, clean in found:
-            self.store.update(self.schema, record, clean)
-            results.append(encode(render(record, (*self.schema.defaults, *clean))))
+        self.updated(found)
+        results = [
+            encode(render(record, (*self.schema.defaults, *clean))) for record, clean in found
+        ]
         errors = []
         if missing:
             message = (
@@ -728,10 +749,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.status_code)
 
 
-def build_routes(store: HubSpotStore) -> list[BaseRoute]:
+def build_routes(store: HubSpotStore, events: ContactEvents | None = None) -> list[BaseRoute]:
     routes: list[BaseRoute] = []
     for schema in SCHEMAS.values():
-        routes += ObjectEndpoints(store, schema).routes()
+        mine = events if schema.name == "contacts" else None
+        routes += ObjectEndpoints(store, schema, mine).routes()
     routes += AssociationEndpoints(store).routes()
     return routes
 
@@ -739,11 +761,18 @@ def build_routes(store: HubSpotStore) -> list[BaseRoute]:
 def create_app(world: World) -> SimulatorControl:
     """The HubSpot simulator over ``world``, wrapped in the shared control layer."""
     store = HubSpotStore(world)
-    routes = build_routes(store)
+    webhooks = WebhookSender(SCHEME)
+    routes = build_routes(store, ContactEvents(webhooks))
     app = Starlette(
         routes=routes,
         exception_handlers={ApiError: _api_error, 404: _http_error, 405: _http_error},
     )
     return SimulatorControl(
-        BearerAuth(app), routes, HubSpotDialect(), NOMINAL, seed=world.seed, reseed=store.reset
+        BearerAuth(app),
+        routes,
+        HubSpotDialect(),
+        NOMINAL,
+        seed=world.seed,
+        reseed=store.reset,
+        webhooks=webhooks,
     )

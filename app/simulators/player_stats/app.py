@@ -3,6 +3,9 @@
 Routes live under ``/v1``; every one needs ``X-API-Key``, and every one but ``GET /v1/brands``
 names a brand in ``X-Brand-Key``. A brand the key may not name is refused with ``400
 BRAND_NOT_ALLOWED``: the contract's OpenAPI file declares no ``403`` on any operation.
+
+``POST /__change {"brand", "player_id", "changes": {"level": 7, ...}}`` (no credentials; a
+control route) changes a player as the back office's own staff would, and sends its webhook.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from starlette.routing import BaseRoute, Route
 from app.simulators.control import RateLimit, SimulatorControl
 from app.simulators.credentials import PLAYERS_API_KEY
 from app.simulators.player_stats.dialect import PlayerStatsDialect, code_for, error_body
+from app.simulators.player_stats.events import SCHEME, PlayerEvents
 from app.simulators.player_stats.store import (
     Award,
     IdempotencyConflict,
@@ -32,7 +36,8 @@ from app.simulators.player_stats.store import (
     PlayerStatsStore,
     Position,
 )
-from app.simulators.world import Brand, World
+from app.simulators.webhooks import WebhookSender
+from app.simulators.world import LEVEL_NAMES, Brand, World
 
 #: What the service advertises when no limit is configured: 1,000 requests a minute per key.
 NOMINAL = RateLimit(requests=1000, per_seconds=60)
@@ -68,6 +73,29 @@ class AwardPointsRequest(BaseModel):
         if delta == 0:
             raise ValueError("delta must not be zero")
         return delta
+
+
+class BackOfficeFields(BaseModel):
+    """The fields the back office's staff may set on a player."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    level: int | None = Field(None, ge=1, le=len(LEVEL_NAMES))
+    points_balance: int | None = Field(None, ge=0)
+    points_ever: int | None = Field(None, ge=0)
+    missions_completed: int | None = Field(None, ge=0)
+    tournaments_played: int | None = Field(None, ge=0)
+    bets_total_minor: int | None = Field(None, ge=0)
+    wins_total_minor: int | None = Field(None, ge=0)
+    bonus_total_minor: int | None = Field(None, ge=0)
+    predicted_ltv_minor: int | None = Field(None, ge=0)
+    churn_score: float | None = Field(None, ge=0, le=1)
+
+
+class BackOfficeChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    brand: str
+    player_id: str
+    changes: BackOfficeFields
 
 
 def _parse(model: type[M], body: bytes) -> M:
@@ -111,9 +139,12 @@ def decode_cursor(brand: str, cursor: str) -> Position:
 class PlayerStatsApi:
     """The endpoints, over one store; the brands are those the API key may name."""
 
-    def __init__(self, store: PlayerStatsStore, brands: Sequence[Brand]) -> None:
+    def __init__(
+        self, store: PlayerStatsStore, brands: Sequence[Brand], events: PlayerEvents
+    ) -> None:
         self.store = store
         self.brands = {brand.key: brand for brand in brands}
+        self.events = events
 
     def _authenticate(self, request: Request) -> None:
         key = request.headers.get("x-api-key", "")
@@ -160,7 +191,19 @@ class PlayerStatsApi:
         brand = self._brand(request)
         ask = _parse(AwardPointsRequest, await request.body())
         award = Award(request.path_params["player_id"], ask.delta, ask.reason, ask.idempotency_key)
-        return JSONResponse({"player": self.store.award(brand, award)})
+        player, changes = self.store.award(brand, award)
+        self.events.changed(player, changes)
+        return JSONResponse({"player": player})
+
+    async def back_office_change(self, request: Request) -> JSONResponse:
+        ask = _parse(BackOfficeChange, await request.body())
+        if ask.brand not in self.brands:
+            raise ApiError(400, "BRAND_NOT_ALLOWED", f"there is no brand {ask.brand!r}")
+        values = ask.changes.model_dump(exclude_none=True)
+        changes = self.store.change(ask.brand, ask.player_id, values)
+        player = self.store.get(ask.brand, ask.player_id)
+        self.events.changed(player, changes)
+        return JSONResponse({"player": player, "changed": sorted(changes)})
 
 
 def _as_api_error(exc: Exception) -> ApiError:
@@ -189,7 +232,8 @@ async def _error_response(request: Request, exc: Exception) -> JSONResponse:
 def create_app(world: World) -> SimulatorControl:
     """The player-stats simulator for ``world``, wrapped in its control plane."""
     store = PlayerStatsStore(world)
-    api = PlayerStatsApi(store, world.brands)
+    webhooks = WebhookSender(SCHEME)
+    api = PlayerStatsApi(store, world.brands, PlayerEvents(webhooks))
     routes: list[BaseRoute] = [
         Route("/v1/brands", api.list_brands, methods=["GET"]),
         Route("/v1/players", api.list_players, methods=["GET"]),
@@ -205,7 +249,17 @@ def create_app(world: World) -> SimulatorControl:
         HTTPException,
         Exception,
     ]
-    app = Starlette(routes=routes, exception_handlers=dict.fromkeys(handled, _error_response))
+    control = Route("/__change", api.back_office_change, methods=["POST"])
+    app = Starlette(
+        routes=[*routes, control],
+        exception_handlers=dict.fromkeys(handled, _error_response),
+    )
     return SimulatorControl(
-        app, routes, PlayerStatsDialect(), NOMINAL, seed=world.seed, reseed=store.reseed
+        app,
+        routes,
+        PlayerStatsDialect(),
+        NOMINAL,
+        seed=world.seed,
+        reseed=store.reseed,
+        webhooks=webhooks,
     )

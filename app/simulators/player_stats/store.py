@@ -10,10 +10,10 @@ from __future__ import annotations
 import bisect
 import copy
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypedDict
+from typing import Any, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from app.simulators.world import LEVEL_NAMES, PlayerSeed, World
@@ -181,24 +181,42 @@ class PlayerStatsStore:
 
     # -- writes -------------------------------------------------------------------------------
 
-    def award(self, brand: str, award: Award) -> PlayerStats:
-        """Apply ``award`` once per idempotency key; a repeat gets the first answer again."""
+    def award(self, brand: str, award: Award) -> tuple[PlayerStats, dict[str, Any]]:
+        """Apply ``award`` once per idempotency key; a repeat gets the first answer again.
+        Answers the player and the fields the award changed (none for a repeat)."""
         player = self.get(brand, award.player_id)
         earlier = self.awards.get((brand, award.idempotency_key))
         if earlier is not None:
             if earlier[0] != award:
                 raise IdempotencyConflict(award.idempotency_key)
-            return earlier[1]
+            return earlier[1], {}
         balance = player["points_balance"] + award.delta
         if balance < 0:
             raise InsufficientPoints(award.player_id)
         self._move(player, self._tick())
         player["points_balance"] = balance
+        changed: dict[str, Any] = {"points_balance": balance}
         if award.delta > 0:
             player["points_ever"] += award.delta
+            changed["points_ever"] = player["points_ever"]
         answer = copy.deepcopy(player)
         self.awards[(brand, award.idempotency_key)] = (award, answer)
-        return answer
+        return answer, changed
+
+    def change(self, brand: str, player_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Set fields as the back office would (``level`` by its id); answer the fields whose
+        value changed, as the API renders them. A write that changes nothing stamps nothing."""
+        player = self.get(brand, player_id)
+        fields = cast("dict[str, Any]", player)  # the names were checked by the caller
+        wanted = dict(values)
+        if "level" in wanted:
+            level = wanted["level"]
+            wanted["level"] = {"id": level, "name": LEVEL_NAMES[level - 1]}
+        changed = {k: v for k, v in wanted.items() if fields[k] != v}
+        if changed:
+            self._move(player, self._tick())
+            fields.update(changed)
+        return copy.deepcopy(changed)
 
     def _tick(self) -> int:
         # Strictly increasing, so a poller never misses a write made in the same millisecond

@@ -320,6 +320,7 @@ class SalesforceStore:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self._last_stamp = datetime(1970, 1, 1, tzinfo=UTC)
         self.reset()
 
     # reading
@@ -396,7 +397,7 @@ class SalesforceStore:
         journal.entries.clear()
 
     def insert(self, sotype: SObjectType, values: Record) -> Record:
-        stamp = now_ms()
+        stamp = self._stamp()
         record: Record = {f.name: f.default for f in sotype.fields}
         record.update(values)
         record.update(
@@ -415,7 +416,7 @@ class SalesforceStore:
         record.update(values)
         if sotype is not ACCOUNT:
             record["Name"] = _full_name(record["FirstName"], record["LastName"])
-        stamp = now_ms()
+        stamp = self._stamp()
         record["LastModifiedDate"] = record["SystemModstamp"] = stamp
         if "Email" in values and values["Email"] != old_email:
             self._unindex_email(sotype.name, old_email, record["Id"])
@@ -432,6 +433,14 @@ class SalesforceStore:
         self._numbers = {name: rng.randrange(62**5, 62**6) for name in SOBJECTS}
         for sotype, record in _seed(self.world, rng, self._next_id):
             self._add(sotype, record)
+            self._last_stamp = max(self._last_stamp, record["SystemModstamp"])
+
+    def _stamp(self) -> datetime:
+        # Now to the millisecond, but always after every stamp handed out before (even across
+        # a reset): a poller asking for SystemModstamp > its cursor never misses a write made
+        # in the same millisecond as the last one it saw.
+        self._last_stamp = max(now_ms(), self._last_stamp + timedelta(milliseconds=1))
+        return self._last_stamp
 
     # internals
 

@@ -31,8 +31,10 @@ from starlette.routing import BaseRoute, Route
 
 from app.simulators.control import ASGIApp, RateLimit, Receive, Scope, Send, SimulatorControl
 from app.simulators.credentials import ZENDESK_API_TOKEN, ZENDESK_EMAIL
+from app.simulators.webhooks import WebhookSender
 from app.simulators.world import World
 from app.simulators.zendesk.dialect import ZendeskDialect, error_body, status_body
+from app.simulators.zendesk.events import SCHEME, TicketEvents
 from app.simulators.zendesk.search import Record, SearchError, compile_query, parse, run
 from app.simulators.zendesk.store import (
     STATUS_RANK,
@@ -303,8 +305,9 @@ class TokenAuth:
 
 
 class ZendeskApi:
-    def __init__(self, store: ZendeskStore) -> None:
+    def __init__(self, store: ZendeskStore, events: TicketEvents) -> None:
         self.store = store
+        self.events = events
 
     def routes(self) -> list[BaseRoute]:
         # Literal paths before the templates that would swallow them.
@@ -357,6 +360,7 @@ class ZendeskApi:
     async def create_ticket(self, request: Request) -> Response:
         body = await _body(request)
         ticket = self.store.create_ticket(body.get("ticket"), self.store.api_user)
+        self.events.created([ticket], self.store.api_user.id)
         base = _base(request)
         location = {"Location": f"{base}api/v2/tickets/{ticket.id}.json"}
         return _raw(b'{"ticket":' + ticket.json(base) + b"}", 201, location)
@@ -364,7 +368,10 @@ class ZendeskApi:
     async def update_ticket(self, request: Request) -> Response:
         ticket_id = _path_id(request, "ticket_id")
         body = await _body(request)
-        ticket, audit = self.store.update_ticket(ticket_id, body.get("ticket"), self.store.api_user)
+        before = self.events.snapshot(self.store.ticket(ticket_id))
+        actor = self.store.api_user
+        ticket, audit = self.store.update_ticket(ticket_id, body.get("ticket"), actor)
+        self.events.updated(ticket, before, actor.id)
         return _raw(
             b'{"ticket":' + ticket.json(_base(request)) + b',"audit":' + _dumps(audit) + b"}"
         )
@@ -381,6 +388,8 @@ class ZendeskApi:
             description = f"tickets accepts at most {MAX_IDS} values; {len(items)} were given"
             raise ApiError(400, error_body("TooManyValues", description))
         job = self.store.create_many(items, self.store.api_user)
+        created = (self.store.tickets[r["id"]] for r in job.results if "id" in r)
+        self.events.created(created, self.store.api_user.id)
         return _json({"job_status": job.wire(_base(request))})
 
     async def show_job_status(self, request: Request) -> Response:
@@ -609,10 +618,17 @@ async def _error_response(request: Request, exc: Exception) -> Response:
 
 def create_app(world: World) -> SimulatorControl:
     store = ZendeskStore(world)
-    routes = ZendeskApi(store).routes()
+    webhooks = WebhookSender(SCHEME)
+    routes = ZendeskApi(store, TicketEvents(webhooks)).routes()
     handled = (ApiError, RecordNotFound, RecordInvalid, UpdateConflict, SearchError, HTTPException)
     app = Starlette(routes=routes, exception_handlers=dict.fromkeys(handled, _error_response))
     secured = TokenAuth(app, ZENDESK_EMAIL, ZENDESK_API_TOKEN)
     return SimulatorControl(
-        secured, routes, ZendeskDialect(), NOMINAL, seed=world.seed, reseed=store.reseed
+        secured,
+        routes,
+        ZendeskDialect(),
+        NOMINAL,
+        seed=world.seed,
+        reseed=store.reseed,
+        webhooks=webhooks,
     )
