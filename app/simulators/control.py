@@ -4,7 +4,7 @@ Every simulator is wrapped in :class:`SimulatorControl`, a pure ASGI middleware 
 the control routes itself and shapes every other request before the vendor app sees it::
 
     PUT  {prefix}/__config   {"latency_ms", "jitter_ms", "error_rate", "error_status",
-                              "timeout_rate", "timeout_ms", "drop_rate",
+                              "timeout_rate", "timeout_ms", "drop_rate", "lost_rate",
                               "rate_limit": {"requests", "per_seconds"},
                               "routes": {"POST /crm/v3/objects/contacts/batch/read": {...}}}
     GET  {prefix}/__config   what is in force ({} resets it)
@@ -67,6 +67,9 @@ class Faults(BaseModel):
     timeout_rate: float = Field(0, ge=0, le=1)
     timeout_ms: float = Field(30_000, ge=0)
     drop_rate: float = Field(0, ge=0, le=1)
+    #: The request is carried out, then its answer is lost (the connection dropped): the
+    #: case where a client cannot know whether its write happened.
+    lost_rate: float = Field(0, ge=0, le=1)
     rate_limit: RateLimit | None = None
 
 
@@ -237,6 +240,16 @@ class SimulatorControl:
             await _drop(send)
             return
         roll -= faults.drop_rate
+        if roll < faults.lost_rate:
+            self._refuse(template, "lost")
+
+            async def discard(_: Message) -> None:
+                return None
+
+            await self._serve(scope, receive, discard, budget)
+            await _drop(send)
+            return
+        roll -= faults.lost_rate
         if roll < faults.error_rate:
             self._refuse(template, "error")
             body = self.dialect.fault(faults.error_status)

@@ -39,6 +39,7 @@ from typing import Any, TextIO
 from app.connectors.errors import UpstreamError, UpstreamRateLimited, UpstreamRejected
 from app.connectors.http import UpstreamCall
 from app.connectors.salesforce import SalesforceClient
+from app.domain.models import Lead
 from app.domain.validation import Invalid, validate_new_lead
 
 #: Records per sObject Collections create.
@@ -160,6 +161,14 @@ class Ledger:
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+def created_since(leads: Iterable[Lead], sent: float) -> Lead | None:
+    """The first of ``leads`` (found by a write's email) that the write sent at ``sent`` may
+    have created: one created since then, give or take the clocks' skew."""
+    since = datetime.fromtimestamp(sent, UTC) - CLOCK_SKEW
+    recent = (lead for lead in leads if lead.created_at is None or lead.created_at >= since)
+    return next(recent, None)
+
+
 def snake(key: str) -> str:
     """``firstName`` and ``first_name`` both to ``first_name``."""
     return _CAMEL.sub("_", key.strip()).lower()
@@ -274,11 +283,7 @@ class _Importer:
         for address, waiting in by_email.items():
             leads = list(found.get(address, []))
             for line, values, sent in waiting:
-                since = datetime.fromtimestamp(sent, UTC) - CLOCK_SKEW
-                match = next(
-                    (lead for lead in leads if lead.created_at is None or lead.created_at >= since),
-                    None,
-                )
+                match = created_since(leads, sent)
                 if match is None:
                     resend.append((line, values))
                 else:

@@ -9,6 +9,7 @@ for all of them (idempotency, outbox, read-your-writes, audit).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -16,7 +17,14 @@ from typing import Any
 
 from app.auth.principal import Principal
 from app.cache.records import FieldCache
-from app.connectors.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
+from app.connectors.errors import (
+    CircuitOpen,
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from app.connectors.hubspot import HubSpotClient
 from app.connectors.player_stats import PlayerStatsClient
 from app.connectors.salesforce import SalesforceClient
@@ -25,7 +33,14 @@ from app.domain import validation as v
 from app.domain.models import Lead
 from app.domain.validation import FieldError, Invalid
 from app.writes.idempotency import IN_PROGRESS, IdempotencyStore, SharedIdempotencyStore
-from app.writes.importer import ImportReport, Reason, Rejection, import_leads, reasons
+from app.writes.importer import (
+    ImportReport,
+    Reason,
+    Rejection,
+    created_since,
+    import_leads,
+    reasons,
+)
 from app.writes.outbox import Outbox
 
 audit = logging.getLogger("crmgraph.audit")
@@ -90,6 +105,14 @@ class ImportInterrupted(UpstreamUnavailable):
 
     def __init__(self, source: str, why: str) -> None:
         super().__init__(source, f"the import stopped: {why}")
+
+
+def _maybe_applied(exc: Exception) -> bool:
+    """Whether a failed call may have reached the CRM and been carried out: not when it was
+    never sent (breaker open, our rate budget) or the CRM refused it outright."""
+    return isinstance(exc, UpstreamError) and not isinstance(
+        exc, CircuitOpen | UpstreamRateLimited | UpstreamAuthFailed
+    )
 
 
 def _errors(invalid: Invalid) -> list[UserError]:
@@ -328,16 +351,21 @@ class WriteService:
                 return Outcome(user_errors=[UserError(["idempotencyKey"], "IN_PROGRESS", message)])
             if isinstance(earlier, dict):
                 return Outcome.from_json(earlier)
+        started = time.time()
         try:
             if write.queue:
                 raise _QueueIt
             result = await self.handlers[write.operation](write.payload)
         except UpstreamRejected as rejected:
             outcome = _rejected(rejected)
-        except (UpstreamError, _QueueIt):
+        except (UpstreamError, _QueueIt) as exc:
             # The CRM cannot take it now (or the work is long): keep it durably, answer at once.
+            payload = write.payload
+            if write.operation == "create_lead" and _maybe_applied(exc):
+                # The answer was lost, not necessarily the write: look before creating again.
+                payload = {**payload, "attempted_at": started}
             job = await self.outbox.enqueue(
-                write.source, write.entity, write.record_key, write.operation, write.payload
+                write.source, write.entity, write.record_key, write.operation, payload
             )
             outcome = Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
         except BaseException:
@@ -363,7 +391,15 @@ class WriteService:
     # -- the handlers: what a write does upstream, now or from the outbox ----------------------
 
     async def _create_lead(self, payload: dict[str, Any]) -> dict[str, Any]:
-        lead_id = await self.leads.create_lead(payload)
+        values = dict(payload)
+        attempted = values.pop("attempted_at", None)
+        lead_id = None
+        if attempted is not None and values.get("email"):
+            found = await self.leads.leads_by_email([values["email"]], ["email", "created_at"])
+            earlier = created_since(found.get(values["email"], []), attempted)
+            lead_id = earlier.id.native if earlier is not None else None
+        if lead_id is None:
+            lead_id = await self.leads.create_lead(values)
         await self._forget_answers("leads_by_email", "list_lead")
         return {"record_id": f"{self.leads.name}:{lead_id}"}
 

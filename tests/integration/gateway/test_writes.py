@@ -146,6 +146,33 @@ async def test_a_write_while_salesforce_is_down_is_queued_then_applied_once(
     assert lead == {"company": "Analytical Engines"}
 
 
+async def test_a_create_whose_answer_was_lost_is_not_created_twice(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    """Salesforce creates the lead but the answer never arrives: the queued retry finds the
+    lead by its email instead of creating a second one."""
+    await gql.data("{ leads(first: 1) { edges { cursor } } }")  # the OAuth token, before the fault
+    await upstreams.configure("salesforce", {"routes": {LEAD_POSTS: {"lost_rate": 1}}})
+    lead = new_lead()
+    queued = (await gql.data(CREATE, input=lead))["createLead"]
+    assert queued["status"] == "QUEUED"
+    await upstreams.configure("salesforce", {})
+    for _ in range(200):
+        job = (
+            await gql.data(
+                "query($id: ID!) { syncJob(id: $id) { status recordId } }", id=queued["syncJobId"]
+            )
+        )["syncJob"]
+        if job["status"] == "APPLIED":
+            break
+        await asyncio.sleep(0.05)
+    assert job["status"] == "APPLIED"
+    assert (await upstreams.routes("salesforce"))[LEAD_POSTS] == 1  # the lost one, only
+    query = "query($e: String!) { leads(first: 5, filter: {email: $e}) { edges { node { id } } } }"
+    found = (await gql.data(query, e=lead["email"].lower()))["leads"]["edges"]
+    assert [edge["node"]["id"] for edge in found] == [job["recordId"]]
+
+
 UPDATE = """mutation($id: ID!, $input: UpdateTicketInput!) {
   updateTicket(id: $id, input: $input) {
     status syncJobId userErrors { field code message } ticket { id status priority subject }
