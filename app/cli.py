@@ -9,6 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.auth.keys_cli import add_keys_commands
+from app.config import Observability
+from app.observability.logging import configure_logging
+from app.webhooks.dlq_cli import add_dlq_commands
 from app.writes.import_cli import add_import_commands
 from app.writes.outbox_cli import add_outbox_commands
 
@@ -62,7 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     import tempfile
 
-    from app.demo import demo_keys, demo_settings
+    from app.demo import demo_keys, demo_settings, register_webhooks
     from app.simulators.server import serve_in_thread
 
     host = args.host or "127.0.0.1"
@@ -77,7 +80,12 @@ def _serve(args: argparse.Namespace) -> int:
             f"    {role:<10} {','.join(brands):<10} X-API-Key: {key}"
             for role, brands, key in demo_keys(keys_file)
         )
-        settings = demo_settings(sims.base_url, keys_file)
+        settings = demo_settings(sims.base_url, keys_file, salesforce_poll_interval=2.0)
+        # The simulators send signed webhooks for their changes to this gateway (they retry
+        # while it starts), and Salesforce is polled: the demo is live.
+        gateway_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        for problem in register_webhooks(sims.base_url, gateway_url):
+            print(f"  webhooks not registered with a simulator: {problem}", flush=True)
         print(
             f"crmgraph demo\n"
             f"  GraphiQL:   http://{host}:{port}/graphql  (no key: the read-only analyst role)\n"
@@ -184,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_keys_commands(commands)
     add_outbox_commands(commands)
+    add_dlq_commands(commands)
     add_import_commands(commands)
 
     cache = commands.add_parser("cache", help="the field cache")
@@ -200,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Log events go to stderr as JSON from the first line on: stdout is each command's output
+    # (``serve`` configures them again from the config it loads).
+    configure_logging(Observability())
     handler = args.handler
     result: int = handler(args)
     return result

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     field_validator,
@@ -303,6 +304,96 @@ class Writes(Strict):
     import_max_rows: int = Field(2000, ge=1, le=100_000)
 
 
+class Tracing(Strict):
+    """OpenTelemetry spans (one per GraphQL operation, loader batch and upstream call), with
+    W3C trace context sent to the CRMs. ``console`` prints finished spans as JSON on stdout;
+    ``memory`` keeps them in-process (tests). No OTLP exporter is installed."""
+
+    enabled: bool = False
+    exporter: Literal["console", "memory"] = "console"
+    service_name: str = "crmgraph"
+
+
+class Observability(Strict):
+    """Logs, metrics, traces and who may ask for ``extensions.explain``."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: ``json``: one JSON object a line; ``console``: key=value lines for a terminal.
+    log_format: Literal["json", "console"] = "json"
+    #: One log event per upstream call (source, route, status, latency, correlation ids).
+    log_upstream_calls: bool = True
+    metrics: bool = True
+    tracing: Tracing = Tracing()
+    explain_roles: list[str] = Field(default_factory=lambda: ["admin", "analyst"])
+
+
+class WebhookSource(Strict):
+    """A CRM that signs its webhooks with one shared secret (HubSpot's app client secret, a
+    Zendesk webhook's signing secret)."""
+
+    secret: SecretRef
+    #: Only these networks may deliver (CIDRs); empty: anyone with the secret.
+    allow_ips: list[IPvAnyNetwork] = Field(default_factory=list)
+
+
+class PlayersWebhook(Strict):
+    """The player-stats service: every secret in ``secrets`` is accepted, so a secret can be
+    rotated without refusing deliveries signed with the old one."""
+
+    secrets: list[SecretRef] = Field(min_length=1)
+    allow_ips: list[IPvAnyNetwork] = Field(default_factory=list)
+
+
+class Webhooks(Strict):
+    """Signed webhooks in (``/webhooks/<source>``), a durable queue, a worker, dead letters,
+    and Salesforce change polling. A source left out answers 404."""
+
+    hubspot: WebhookSource | None = None
+    zendesk: WebhookSource | None = None
+    players: PlayersWebhook | None = None
+    #: The base URL the CRMs call (behind a proxy); HubSpot signs the full URL it called.
+    #: Unset: the URL of the request as it reached crmgraph.
+    public_url: HttpUrl | None = None
+    max_body_bytes: int = Field(1_000_000, ge=1024, le=50_000_000)
+    #: A signature timestamp further than this from now (past or future) is refused.
+    tolerance_seconds: float = Field(300, gt=0, le=3600)
+    #: SQLite file of the queue; relative to the config file. Unset: beside the outbox.
+    store_path: Path | None = None
+
+    #: A Redis Stream with a consumer group instead of SQLite (several instances). Unset: the
+    #: top-level ``redis_url`` when there is one.
+    redis_url: str | None = None
+    redis_prefix: str = Field("crmgraph:webhooks:", min_length=1)
+    #: A repeated event id within this many hours is answered 2xx and not stored again.
+    dedupe_hours: float = Field(24, gt=0, le=24 * 30)
+    worker_interval: float = Field(0.2, gt=0, le=60)
+    max_attempts: int = Field(5, ge=1, le=100)
+    backoff_base: float = Field(1.0, gt=0)
+    #: An event claimed longer than this by a worker that never finished it is claimed again.
+    claim_timeout_seconds: float = Field(60, gt=0, le=86_400)
+    #: Seconds between polls of Salesforce for changed leads; 0 or unset: no polling.
+    salesforce_poll_interval: float | None = Field(None, ge=0, le=86_400)
+    salesforce_poll_limit: int = Field(200, ge=1, le=2000)
+
+    def sqlite_path(self, writes: Writes) -> Path:
+        """``store_path``, or one of the outbox's own: ``<outbox>.webhooks.sqlite3``."""
+        return self.store_path or writes.outbox_path.with_suffix(".webhooks.sqlite3")
+
+
+class Live(Strict):
+    """GraphQL subscriptions (``/graphql`` over graphql-transport-ws) and their fan-out."""
+
+    #: Operations one websocket may run at once.
+    max_subscriptions_per_connection: int = Field(20, ge=1, le=1000)
+    #: Changes waiting for one slow subscription; past this its oldest are dropped.
+    queue_size: int = Field(1000, ge=10, le=100_000)
+    #: Event ids each subscription remembers to drop redeliveries (the pipeline is
+    #: at least once).
+    dedupe_events: int = Field(10_000, ge=100, le=1_000_000)
+    #: The Redis pub/sub channel every instance listens on (with ``redis_url`` set).
+    channel: str = Field("crmgraph:changes", min_length=1)
+
+
 class Server(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -330,6 +421,9 @@ class Settings(Strict):
     cors: Cors = Cors()
     cache: CacheSettings = CacheSettings()
     writes: Writes = Writes()
+    webhooks: Webhooks = Webhooks()
+    observability: Observability = Observability()
+    live: Live = Live()
     #: Shared state for several instances (rate budgets, persisted queries); None: in-process.
     redis_url: str | None = None
 
@@ -375,6 +469,10 @@ class Settings(Strict):
         if not outbox.is_absolute():
             writes = self.writes.model_copy(update={"outbox_path": base / outbox})
             settings = settings.model_copy(update={"writes": writes})
+        store = self.webhooks.store_path
+        if store is not None and not store.is_absolute():
+            webhooks = self.webhooks.model_copy(update={"store_path": base / store})
+            settings = settings.model_copy(update={"webhooks": webhooks})
         safelist = self.persisted_queries.safelist_file
         if safelist is not None and not safelist.is_absolute():
             pq = self.persisted_queries.model_copy(update={"safelist_file": base / safelist})
@@ -394,6 +492,9 @@ class Settings(Strict):
             elif isinstance(node, dict):
                 for key, value in node.items():
                     walk(value, f"{path}.{key}")
+            elif isinstance(node, list):
+                for index, value in enumerate(node):
+                    walk(value, f"{path}.{index}")
 
         walk(self, "")
         return found

@@ -6,6 +6,7 @@ request its own loaders over them. Nothing here knows GraphQL.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import httpx
@@ -37,11 +38,18 @@ from app.connectors.salesforce.auth import SalesforceClientCredentials
 from app.connectors.secret import LiveSecret
 from app.connectors.zendesk import ZendeskClient
 from app.connectors.zendesk.client import ZendeskTokenAuth
+from app.live.bus import MemoryBus, RedisBus
 from app.loaders import FieldsOf, Loaders, Sources
+from app.observability.setup import upstream_observers
 from app.resilience.breaker import CircuitBreaker
 from app.resilience.budget import SourceBudget
 from app.resilience.retry import RetryPolicy
 from app.services.health import SourceHealth
+from app.webhooks.intake import WebhookIntake
+from app.webhooks.normalise import Normaliser
+from app.webhooks.poller import SalesforcePoller
+from app.webhooks.store import EventStore, open_store
+from app.webhooks.worker import WebhookWorker
 from app.writes.idempotency import IdempotencyStore, SharedIdempotencyStore
 from app.writes.outbox import Outbox
 from app.writes.service import WriteService
@@ -59,6 +67,44 @@ class Gateway:
     extra_redis: list[Redis] = field(default_factory=list)
     writes: WriteService | None = None
     outbox: Outbox | None = None
+    #: Record changes for subscriptions: in-process, or through Redis to every instance.
+    bus: MemoryBus | RedisBus = field(default_factory=MemoryBus)
+    #: Webhook events between the intake and their worker; None: no webhooks.
+    webhook_store: EventStore | None = None
+    webhook_intake: WebhookIntake | None = None
+    #: Set when events are stored: the worker looks at once instead of at its next interval.
+    webhook_wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def webhook_worker(self) -> WebhookWorker | None:
+        """The worker that applies stored webhook events (run for the life of the app)."""
+        if self.webhook_store is None:
+            return None
+        config = self.settings.webhooks
+        return WebhookWorker(
+            self.webhook_store,
+            Normaliser(self.settings),
+            self.cache,
+            self.bus,
+            interval=config.worker_interval,
+            max_attempts=config.max_attempts,
+            backoff_base=config.backoff_base,
+            wake=self.webhook_wake,
+        )
+
+    def salesforce_poller(self) -> SalesforcePoller | None:
+        """Polls Salesforce for changed leads, when ``webhooks.salesforce_poll_interval`` is set."""
+        config = self.settings.webhooks
+        leads = self.sources.leads
+        if not config.salesforce_poll_interval or self.webhook_store is None:
+            return None
+        assert isinstance(leads, SalesforceClient)
+        return SalesforcePoller(
+            leads,
+            self.webhook_store,
+            interval=config.salesforce_poll_interval,
+            limit=config.salesforce_poll_limit,
+            on_stored=self.webhook_wake.set,
+        )
 
     def worker(self) -> OutboxWorker | None:
         """The worker that applies queued writes (run for the life of the app)."""
@@ -84,6 +130,10 @@ class Gateway:
             await client.aclose()
         if self.outbox is not None:
             await self.outbox.close()
+        if self.webhook_store is not None:
+            await self.webhook_store.close()
+        if isinstance(self.bus, RedisBus):
+            await self.bus.aclose()
         for redis in [self.redis, *self.extra_redis]:
             if redis is not None:
                 await redis.aclose()
@@ -137,7 +187,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
                 max_connections=source.max_connections,
                 auth=auth,
                 transport=transport,
-                observers=[tracker.observe],
+                observers=[tracker.observe, *upstream_observers(settings.observability)],
             )
             clients[name] = client
             return client
@@ -148,7 +198,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
             max_connections=source.max_connections,
             auth=auth,
             transport=transport,
-            observers=[tracker.observe],
+            observers=[tracker.observe, *upstream_observers(settings.observability)],
             breaker=CircuitBreaker(
                 failure_rate=breaker.failure_rate,
                 min_calls=breaker.min_calls,
@@ -223,6 +273,10 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     )
     if shared is not None:
         extra_redis.append(shared)
+    webhook_store, webhook_redis = open_store(settings)
+    if webhook_redis is not None:
+        extra_redis.append(webhook_redis)
+    wake = asyncio.Event()
     return Gateway(
         settings=settings,
         sources=Sources(customers, leads, tickets, players),
@@ -233,7 +287,18 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         extra_redis=extra_redis,
         writes=writes,
         outbox=outbox,
+        bus=change_bus(settings),
+        webhook_store=webhook_store,
+        webhook_intake=WebhookIntake(settings, webhook_store, wake.set),
+        webhook_wake=wake,
     )
+
+
+def change_bus(settings: Settings) -> MemoryBus | RedisBus:
+    live = settings.live
+    if settings.redis_url is None:
+        return MemoryBus(live.queue_size)
+    return RedisBus(settings.redis_url, live.channel, live.queue_size)
 
 
 def budget_for(

@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from redis.exceptions import RedisError
 from starlette.middleware.cors import CORSMiddleware
-from strawberry.fastapi import GraphQLRouter
+from starlette.requests import HTTPConnection
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from app.auth.access import build_access
 from app.auth.guard import GraphQLGuard
@@ -21,6 +23,18 @@ from app.auth.principal import NOBODY, Principal
 from app.cache.flush import listen_for_flushes
 from app.config import Settings
 from app.gateway import Gateway, build_gateway
+from app.live.bus import RedisBus
+from app.live.websocket import LiveRouter
+from app.observability import metrics
+from app.observability.request_id import RequestIdMiddleware
+from app.observability.setup import configure as configure_observability
+from app.webhooks.intake import WebhookIntake, webhook_router
+from app.writes.outbox import UNFINISHED
+
+
+def _intake(state: dict[str, Gateway]) -> WebhookIntake | None:
+    gateway = state.get("gateway")
+    return None if gateway is None else gateway.webhook_intake
 
 
 def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
@@ -30,17 +44,38 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
     from schema.sources import source_statuses
 
     state: dict[str, Gateway] = {}
+    configure_observability(settings.observability)
     access = build_access(settings, transport)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
         gateway = state["gateway"] = build_gateway(settings, transport)
+        untrack = metrics.track(gateway)
         tasks = []
         if gateway.cache is not None and gateway.redis is not None:
             tasks.append(asyncio.create_task(listen_for_flushes(gateway.cache, gateway.redis)))
         worker = gateway.worker()
         if worker is not None:
             tasks.append(asyncio.create_task(worker.run()))
+        if isinstance(gateway.bus, RedisBus):
+            tasks.append(asyncio.create_task(gateway.bus.run()))
+        served.state.gateway = gateway  # for tests that publish changes on its bus
+        for runner in (gateway.webhook_worker(), gateway.salesforce_poller()):
+            if runner is not None:
+                tasks.append(asyncio.create_task(runner.run()))
+        unregister = []
+        if gateway.outbox is not None:
+            outbox = gateway.outbox
+
+            async def unfinished_writes() -> int:
+                counts = await outbox.depth()
+                return sum(counts[state] for state in UNFINISHED)
+
+            unregister.append(metrics.register_depth("outbox", unfinished_writes))
+        if gateway.webhook_store is not None:
+            store = gateway.webhook_store
+            unregister.append(metrics.register_depth("webhook_queue", store.depth))
+            unregister.append(metrics.register_depth("dead_letters", store.dead_letter_count))
         try:
             yield
         finally:
@@ -48,24 +83,33 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            untrack()
+            for forget_depth in unregister:
+                forget_depth()
             await state.pop("gateway").aclose()
             await access.aclose()
 
-    async def context(request: Request) -> Context:
+    async def context(request: HTTPConnection) -> Context:
         # The guard gives every query a principal. Strawberry also builds a context for the
         # GraphiQL page, which runs nothing: that one gets a principal who may see nothing.
+        # A websocket is given its principal by its connection_init (LiveRouter).
         principal = getattr(request.state, "principal", None)
         if not isinstance(principal, Principal):
             principal = NOBODY
         return Context(state["gateway"], principal, access)
 
     app = FastAPI(title="crmgraph", lifespan=lifespan, docs_url=None, redoc_url=None)
-    router: GraphQLRouter[Any, None] = GraphQLRouter(
+    router = LiveRouter(
         schema,
+        authenticator=access.authenticator,
         context_getter=context,
         graphql_ide="graphiql" if settings.server.graphiql else None,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
+        max_subscriptions_per_connection=settings.live.max_subscriptions_per_connection,
+        allowed_origins=settings.cors.allow_origins,
     )
     app.include_router(router, prefix="/graphql")
+    app.include_router(webhook_router(lambda: _intake(state)))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -86,12 +130,30 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
             }
             for s in source_statuses(gateway)
         }
-        body: dict[str, Any] = {"ready": True, "sources": sources}
+        body: dict[str, Any] = {"ready": True, "config": "loaded", "sources": sources}
         if gateway.cache is not None and gateway.cache.shared is not None:
             # Redis down is not "not ready": the first tier and the CRMs carry on; say so.
             up = await gateway.cache.shared.ping()  # type: ignore[attr-defined]
             body["cache"] = {"shared_tier": "up" if up else "down"}
+        if settings.redis_url is not None:
+            # Budgets and idempotency fall back to in-process when Redis is down: not "not
+            # ready" either, but said.
+            up = all([await _pings(r) for r in gateway.extra_redis])
+            body["redis"] = "up" if up else "down"
+        down = [n for n, s in sources.items() if s["status"] == "DOWN"]
+        degraded = (
+            down
+            or body.get("redis") == "down"
+            or body.get("cache", {}).get("shared_tier") == "down"
+        )
+        body["status"] = "degraded" if degraded else "ok"
         return JSONResponse(body)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_text() -> Response:
+        if not settings.observability.metrics:
+            return JSONResponse({"detail": "metrics are off (observability.metrics)"}, 404)
+        return Response(await metrics.render(), media_type=metrics.CONTENT_TYPE_LATEST)
 
     app.add_middleware(
         GraphQLGuard,
@@ -107,4 +169,14 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-Id"],
         )
+    # Outermost: every later log line of the request, the guard's audit events included,
+    # carries its id.
+    app.add_middleware(RequestIdMiddleware)
     return app
+
+
+async def _pings(redis: Any) -> bool:
+    try:
+        return bool(await redis.ping())
+    except (RedisError, OSError):
+        return False

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from schema.common import read_attribute
+from schema.context import Context
 from schema.customers import CustomerType
 from schema.execution import PolicyExecutionContext
-from schema.extensions import ErrorShaping, RequestPlan
+from schema.extensions import Observe, RequestPlan
 from schema.leads import LeadType
 from schema.mutations import Mutation
 from schema.query import Query
+from schema.subscriptions import StreamShaping, Subscription, operation_context
 from schema.tickets import TicketType
 
 
@@ -25,14 +32,38 @@ class GatewaySchema(strawberry.Schema):
         # ErrorShaping logs the unexpected ones once, with their traceback.
         return None
 
+    async def stream(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+    ) -> StreamResult:
+        # A websocket shares one context between its operations: give each its own.
+        if isinstance(context_value, Context):
+            context_value = operation_context(context_value)
+        return await super().stream(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            operation_extensions,
+            allowed_operation_types,
+        )
+
 
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(default_resolver=read_attribute),
         types=[CustomerType, LeadType, TicketType],
-        extensions=[RequestPlan, ErrorShaping],
+        extensions=[Observe, RequestPlan, StreamShaping],
         execution_context_class=PolicyExecutionContext,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
@@ -14,12 +15,15 @@ from app.auth.access import Access
 from app.auth.limits import QueryTooComplex, check
 from app.auth.ratelimit import RateLimiterUnavailable
 from app.connectors.errors import UpstreamError
+from app.observability import explain, metrics, tracing
+from app.observability.logging import bind, get_logger, unbind
 from app.resilience import deadline
 from schema.context import Context
 from schema.errors import GatewayError, UpstreamFieldError
 from schema.projection import select
 
 log = logging.getLogger("crmgraph.errors")
+operations = get_logger("crmgraph.graphql")
 
 INTROSPECTION = {"__schema", "__type", "__typename"}
 ENTITY_TYPES = {"Customer", "Lead", "Ticket", "PlayerStats"}
@@ -98,6 +102,76 @@ class RequestPlan(SchemaExtension):
             f"retry after {retry} s",
             extensions={"code": "RATE_LIMITED", "retryAfter": retry, "cost": cost},
         )
+
+
+class Observe(SchemaExtension):
+    """Per operation: its span, the caller and operation name on every log event, one
+    ``graphql.operation`` event and its metrics at the end, and the trail of upstream calls
+    that ``extensions.explain`` shows to ``observability.explain_roles``."""
+
+    def on_operation(self) -> Iterator[None]:
+        ctx = self.execution_context
+        context = ctx.context
+        principal = context.principal if isinstance(context, Context) else None
+        self._started = time.perf_counter()
+        self._trail, token = explain.start()
+        tokens = bind(caller=principal.subject if principal else None)
+        try:
+            with tracing.span("graphql.operation") as span:
+                yield
+                name = ctx.operation_name
+                span.update_name(f"graphql {name or 'anonymous'}")
+                span.set_attribute("graphql.operation.name", name or "")
+                outcome = _outcome(ctx.result)
+                seconds = time.perf_counter() - self._started
+                metrics.graphql_request(name, outcome, seconds)
+                metrics.loader_calls(self._trail.batches.items())
+                operations.info(
+                    "graphql.operation",
+                    operation=name,
+                    outcome=outcome,
+                    latency_ms=round(seconds * 1000, 1),
+                    upstream_calls=len(self._trail.calls),
+                )
+        finally:
+            unbind(tokens)
+            explain.stop(token)
+
+    def on_execute(self) -> Iterator[None]:
+        tokens = bind(operation=self.execution_context.operation_name)
+        try:
+            yield
+        finally:
+            unbind(tokens)
+
+    def get_results(self) -> dict[str, Any]:
+        ctx = self.execution_context
+        context = ctx.context
+        asked = (ctx.operation_extensions or {}).get("explain")
+        if not asked or not isinstance(context, Context):
+            return {}
+        allowed = context.gateway.settings.observability.explain_roles
+        if not set(context.principal.roles) & set(allowed):
+            return {
+                "explain": {
+                    "code": "FORBIDDEN",
+                    "message": f"explain is for the roles {', '.join(allowed) or '(none)'}",
+                }
+            }
+        served = context.loaders.served
+        elapsed = (time.perf_counter() - self._started) * 1000
+        return {"explain": explain.report(self._trail, served.hits, served.misses, elapsed)}
+
+
+def _outcome(result: Any) -> str:
+    """ok, partial (data and errors), refused (a limit or budget said no) or error."""
+    errors = getattr(result, "errors", None) or []
+    if not errors:
+        return "ok"
+    codes = {(e.extensions or {}).get("code") for e in errors}
+    if codes & {"RATE_LIMITED", "QUERY_TOO_COMPLEX", "PERSISTED_QUERY_NOT_FOUND"}:
+        return "refused"
+    return "partial" if getattr(result, "data", None) else "error"
 
 
 class ErrorShaping(SchemaExtension):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 
 from app.domain.models import Customer, Ticket, TicketPriority, TicketStatus
+from app.loaders import requester_of
 from schema.common import (
     DateTimeRange,
     Node,
@@ -33,21 +34,7 @@ class TicketType(Node):
 
     @strawberry.field(description="The customer who asked.", graphql_type=CustomerRef | None)
     async def requester(self, root: strawberry.Parent[Ticket], info: Info) -> Customer | None:
-        loaders = info.context.loaders
-        if root.requester_external_id:
-            return await loaders.customer.load(root.requester_external_id)
-        if root.requester_email:
-            return await loaders.customer_by_email.load(root.requester_email)
-        if not root.requester_id:
-            return None
-        ref = await loaders.requester.load(root.requester_id)
-        if ref is None:
-            return None
-        if ref.customer_id:
-            return await loaders.customer.load(ref.customer_id)
-        if ref.email:
-            return await loaders.customer_by_email.load(ref.email)
-        return None
+        return await requester_of(info.context.loaders, root)
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -49,6 +50,9 @@ class Served:
 
     stale: list[StaleServe] = field(default_factory=list)
     fetched: set[str] = field(default_factory=set)
+    #: This request's fresh hits and misses per (entity, group), for ``extensions.explain``.
+    hits: Counter[tuple[str, str]] = field(default_factory=Counter)
+    misses: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def build(
@@ -133,6 +137,8 @@ class FieldCache:
             for g in groups:
                 counter = self.stats.misses if g.name in missing else self.stats.hits
                 counter[(entity, g.name)] += 1
+                mine = served.misses if g.name in missing else served.hits
+                mine[(entity, g.name)] += 1
             if missing:
                 wanted.setdefault(missing, []).append(native)
 

@@ -31,6 +31,7 @@ from app.connectors.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from app.observability import tracing
 from app.resilience import deadline
 from app.resilience.breaker import CircuitBreaker
 from app.resilience.retry import RETRYABLE_STATUSES, RetryPolicy
@@ -47,8 +48,11 @@ class UpstreamCall:
     elapsed_ms: float
     items: int | None
     error: str | None
+    #: The CRM's id of this call (``correlation_id``), for its support desk.
     request_id: str | None
     attempt: int = 1
+    #: Requests left in the source's rate window after the call, when known.
+    budget_left: float | None = None
 
 
 class Budget(Protocol):
@@ -63,6 +67,30 @@ class Budget(Protocol):
 
 Observer = Callable[[UpstreamCall], None]
 Describe = Callable[[httpx.Response], str]
+
+
+#: Response headers naming the call for the CRM's support, most specific first.
+CORRELATION_HEADERS = (
+    "x-hubspot-correlation-id",
+    "x-zendesk-request-id",
+    "sforce-call-id",
+    "x-request-id",
+)
+
+
+def correlation_id(response: httpx.Response) -> str | None:
+    """The CRM's id of a call: a header, or (HubSpot errors) the body's ``correlationId``."""
+    for header in CORRELATION_HEADERS:
+        if value := response.headers.get(header):
+            return str(value)
+    if response.status_code >= 400 and "json" in response.headers.get("content-type", ""):
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        found = body.get("correlationId") if isinstance(body, dict) else None
+        return found if isinstance(found, str) else None
+    return None
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -174,6 +202,25 @@ class UpstreamClient:
         headers: Mapping[str, str] | None,
         attempt: int,
     ) -> httpx.Response:
+        with tracing.upstream_span(self.source, method, route, attempt) as trace_headers:
+            if trace_headers:
+                headers = {**(headers or {}), **trace_headers}
+            return await self._attempt_once(
+                method, url, route, items, params, json, data, headers, attempt
+            )
+
+    async def _attempt_once(
+        self,
+        method: str,
+        url: str,
+        route: str,
+        items: int | None,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        attempt: int,
+    ) -> httpx.Response:
         until = deadline.current()
         if self.breaker is not None and not self.breaker.allow():
             raise CircuitOpen(
@@ -200,9 +247,7 @@ class UpstreamClient:
                     timeout=timeout,
                 )
             status = response.status_code
-            request_id = response.headers.get("x-request-id") or response.headers.get(
-                "x-hubspot-correlation-id"
-            )
+            request_id = correlation_id(response)
             if self.budget is not None:
                 self.budget.observe(status, response.headers, response.content)
             if self.breaker is not None and status != 429:
@@ -229,9 +274,15 @@ class UpstreamClient:
                 error=error,
                 request_id=request_id,
                 attempt=attempt,
+                budget_left=self._budget_left(),
             )
             for observe in self.observers:
                 observe(call)
+
+    def _budget_left(self) -> float | None:
+        state = getattr(self.budget, "state", None)
+        remaining = getattr(state(), "remaining", None) if callable(state) else None
+        return remaining if isinstance(remaining, int | float) else None
 
     def _failed(self) -> None:
         if self.breaker is not None:

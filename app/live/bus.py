@@ -1,4 +1,5 @@
-"""Fan-out of record changes to subscribers within this process.
+"""Fan-out of record changes to subscribers: within this process (:class:`MemoryBus`), or
+to every instance through Redis pub/sub (:class:`RedisBus`).
 
 Each subscriber has its own bounded queue; a subscriber too slow to keep up loses its oldest
 changes rather than holding back the publisher or the other subscribers.
@@ -7,8 +8,15 @@ changes rather than holding back the publisher or the other subscribers.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from app.live.changes import Change
 
@@ -51,5 +59,109 @@ class Subscription(AsyncIterator[Change]):
             raise StopAsyncIteration
         return await self._queue.get()
 
+    def ready(self, limit: int) -> list[Change]:
+        """Up to ``limit`` changes waiting now, without waiting for more."""
+        waiting: list[Change] = []
+        while len(waiting) < limit and not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        return waiting
+
     async def aclose(self) -> None:
         self._bus._queues.discard(self._queue)
+
+
+class BusUnavailable(Exception):
+    """The change could not be handed to Redis (it still reached this process's subscribers);
+    the publisher should retry, subscribers drop the duplicate by ``event_id``."""
+
+
+class RedisBus:
+    """Fan-out to every instance: ``publish`` is a Redis PUBLISH on ``channel``; one listener
+    per process (:meth:`run`, for the life of the app) hands each message to the local
+    subscribers, so a change reaches every subscriber of every instance, the publisher's
+    own included, once.
+
+    Pub/sub keeps nothing: a subscriber misses what is published while its instance is
+    cut off from Redis. The listener reconnects on its own and says so in the log.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        channel: str = "crmgraph:changes",
+        queue_size: int = 1000,
+        reconnect_delay: float = 1.0,
+    ) -> None:
+        self.channel = channel
+        self.reconnect_delay = reconnect_delay
+        self.local = MemoryBus(queue_size)
+        # Publishing fails fast; the listener waits for messages as long as it takes and
+        # pings Redis while idle, so a dead connection is noticed.
+        self._publisher = Redis.from_url(
+            url, socket_timeout=1.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)
+        )
+        self._listener = Redis.from_url(
+            url,
+            socket_connect_timeout=1.0,
+            health_check_interval=5,
+            retry=Retry(NoBackoff(), 0),  # a lost connection surfaces here, to be logged
+            client_name=f"crmgraph-bus:{channel}",
+        )
+
+    @property
+    def subscribers(self) -> int:
+        return self.local.subscribers
+
+    async def publish(self, change: Change) -> None:
+        try:
+            await self._publisher.publish(self.channel, json.dumps(change.to_json()))
+        except RedisError as exc:
+            self.local.deliver(change)
+            raise BusUnavailable(
+                f"change {change.event_id} reached this instance only: Redis is unavailable "
+                f"({type(exc).__name__})"
+            ) from exc
+
+    def subscribe(self) -> Subscription:
+        return self.local.subscribe()
+
+    async def run(self) -> None:
+        """Listen for changes until cancelled, reconnecting whenever Redis goes away."""
+        lost = False
+        while True:
+            try:
+                async with self._listener.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    if lost:
+                        log.warning(
+                            "change bus: reconnected to Redis", extra={"channel": self.channel}
+                        )
+                    lost = False
+                    await self._listen(pubsub)
+            except (RedisError, OSError) as exc:
+                if not lost:
+                    log.warning(
+                        "change bus: lost Redis (%s); reconnecting every %s s",
+                        type(exc).__name__,
+                        self.reconnect_delay,
+                        extra={"channel": self.channel},
+                    )
+                lost = True
+                await asyncio.sleep(self.reconnect_delay)
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        while True:
+            # Waits a second at most, so the health check runs while nothing is published.
+            message = await pubsub.get_message(timeout=1.0)
+            if message is None or message.get("type") != "message":
+                continue
+            try:
+                change = Change.from_json(json.loads(message["data"]))
+            except (ValueError, TypeError) as exc:
+                log.error("change bus: unreadable message dropped: %s", exc)
+                continue
+            self.local.deliver(change)
+
+    async def aclose(self) -> None:
+        await self._publisher.aclose()
+        await self._listener.aclose()

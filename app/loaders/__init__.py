@@ -31,6 +31,7 @@ from app.connectors.base import (
 )
 from app.connectors.errors import UpstreamError
 from app.domain.models import Customer, Lead, PlayerStats, Ticket, TicketStatus
+from app.observability.loaders import batch as observed_batch
 
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R", Customer, Lead, Ticket, PlayerStats)
@@ -64,14 +65,15 @@ class Sources:
 
 
 def _loader(
-    batch: Callable[[list[K]], Awaitable[list[Any]]], batching: bool = True
+    name: str, batch: Callable[[list[K]], Awaitable[list[Any]]], batching: bool = True
 ) -> DataLoader[K, Any]:
     async def guarded(keys: list[K]) -> list[Any]:
-        try:
-            return await batch(keys)
-        except UpstreamError as exc:
-            # One failed upstream call fails exactly the keys it served.
-            return [exc] * len(keys)
+        with observed_batch(name, len(keys)):
+            try:
+                return await batch(keys)
+            except UpstreamError as exc:
+                # One failed upstream call fails exactly the keys it served.
+                return [exc] * len(keys)
 
     if not batching:
         return DataLoader(guarded, batch=False, cache=False)
@@ -94,18 +96,26 @@ class Loaders:
         self.served = Served()
         # Records a relation or list fetched whole in this request, by entity and id.
         self._fetched: dict[str, dict[str, Any]] = {}
-        self.customer: DataLoader[str, Customer | None] = _loader(self._customers, batching)
+        self.customer: DataLoader[str, Customer | None] = _loader(
+            "customer", self._customers, batching
+        )
         self.customer_by_email: DataLoader[str, Customer | None] = _loader(
-            self._customers_by_email, batching
+            "customer_by_email", self._customers_by_email, batching
         )
-        self.lead: DataLoader[str, Lead | None] = _loader(self._leads, batching)
-        self.leads_by_email: DataLoader[str, list[Lead]] = _loader(self._leads_by_email, batching)
-        self.ticket: DataLoader[str, Ticket | None] = _loader(self._tickets, batching)
+        self.lead: DataLoader[str, Lead | None] = _loader("lead", self._leads, batching)
+        self.leads_by_email: DataLoader[str, list[Lead]] = _loader(
+            "leads_by_email", self._leads_by_email, batching
+        )
+        self.ticket: DataLoader[str, Ticket | None] = _loader("ticket", self._tickets, batching)
         self.tickets_by_requester: DataLoader[TicketsKey, list[Ticket]] = _loader(
-            self._tickets_by_requester, batching
+            "tickets_by_requester", self._tickets_by_requester, batching
         )
-        self.player: DataLoader[PlayerKey, PlayerStats | None] = _loader(self._players, batching)
-        self.requester: DataLoader[str, RequesterRef | None] = _loader(self._requesters, batching)
+        self.player: DataLoader[PlayerKey, PlayerStats | None] = _loader(
+            "player", self._players, batching
+        )
+        self.requester: DataLoader[str, RequesterRef | None] = _loader(
+            "requester", self._requesters, batching
+        )
 
     # -- brand scope ---------------------------------------------------------------------------
 
@@ -374,3 +384,22 @@ class Loaders:
             return found[0]
         errors = [a for a in answers if isinstance(a, Exception)]
         return errors[0] if errors else None
+
+
+async def requester_of(loaders: Loaders, ticket: Ticket) -> Customer | None:
+    """The customer who asked for ``ticket`` (``Ticket.requester``, and the subscriptions'
+    customer filter)."""
+    if ticket.requester_external_id:
+        return await loaders.customer.load(ticket.requester_external_id)
+    if ticket.requester_email:
+        return await loaders.customer_by_email.load(ticket.requester_email)
+    if not ticket.requester_id:
+        return None
+    ref = await loaders.requester.load(ticket.requester_id)
+    if ref is None:
+        return None
+    if ref.customer_id:
+        return await loaders.customer.load(ref.customer_id)
+    if ref.email:
+        return await loaders.customer_by_email.load(ref.email)
+    return None

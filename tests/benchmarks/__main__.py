@@ -9,16 +9,18 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from tests.benchmarks import burst, dashboard, importer, polling, simulators
+from tests.benchmarks import burst, dashboard, importer, overhead, polling, simulators, webhooks
 
 
 def main() -> int:
     print("crmgraph benchmarks\n")
     asyncio.run(simulators.run())
     asyncio.run(dashboard.run())
+    asyncio.run(overhead.run())
     asyncio.run(polling.run())
     asyncio.run(burst.run())
     asyncio.run(importer.run())
+    asyncio.run(webhooks.run())
     return 0
 
 

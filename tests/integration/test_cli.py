@@ -49,6 +49,9 @@ def test_config_check_accepts_the_example_when_its_secrets_are_there(tmp_path: P
         "SALESFORCE_CLIENT_ID": "i",
         "ZENDESK_API_TOKEN": "z",
         "PLAYERS_API_KEY": "p",
+        "HUBSPOT_APP_CLIENT_SECRET": "h",
+        "ZENDESK_WEBHOOK_SECRET": "w",
+        "PLAYERS_WEBHOOK_SECRET": "v",
     }
     result = run("config", "check", str(path), env=env)
     assert result.returncode == 0, result.stderr

@@ -11,6 +11,9 @@ SECRETS = {
     "SALESFORCE_CLIENT_ID": "i",
     "ZENDESK_API_TOKEN": "z",
     "PLAYERS_API_KEY": "p",
+    "HUBSPOT_APP_CLIENT_SECRET": "h",
+    "ZENDESK_WEBHOOK_SECRET": "w",
+    "PLAYERS_WEBHOOK_SECRET": "v",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -260,6 +261,18 @@ class SalesforceClient:
                 self.name, describe_error(response), status=400, problems=_problems(response)
             )
         self.http.raise_for_status(response, describe_error)
+
+    async def changed_leads(self, since: datetime, limit: int = 200) -> list[dict[str, Any]]:
+        """Leads changed at or after ``since`` (``SystemModstamp``, to the millisecond), oldest
+        first, at most ``limit``: each ``Id``, ``SystemModstamp`` and the brand field."""
+        fields = ["Id", "SystemModstamp"] + ([self.brand_field] if self.brand_field else [])
+        soql = payloads.select(
+            fields,
+            "Lead",
+            [f"SystemModstamp >= {payloads.literal_datetime_ms(since)}"],
+            f"ORDER BY SystemModstamp ASC, Id ASC LIMIT {limit}",
+        )
+        return await self._query(soql, limit=limit)
 
     def _picklist_value(self, status: str) -> str:
         """The org's picklist value for one of our statuses (the first that maps to it)."""

@@ -24,6 +24,12 @@ def literal_datetime(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def literal_datetime_ms(instant: datetime) -> str:
+    """A datetime literal to the millisecond (``SystemModstamp`` keeps milliseconds)."""
+    utc = instant.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
 def in_list(field: str, values: Iterable[str]) -> str:
     return f"{field} IN ({', '.join(quote(v) for v in values)})"
 

@@ -1,0 +1,78 @@
+"""The websocket side of /graphql: graphql-transport-ws connections, authenticated like HTTP.
+
+The HTTP guard (``app.auth.guard``) lets websocket scopes through; a connection proves who it
+is in its ``connection_init``: an ``Authorization`` or ``apiKey`` entry of the payload, or
+else the ``Authorization`` / ``X-API-Key`` headers of the upgrade request. The same
+:class:`Authenticator` decides (API keys, JWTs, the anonymous loopback rule); a refusal
+closes the socket with 4403 Forbidden and leaves an audit event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.types.unset import UNSET, UnsetType
+
+from app.auth.authenticate import Authenticator, Unauthenticated
+from app.auth.principal import Principal
+
+audit = logging.getLogger("crmgraph.audit")
+
+#: connection_init payload entries (case-insensitive) → the header they stand for.
+PAYLOAD_CREDENTIALS = {"authorization": "authorization", "apikey": "x-api-key"}
+
+
+class Connection(Protocol):
+    """What the router needs of the per-connection GraphQL context."""
+
+    request: Any
+    connection_params: Any
+    principal: Principal
+
+
+def credentials(headers: Mapping[str, str], payload: object) -> dict[str, str]:
+    """The credential headers to authenticate: the payload's when it carries any, else the
+    upgrade request's."""
+    given: dict[str, str] = {}
+    if isinstance(payload, Mapping):
+        for name, value in payload.items():
+            header = PAYLOAD_CREDENTIALS.get(str(name).lower())
+            if header is None:
+                continue
+            if not isinstance(value, str):
+                raise Unauthenticated(f"connection_init {name} must be a string")
+            given[header] = value
+    if given:
+        return given
+    return {h: headers[h] for h in ("authorization", "x-api-key") if h in headers}
+
+
+class LiveRouter(GraphQLRouter[Any, None]):
+    def __init__(self, *args: Any, authenticator: Authenticator, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.authenticator = authenticator
+
+    async def on_ws_connect(self, context: Connection) -> UnsetType | dict[str, object] | None:
+        websocket = context.request
+        client = websocket.client.host if websocket.client else None
+        try:
+            found = credentials(websocket.headers, context.connection_params)
+            context.principal = await self.authenticator.authenticate(found, client)
+        except Unauthenticated as exc:
+            audit.warning(
+                "websocket refused",
+                extra={
+                    "event": "request.refused",
+                    "transport": "websocket",
+                    "code": "UNAUTHENTICATED",
+                    "reason": str(exc),
+                    "client": client,
+                },
+            )
+            raise ConnectionRejectionError from None
+        acknowledged: UnsetType = UNSET
+        return acknowledged

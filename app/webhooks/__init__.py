@@ -1,0 +1,1 @@
+"""Signed CRM webhooks in, a durable queue, a worker that applies them, dead letters."""

@@ -1,0 +1,144 @@
+"""Salesforce changes are polled on SystemModstamp: a lead updated through Salesforce's REST
+API (in the simulator) becomes one change, and a cached answer shows the new value."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import parse_config
+from app.demo import demo_settings
+from app.gateway import Gateway, build_gateway
+from app.live.changes import Change
+from app.simulators import credentials
+from app.simulators.server import RunningSimulators
+from tests.integration.gateway.conftest import GraphQL, gateway_config
+from tests.integration.webhooks.conftest import eventually, opened, webhook_gateway, webhooks_config
+
+API = f"/salesforce/services/data/{credentials.SALESFORCE_API_VERSION}"
+
+
+@pytest.fixture
+async def salesforce(
+    simulators: RunningSimulators, control: httpx.AsyncClient
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Salesforce's REST API as another of its users would call it."""
+    async with httpx.AsyncClient(base_url=simulators.base_url, timeout=10) as http:
+        token = await http.post(
+            "/salesforce/services/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": credentials.SALESFORCE_CLIENT_ID,
+                "client_secret": credentials.SALESFORCE_CLIENT_SECRET,
+            },
+        )
+        http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        yield http
+
+
+async def a_lead(salesforce: httpx.AsyncClient) -> dict[str, Any]:
+    answer = await salesforce.get(
+        f"{API}/query", params={"q": "SELECT Id, Company FROM Lead LIMIT 1"}
+    )
+    record: dict[str, Any] = answer.json()["records"][0]
+    return record
+
+
+async def update(salesforce: httpx.AsyncClient, lead_id: str, company: str) -> None:
+    response = await salesforce.patch(f"{API}/sobjects/Lead/{lead_id}", json={"Company": company})
+    assert response.status_code == 204, response.text
+
+
+@pytest.fixture
+async def gateway(
+    simulators: RunningSimulators, keys_file: Path, tmp_path: Path
+) -> AsyncIterator[Gateway]:
+    demo_settings(simulators.base_url)  # the simulators' credentials in the environment
+    config = gateway_config(simulators.base_url, keys_file)
+    config["webhooks"] = webhooks_config(tmp_path / "webhooks.sqlite3", salesforce_poll_interval=60)
+    built = build_gateway(parse_config(config))
+    yield built
+    await built.aclose()
+
+
+async def test_the_first_poll_starts_from_now_and_replays_no_history(gateway: Gateway) -> None:
+    poller = gateway.salesforce_poller()
+    assert poller is not None
+    assert gateway.webhook_store is not None
+    await poller.poll_once()
+    await poller.poll_once()
+    assert await gateway.webhook_store.depth() == 0
+    assert await gateway.webhook_store.cursor(poller.cursor_name) is not None
+
+
+async def test_a_lead_updated_in_salesforce_becomes_one_change(
+    gateway: Gateway, salesforce: httpx.AsyncClient
+) -> None:
+    poller, worker, store = (
+        gateway.salesforce_poller(),
+        gateway.webhook_worker(),
+        gateway.webhook_store,
+    )
+    assert poller is not None
+    assert worker is not None
+    assert store is not None
+    await poller.poll_once()  # the cursor: now
+    lead = await a_lead(salesforce)
+    await update(salesforce, lead["Id"], "Polled Ltd")
+
+    await poller.poll_once()
+    await poller.poll_once()  # the same change is not taken twice
+    assert await store.depth() == 1
+    stream = gateway.bus.subscribe()
+    try:
+        assert await worker.run_once()
+        change: Change = await anext(stream)
+    finally:
+        await stream.aclose()
+    assert (change.entity, change.source, change.id) == (
+        "lead",
+        "salesforce",
+        f"salesforce:{lead['Id']}",
+    )
+    assert change.event_id.startswith(f"salesforce:{lead['Id']}:")
+    assert await store.depth() == 0
+
+    await update(salesforce, lead["Id"], "Polled Again Ltd")  # a later change is a new event
+    await poller.poll_once()
+    assert await store.depth() == 1
+
+
+async def test_a_polled_change_reaches_a_cached_answer(
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    tmp_path: Path,
+    salesforce: httpx.AsyncClient,
+) -> None:
+    lead = await a_lead(salesforce)
+    query = f'{{ lead(id: "salesforce:{lead["Id"]}") {{ company }} }}'
+    store_file = tmp_path / "webhooks.sqlite3"
+    polling = {"salesforce_poll_interval": 0.05}
+    cache = {"hot_ttl": 600, "cold_ttl": 600}
+    with webhook_gateway(simulators.base_url, keys_file, store_file, polling, cache=cache) as url:
+        async with opened(store_file) as store:
+            await eventually(lambda: _has_cursor(store))  # the poller has started
+        async with httpx.AsyncClient(
+            base_url=url, timeout=10, headers={"X-API-Key": keys["admin"]}
+        ) as http:
+            gql = GraphQL(http)
+            assert (await gql.data(query))["lead"]["company"] == lead["Company"]  # now cached
+            await update(salesforce, lead["Id"], "Fresh From Salesforce")
+
+            async def fresh() -> bool:
+                return bool((await gql.data(query))["lead"]["company"] == "Fresh From Salesforce")
+
+            await eventually(fresh)
+
+
+async def _has_cursor(store: Any) -> bool:
+    return await store.cursor("salesforce-poll:salesforce") is not None
