@@ -302,6 +302,14 @@ class Writes(Strict):
     backoff_base: float = Field(1.0, gt=0)
     #: Rows one ``importLeads`` call may carry (the CLI takes files of any size).
     import_max_rows: int = Field(2000, ge=1, le=100_000)
+    #: ``redis``: the outbox and the import ledgers in Redis, shared by several instances.
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    #: The outbox's Redis (with ``backend: redis``). Unset: the top-level ``redis_url``.
+    redis_url: str | None = None
+    redis_prefix: str = Field("crmgraph:outbox:", min_length=1)
+    #: A job claimed by an instance that stops renewing its claim (it died) is queued again
+    #: after this many seconds (``backend: redis``; a live instance renews every third of it).
+    lease_seconds: float = Field(60, ge=1, le=3600)
 
 
 class Tracing(Strict):
@@ -555,6 +563,9 @@ def _role_problems(settings: Settings) -> list[tuple[str, str]]:
         for field in group.hot:
             if field not in FIELDS[entity]:
                 problems.append((f"cache.groups.{entity}.hot", f"{entity} has no field {field!r}"))
+    writes = settings.writes
+    if writes.backend == "redis" and not (writes.redis_url or settings.redis_url):
+        problems.append(("writes.backend", "redis needs writes.redis_url or redis_url (top level)"))
     anonymous = settings.auth.anonymous_role
     if anonymous is not None and anonymous not in roles:
         problems.append(("auth.anonymous_role", f"no role named {anonymous!r}"))

@@ -50,8 +50,8 @@ from app.webhooks.normalise import Normaliser
 from app.webhooks.poller import SalesforcePoller
 from app.webhooks.store import EventStore, open_store
 from app.webhooks.worker import WebhookWorker
+from app.writes.backends import AnyOutbox, open_outbox
 from app.writes.idempotency import IdempotencyStore, SharedIdempotencyStore
-from app.writes.outbox import Outbox
 from app.writes.service import WriteService
 from app.writes.worker import OutboxWorker
 
@@ -66,7 +66,7 @@ class Gateway:
     redis: Redis | None = None
     extra_redis: list[Redis] = field(default_factory=list)
     writes: WriteService | None = None
-    outbox: Outbox | None = None
+    outbox: AnyOutbox | None = None
     #: Record changes for subscriptions: in-process, or through Redis to every instance.
     bus: MemoryBus | RedisBus = field(default_factory=MemoryBus)
     #: Webhook events between the intake and their worker; None: no webhooks.
@@ -255,7 +255,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         entities.player_stats, client_for(entities.player_stats), live(ps.auth.api_key), ps.brands
     )
     cache, redis = build_cache(settings.cache)
-    outbox = Outbox(settings.writes.outbox_path)
+    outbox = open_outbox(settings)
     window = settings.writes.idempotency_hours * 3600
     local_keys = IdempotencyStore(settings.writes.outbox_path, window_seconds=window)
     keys: IdempotencyStore | SharedIdempotencyStore = local_keys

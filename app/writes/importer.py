@@ -6,8 +6,8 @@ reason), and sends the valid ones through Salesforce's sObject Collections creat
 (``SalesforceClient.create_leads``), a few batches at a time; the source's rate budget paces
 them. Rows Salesforce refuses are rejected with its own reasons.
 
-**The ledger** makes a re-run after an interruption safe. It is an append-only text file,
-fsynced after every write:
+**The ledger** makes a re-run after an interruption safe. On one machine it is an
+append-only text file (:class:`FileLedger`), fsynced after every write:
 
     P <unix time> <line> <line> ...    a batch is about to be sent
     C <line> <lead id>                 that row was created (one line per row)
@@ -17,6 +17,8 @@ A re-run skips every row with a ``C`` entry. A row of a ``P`` batch without a ``
 created it); before it is sent again it is looked up by email, and a Lead with that email
 created since the batch was sent counts as its creation. An in-doubt row without an email
 cannot be looked up and is sent again. A torn last line (a crash mid-write) is ignored.
+With the Redis outbox the same entries live in a Redis hash (:class:`RedisLedger`), so an
+import resumed by another instance knows what the first one created.
 
 The import stops early (``ImportReport.stopped`` says why) when Salesforce is unavailable after
 the client's own retries and breaker; rows not yet sent are neither created nor rejected, and
@@ -30,11 +32,15 @@ import asyncio
 import os
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
+
+from redis.asyncio import Redis
+from redis.typing import EncodableT, FieldT
 
 from app.connectors.errors import UpstreamError, UpstreamRateLimited, UpstreamRejected
 from app.connectors.http import UpstreamCall
@@ -105,18 +111,46 @@ class ImportReport:
 ProgressFn = Callable[[ImportReport], None]
 
 
-class Ledger:
-    """The rows created so far, and the rows of batches sent without an answer."""
+class Ledger(ABC):
+    """The rows an import created so far, and the rows of batches sent without an answer.
+    ``load`` reads it; ``sending`` and ``record`` are durable when they return."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self) -> None:
         self.created: dict[int, str] = {}
         self.pending: dict[int, float] = {}  # line -> when its batch was sent
-        self._handle: TextIO | None = None
-        if path.exists():
-            self._load()
 
-    def _load(self) -> None:
+    def in_doubt(self, line: int) -> float | None:
+        """When the batch of a row sent without an answer went out, or None."""
+        return None if line in self.created else self.pending.get(line)
+
+    @abstractmethod
+    async def load(self) -> None:
+        """Read what earlier runs (of any instance) wrote."""
+
+    @abstractmethod
+    async def sending(self, lines: list[int], now: float) -> None:
+        """A batch of these rows is about to be sent."""
+
+    @abstractmethod
+    async def record(self, created: list[tuple[int, str]]) -> None:
+        """These rows were created (``(line, lead id)``)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release what the ledger holds open."""
+
+
+class FileLedger(Ledger):
+    """The ledger as the append-only file of the module docstring (one machine)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._handle: TextIO | None = None
+
+    async def load(self) -> None:
+        if not self.path.exists():
+            return
         with self.path.open(encoding="utf-8") as handle:
             for raw in handle:
                 if not raw.endswith("\n"):
@@ -132,10 +166,6 @@ class Ledger:
                 except (IndexError, ValueError):
                     continue
 
-    def in_doubt(self, line: int) -> float | None:
-        """When the batch of a row sent without an answer went out, or None."""
-        return None if line in self.created else self.pending.get(line)
-
     def _write(self, text: str) -> None:
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,18 +174,56 @@ class Ledger:
         self._handle.flush()
         os.fsync(self._handle.fileno())
 
-    def sending(self, lines: list[int], now: float) -> None:
+    async def sending(self, lines: list[int], now: float) -> None:
         self._write(f"P {now:.3f} {' '.join(map(str, lines))}\n")
 
-    def record(self, created: list[tuple[int, str]]) -> None:
+    async def record(self, created: list[tuple[int, str]]) -> None:
         if created:
             self._write("".join(f"C {line} {lead_id}\n" for line, lead_id in created))
             self.created.update(created)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+class RedisLedger(Ledger):
+    """The ledger as one Redis hash (``C:<line>`` -> lead id, ``P:<line>`` -> when its batch
+    was sent), shared by every instance: an import a dead instance left half-done is resumed
+    by another without duplicates. The Redis client belongs to the caller."""
+
+    def __init__(self, redis: Redis, key: str) -> None:
+        super().__init__()
+        self.redis = redis
+        self.key = key
+
+    async def load(self) -> None:
+        # Shielded as in RedisOutbox._call: a cancelled import must not hang in redis-py.
+        for name, value in (await asyncio.shield(self.redis.hgetall(self.key))).items():
+            kind, _, line = _text(name).partition(":")
+            if kind == "C":
+                self.created[int(line)] = _text(value)
+            elif kind == "P":
+                self.pending[int(line)] = float(value)
+
+    async def sending(self, lines: list[int], now: float) -> None:
+        if lines:
+            mapping: dict[FieldT, EncodableT] = {f"P:{line}": repr(now) for line in lines}
+            await asyncio.shield(self.redis.hset(self.key, mapping=mapping))
+
+    async def record(self, created: list[tuple[int, str]]) -> None:
+        if created:
+            mapping: dict[FieldT, EncodableT] = {f"C:{line}": id_ for line, id_ in created}
+            await asyncio.shield(self.redis.hset(self.key, mapping=mapping))
+            self.created.update(created)
+
+    async def close(self) -> None:
+        """Nothing held open: the Redis client is the caller's."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -234,7 +302,7 @@ class _Importer:
     async def _send(self, batch: list[Row]) -> None:
         try:
             assert self.ledger is not None
-            self.ledger.sending([line for line, _ in batch], time.time())
+            await self.ledger.sending([line for line, _ in batch], time.time())
             for attempt in range(1, RATE_LIMITED_ATTEMPTS + 1):
                 try:
                     results = await self.leads.create_leads([values for _, values in batch])
@@ -261,7 +329,7 @@ class _Importer:
                 created.append((line, lead_id))
             else:
                 self.report.rejected.append(Rejection(line, self._problem_reasons(problems)))
-        self.ledger.record(created)
+        await self.ledger.record(created)
         self.report.created += len(created)
         self.progress()
 
@@ -289,7 +357,7 @@ class _Importer:
                 else:
                     leads.remove(match)
                     recovered.append((line, match.id.native))
-        self.ledger.record(recovered)
+        await self.ledger.record(recovered)
         self.report.skipped += len(recovered)
         return resend
 
@@ -297,7 +365,7 @@ class _Importer:
 async def import_leads(
     rows: Iterable[tuple[int, Mapping[str, Any] | Invalid]],
     leads: SalesforceClient,
-    ledger: Path,
+    ledger: Path | Ledger,
     *,
     dry_run: bool = False,
     default_region: str | None = None,
@@ -308,11 +376,13 @@ async def import_leads(
 
     A row's keys may be camelCase or snake_case; a row given as :class:`Invalid` (the reader
     could not parse that line) is rejected with its errors. ``dry_run`` validates only: nothing
-    is sent and the ledger is read (to count skipped rows) but never written.
+    is sent and the ledger is read (to count skipped rows) but never written. ``ledger``: a
+    :class:`Ledger`, or the path of a :class:`FileLedger`.
     """
     started = time.monotonic()
     report = ImportReport(dry_run=dry_run)
-    book = Ledger(ledger)
+    book = FileLedger(ledger) if isinstance(ledger, Path) else ledger
+    await book.load()
     work = _Importer(leads, None if dry_run else book, report, on_progress, concurrency)
 
     def count(_: UpstreamCall) -> None:
@@ -364,7 +434,7 @@ async def import_leads(
         for task in list(work.tasks):  # cancelled: the ledger keeps what was sent as P
             task.cancel()
         leads.http.observers.remove(count)
-        book.close()
+        await book.close()
         report.wall_seconds = time.monotonic() - started
     report.rejected.sort(key=lambda r: r.line)
     work.progress()

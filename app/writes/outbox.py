@@ -149,7 +149,12 @@ def _dumps(value: dict[str, Any]) -> str:
 
 
 class Outbox:
-    """Durable queue of pending CRM writes in one SQLite file (see the module docstring)."""
+    """Durable queue of pending CRM writes in one SQLite file (see the module docstring).
+    :class:`~app.writes.redis_outbox.RedisOutbox` has the same interface, for several
+    instances."""
+
+    #: No leases here: a claim lasts until the process ends, and ``recover`` runs at start-up.
+    lease_seconds: float | None = None
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self._path = Path(path)
@@ -378,6 +383,10 @@ class Outbox:
             return cursor.rowcount
 
         return await self._run(lambda: self._write(tx))
+
+    async def keepalive(self, job_ids: Iterable[str]) -> int:
+        """Nothing to renew: a SQLite claim holds until ``recover`` at the next start-up."""
+        return 0
 
     async def depth(self) -> dict[str, int]:
         """How many jobs are in each state (every state listed, zeros included)."""

@@ -1,8 +1,9 @@
 """``crmgraph outbox list|retry|drop``: the queue of writes a CRM could not take, by hand.
 
-Each command reads the deployment's config for ``writes.outbox_path`` and works on that
-SQLite file directly; a running server's worker sees the change on its next pass (the outbox
-serialises writers, so this is safe while it runs). Payloads are never printed: they hold
+Each command reads the deployment's config and works on the outbox it names directly: the
+SQLite file ``writes.outbox_path``, or with ``writes.backend: redis`` the Redis keys under
+``writes.redis_prefix``. A running server's worker sees the change on its next pass (every
+change is atomic, so this is safe while servers run). Payloads are never printed: they hold
 personal data (names, emails, phone numbers). Only ids, operations, states, counts, times and
 the CRM's error are shown.
 """
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from app.config import ConfigError, Settings, load_config
-from app.writes.outbox import FAILED, STATES, Job, Outbox, OutboxError
+from app.writes.backends import AnyOutbox, open_outbox
+from app.writes.outbox import FAILED, STATES, Job, OutboxError
 
 _T = TypeVar("_T")
 
@@ -38,22 +40,23 @@ def _settings(config: Path) -> Settings:
         raise CommandError(str(exc)) from None
 
 
-def _outbox_path(config: Path) -> Path:
-    path = _settings(config).writes.outbox_path
-    if not path.exists():
+def _checked(config: Path) -> Settings:
+    settings = _settings(config)
+    path = settings.writes.outbox_path
+    if settings.writes.backend == "sqlite" and not path.exists():
         # Opening it would create an empty outbox somewhere the server does not look.
         raise CommandError(
             f"{config}: the outbox {path} does not exist (writes.outbox_path; no write has "
             "been queued yet, or the path points elsewhere than the server's)"
         )
-    return path
+    return settings
 
 
-def _with_outbox(config: Path, work: Callable[[Outbox], Awaitable[_T]]) -> _T:
-    path = _outbox_path(config)
+def _with_outbox(config: Path, work: Callable[[AnyOutbox], Awaitable[_T]]) -> _T:
+    settings = _checked(config)
 
     async def run() -> _T:
-        async with Outbox(path) as outbox:
+        async with open_outbox(settings) as outbox:
             return await work(outbox)
 
     return asyncio.run(run())
@@ -109,7 +112,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise CommandError("--limit must be a positive whole number")
 
-    async def read(outbox: Outbox) -> tuple[list[Job], dict[str, int]]:
+    async def read(outbox: AnyOutbox) -> tuple[list[Job], dict[str, int]]:
         return await outbox.list(args.state, args.limit), await outbox.depth()
 
     jobs, depth = _with_outbox(args.config, read)
@@ -157,7 +160,7 @@ def add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     """Add ``outbox list|retry|drop`` to a parser's sub-commands."""
     outbox = commands.add_parser("outbox", help="list, retry and drop queued CRM writes")
     actions = outbox.add_subparsers(dest="outbox_command", required=True)
-    config_help = "the deployment's YAML config (names writes.outbox_path)"
+    config_help = "the deployment's YAML config (names the outbox: writes.outbox_path or Redis)"
 
     listing = actions.add_parser(
         "list", help="queued writes and their states, with the depth per state (no payloads)"

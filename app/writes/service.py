@@ -32,6 +32,7 @@ from app.connectors.zendesk import ZendeskClient
 from app.domain import validation as v
 from app.domain.models import Lead
 from app.domain.validation import FieldError, Invalid
+from app.writes.backends import AnyOutbox, import_ledger
 from app.writes.idempotency import IN_PROGRESS, IdempotencyStore, SharedIdempotencyStore
 from app.writes.importer import (
     ImportReport,
@@ -41,7 +42,6 @@ from app.writes.importer import (
     import_leads,
     reasons,
 )
-from app.writes.outbox import Outbox
 
 audit = logging.getLogger("crmgraph.audit")
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -123,7 +123,7 @@ class WriteService:
     def __init__(
         self,
         leads: SalesforceClient,
-        outbox: Outbox,
+        outbox: AnyOutbox,
         keys: IdempotencyStore | SharedIdempotencyStore,
         cache: FieldCache | None,
         default_phone_region: str | None,
@@ -139,7 +139,6 @@ class WriteService:
         self.keys = keys
         self.cache = cache
         self.region = default_phone_region
-        self.imports_dir = outbox.path.with_name(f"{outbox.path.name}.imports")
         #: Progress of the imports this process is running, by job payload's ledger id.
         self.import_progress: dict[str, ImportReport] = {}
         self.handlers: dict[str, Handler] = {
@@ -461,7 +460,7 @@ class WriteService:
             report = await import_leads(
                 [(index, values) for index, values in payload["rows"]],
                 self.leads,
-                self.imports_dir / f"{ledger_id}.ledger",
+                import_ledger(self.outbox, ledger_id),  # shared when the outbox is
                 default_region=self.region,
                 on_progress=progress,
             )

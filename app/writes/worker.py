@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app.connectors.errors import UpstreamError, UpstreamRejected
-from app.writes.outbox import Job, Outbox, backoff
+from app.writes.backends import AnyOutbox
+from app.writes.outbox import Job, backoff
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -16,11 +18,16 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 class OutboxWorker:
     """Up to ``capacity`` jobs in flight; a long one (a bulk import) holds only its own slot,
-    never the jobs queued behind it for other records."""
+    never the jobs queued behind it for other records.
+
+    An outbox with leases (Redis: several instances) has them renewed every third of
+    ``lease_seconds`` for the jobs in flight here, and expired ones (a dead instance's)
+    recovered as often. Without leases (SQLite) ``recover`` runs once, at start-up, before any
+    claim: it cannot tell a live claim from a dead one."""
 
     def __init__(
         self,
-        outbox: Outbox,
+        outbox: AnyOutbox,
         handlers: dict[str, Handler],
         *,
         interval: float = 0.5,
@@ -34,16 +41,37 @@ class OutboxWorker:
         self.max_attempts = max_attempts
         self.backoff_base = backoff_base
         self.capacity = capacity
-        self._running: set[asyncio.Task[None]] = set()
+        #: The jobs being applied, by their task.
+        self._running: dict[asyncio.Task[None], str] = {}
 
-    async def run(self) -> None:
+    async def _recover(self) -> None:
         recovered = await self.outbox.recover()
         if recovered:
             log.warning(
                 "outbox: %d writes a stopped process left half-done are queued again", recovered
             )
+
+    async def _upkeep(self) -> None:
+        """Renew our leases, and queue again the jobs whose lease ran out."""
+        try:
+            await self.outbox.keepalive(list(self._running.values()))
+            await self._recover()
+        except Exception:
+            log.exception("outbox worker could not renew its leases")
+
+    async def run(self) -> None:
+        lease = self.outbox.lease_seconds
+        every = lease / 3 if lease is not None else None
+        if every is None:
+            await self._recover()
+        else:
+            await self._upkeep()  # a Redis that is down now: tried again at the next upkeep
+        upkeep_at = time.monotonic() + (every or 0)
         try:
             while True:
+                if every is not None and time.monotonic() >= upkeep_at:
+                    await self._upkeep()
+                    upkeep_at = time.monotonic() + every
                 jobs = []
                 free = self.capacity - len(self._running)
                 if free > 0:
@@ -53,12 +81,15 @@ class OutboxWorker:
                         log.exception("outbox worker could not claim jobs")
                 for job in jobs:
                     task = asyncio.create_task(self._apply(job))
-                    self._running.add(task)
-                    task.add_done_callback(self._running.discard)
+                    self._running[task] = job.id
+                    task.add_done_callback(self._finished)
                 if not jobs:
-                    # Wake when a job finishes (its record's next job may be due) or after
-                    # the interval, whichever comes first.
-                    sleeper = asyncio.ensure_future(asyncio.sleep(self.interval))
+                    # Wake when a job finishes (its record's next job may be due), after the
+                    # interval or at the next upkeep, whichever comes first.
+                    pause = self.interval
+                    if every is not None:
+                        pause = max(0.0, min(pause, upkeep_at - time.monotonic()))
+                    sleeper = asyncio.ensure_future(asyncio.sleep(pause))
                     try:
                         await asyncio.wait(
                             {*self._running, sleeper}, return_when=asyncio.FIRST_COMPLETED
@@ -70,6 +101,9 @@ class OutboxWorker:
                 task.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
 
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+
     async def _apply(self, job: Job) -> None:
         try:
             await self._applied(job)
@@ -78,7 +112,7 @@ class OutboxWorker:
             delay = backoff(job.attempts + 1, base=self.backoff_base)
             try:
                 await self.outbox.retry_later(job.id, "internal error", delay, self.max_attempts)
-            except Exception:  # the start-up recovery will queue it again
+            except Exception:  # recovery (start-up, or its lease running out) queues it again
                 log.exception("outbox job %s could not be rescheduled", job.id)
 
     async def _applied(self, job: Job) -> None:

@@ -1,15 +1,21 @@
-"""The durable outbox on a real SQLite file, with an injected clock."""
+"""The durable outbox, with an injected clock: every test on both backends, a real SQLite
+file and a real Redis (127.0.0.1:6379, keys under the test's own prefix)."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
+from app.writes.backends import AnyOutbox
 from app.writes.outbox import InvalidTransition, JobNotFound, Outbox, OutboxError, backoff
+from app.writes.redis_outbox import RedisOutbox
+
+LEASE = 60.0
 
 
 class Clock:
@@ -30,19 +36,48 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "outbox.sqlite3"
 
 
+MakeOutbox = Callable[[], AnyOutbox]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 @pytest.fixture
-async def outbox(db_path: Path, clock: Clock) -> AsyncIterator[Outbox]:
-    box = Outbox(db_path, clock=clock)
-    yield box
-    await box.close()
+async def make_outbox(
+    backend: str, db_path: Path, clock: Clock, prefix: str, clients: tuple[Redis, Redis]
+) -> AsyncIterator[MakeOutbox]:
+    """A new outbox on the same storage each call: the same SQLite file, or the same Redis
+    keys through the two clients in turn (as two instances would)."""
+    made: list[AnyOutbox] = []
+
+    def make() -> AnyOutbox:
+        box: AnyOutbox
+        if backend == "sqlite":
+            box = Outbox(db_path, clock=clock)
+        else:
+            box = RedisOutbox(clients[len(made) % 2], prefix, clock=clock, lease_seconds=LEASE)
+        made.append(box)
+        return box
+
+    yield make
+    for box in made:
+        await box.close()
 
 
-async def lead(box: Outbox, key: str = "lead:00Q1", email: str = "a@example.com") -> str:
+@pytest.fixture
+def outbox(make_outbox: MakeOutbox) -> AnyOutbox:
+    return make_outbox()
+
+
+async def lead(box: AnyOutbox, key: str = "lead:00Q1", email: str = "a@example.com") -> str:
     job = await box.enqueue("salesforce", "lead", key, "update_lead", {"email": email})
     return job.id
 
 
-async def test_enqueued_job_is_queued_and_due_now(outbox: Outbox, clock: Clock) -> None:
+async def test_enqueued_job_is_queued_and_due_now(outbox: AnyOutbox, clock: Clock) -> None:
     job = await outbox.enqueue("salesforce", "lead", "lead:00Q1", "create_lead", {"n": 1})
     assert job.id.startswith("job_")
     assert job.state == "queued"
@@ -55,12 +90,12 @@ async def test_enqueued_job_is_queued_and_due_now(outbox: Outbox, clock: Clock) 
     assert await outbox.get(job.id) == job
 
 
-async def test_get_of_an_unknown_id_is_none(outbox: Outbox) -> None:
+async def test_get_of_an_unknown_id_is_none(outbox: AnyOutbox) -> None:
     assert await outbox.get("job_nope") is None
 
 
 async def test_claim_marks_applying_and_applied_keeps_the_result(
-    outbox: Outbox, clock: Clock
+    outbox: AnyOutbox, clock: Clock
 ) -> None:
     job_id = await lead(outbox)
     clock.now += 1
@@ -79,7 +114,7 @@ async def test_claim_marks_applying_and_applied_keeps_the_result(
 
 
 async def test_claim_returns_jobs_of_different_records_oldest_first_up_to_limit(
-    outbox: Outbox,
+    outbox: AnyOutbox,
 ) -> None:
     ids = [await lead(outbox, key=f"lead:{i}") for i in range(5)]
     first = await outbox.claim_due(limit=3)
@@ -89,7 +124,7 @@ async def test_claim_returns_jobs_of_different_records_oldest_first_up_to_limit(
 
 
 async def test_a_later_job_of_the_same_record_waits_until_the_first_is_applied(
-    outbox: Outbox,
+    outbox: AnyOutbox,
 ) -> None:
     first = await lead(outbox, email="one@example.com")
     second = await lead(outbox, email="two@example.com")
@@ -104,7 +139,7 @@ async def test_a_later_job_of_the_same_record_waits_until_the_first_is_applied(
 
 
 async def test_a_later_job_waits_while_the_first_is_backing_off(
-    outbox: Outbox, clock: Clock
+    outbox: AnyOutbox, clock: Clock
 ) -> None:
     first = await lead(outbox)
     second = await lead(outbox)
@@ -117,14 +152,14 @@ async def test_a_later_job_waits_while_the_first_is_backing_off(
     assert [j.id for j in await outbox.claim_due()] == [second]
 
 
-async def test_dropping_the_first_job_releases_the_second(outbox: Outbox) -> None:
+async def test_dropping_the_first_job_releases_the_second(outbox: AnyOutbox) -> None:
     first = await lead(outbox)
     second = await lead(outbox)
     await outbox.drop(first)
     assert [j.id for j in await outbox.claim_due()] == [second]
 
 
-async def test_a_failed_job_blocks_later_jobs_of_its_record_only(outbox: Outbox) -> None:
+async def test_a_failed_job_blocks_later_jobs_of_its_record_only(outbox: AnyOutbox) -> None:
     first = await lead(outbox)
     second = await lead(outbox)
     other = await lead(outbox, key="lead:00Q2")
@@ -142,7 +177,7 @@ async def test_a_failed_job_blocks_later_jobs_of_its_record_only(outbox: Outbox)
 
 
 async def test_retry_later_counts_the_attempt_and_requeues_after_the_delay(
-    outbox: Outbox, clock: Clock
+    outbox: AnyOutbox, clock: Clock
 ) -> None:
     job_id = await lead(outbox)
     await outbox.claim_due()
@@ -158,7 +193,7 @@ async def test_retry_later_counts_the_attempt_and_requeues_after_the_delay(
 
 
 async def test_retry_later_parks_the_job_as_failed_after_max_attempts_with_the_error(
-    outbox: Outbox, clock: Clock
+    outbox: AnyOutbox, clock: Clock
 ) -> None:
     job_id = await lead(outbox)
     for attempt in (1, 2):
@@ -176,7 +211,7 @@ async def test_retry_later_parks_the_job_as_failed_after_max_attempts_with_the_e
 
 
 async def test_operator_retry_requeues_a_failed_job_with_attempts_reset(
-    outbox: Outbox, clock: Clock
+    outbox: AnyOutbox, clock: Clock
 ) -> None:
     job_id = await lead(outbox)
     await outbox.claim_due()
@@ -189,13 +224,13 @@ async def test_operator_retry_requeues_a_failed_job_with_attempts_reset(
     assert [j.id for j in await outbox.claim_due()] == [job_id]
 
 
-async def test_operator_retry_refuses_a_job_that_has_not_failed(outbox: Outbox) -> None:
+async def test_operator_retry_refuses_a_job_that_has_not_failed(outbox: AnyOutbox) -> None:
     job_id = await lead(outbox)
     with pytest.raises(InvalidTransition):
         await outbox.retry(job_id)
 
 
-async def test_drop_keeps_the_job_on_record_out_of_the_queue(outbox: Outbox) -> None:
+async def test_drop_keeps_the_job_on_record_out_of_the_queue(outbox: AnyOutbox) -> None:
     job_id = await lead(outbox)
     job = await outbox.drop(job_id)
     assert job.state == "dropped"
@@ -204,14 +239,14 @@ async def test_drop_keeps_the_job_on_record_out_of_the_queue(outbox: Outbox) -> 
     assert [j.id for j in await outbox.list(state="dropped")] == [job_id]
 
 
-async def test_a_job_being_applied_cannot_be_dropped(outbox: Outbox) -> None:
+async def test_a_job_being_applied_cannot_be_dropped(outbox: AnyOutbox) -> None:
     job_id = await lead(outbox)
     await outbox.claim_due()
     with pytest.raises(InvalidTransition):
         await outbox.drop(job_id)
 
 
-async def test_applied_refuses_a_job_that_was_not_claimed(outbox: Outbox) -> None:
+async def test_applied_refuses_a_job_that_was_not_claimed(outbox: AnyOutbox) -> None:
     job_id = await lead(outbox)
     with pytest.raises(InvalidTransition):
         await outbox.applied(job_id, {})
@@ -219,12 +254,12 @@ async def test_applied_refuses_a_job_that_was_not_claimed(outbox: Outbox) -> Non
     assert (await outbox.depth())["queued"] == 1  # the refused change left nothing behind
 
 
-async def test_changes_to_an_unknown_job_raise_job_not_found(outbox: Outbox) -> None:
+async def test_changes_to_an_unknown_job_raise_job_not_found(outbox: AnyOutbox) -> None:
     with pytest.raises(JobNotFound):
         await outbox.drop("job_nope")
 
 
-async def test_list_filters_by_state_in_enqueue_order_with_a_limit(outbox: Outbox) -> None:
+async def test_list_filters_by_state_in_enqueue_order_with_a_limit(outbox: AnyOutbox) -> None:
     ids = [await lead(outbox, key=f"lead:{i}") for i in range(4)]
     await outbox.drop(ids[1])
     assert [j.id for j in await outbox.list()] == ids
@@ -232,7 +267,7 @@ async def test_list_filters_by_state_in_enqueue_order_with_a_limit(outbox: Outbo
     assert [j.id for j in await outbox.list(state="queued")] == [ids[0], ids[2], ids[3]]
 
 
-async def test_depth_counts_every_state(outbox: Outbox) -> None:
+async def test_depth_counts_every_state(outbox: AnyOutbox) -> None:
     a, b, c, d, _ = [await lead(outbox, key=f"lead:{i}") for i in range(5)]
     await outbox.claim_due(limit=4)
     await outbox.applied(a, {})
@@ -250,17 +285,18 @@ async def test_depth_counts_every_state(outbox: Outbox) -> None:
 
 
 async def test_recover_requeues_jobs_a_killed_process_left_applying(
-    db_path: Path, clock: Clock
+    make_outbox: MakeOutbox, clock: Clock, backend: str
 ) -> None:
-    crashed = Outbox(db_path, clock=clock)
+    crashed = make_outbox()
     claimed_id = await lead(crashed)
     waiting_id = await lead(crashed, key="lead:00Q2")
     await crashed.claim_due(limit=1)
     await crashed.close()  # the process dies: the claim is never applied nor retried
     del crashed
 
-    clock.now += 30
-    async with Outbox(db_path, clock=clock) as restarted:
+    # SQLite recovers at start-up, whenever that is; Redis once the claim's lease ran out.
+    clock.now += LEASE
+    async with make_outbox() as restarted:
         assert await restarted.recover() == 1
         job = await restarted.get(claimed_id)
         assert job is not None
@@ -269,11 +305,14 @@ async def test_recover_requeues_jobs_a_killed_process_left_applying(
         assert job.updated_at == clock.now
         claimed = await restarted.claim_due()
         assert [j.id for j in claimed] == [claimed_id, waiting_id]
-        assert await restarted.recover() == 2  # nothing else distinguishes a live claim
+        if backend == "sqlite":
+            assert await restarted.recover() == 2  # nothing else distinguishes a live claim
+        else:
+            assert await restarted.recover() == 0  # live claims hold their leases
 
 
-async def test_a_new_outbox_on_the_same_file_sees_everything(db_path: Path, clock: Clock) -> None:
-    async with Outbox(db_path, clock=clock) as first:
+async def test_a_new_outbox_on_the_same_storage_sees_everything(make_outbox: MakeOutbox) -> None:
+    async with make_outbox() as first:
         queued = await lead(first, key="lead:1")
         applied = await lead(first, key="lead:2")
         await first.claim_due(limit=2)
@@ -281,7 +320,7 @@ async def test_a_new_outbox_on_the_same_file_sees_everything(db_path: Path, cloc
         await first.retry_later(queued, "timeout", delay=7, max_attempts=5)
         before = await first.list()
 
-    async with Outbox(db_path, clock=clock) as second:
+    async with make_outbox() as second:
         assert await second.list() == before
         reopened = await second.get(applied)
         assert reopened is not None
@@ -296,13 +335,14 @@ async def test_a_new_outbox_on_the_same_file_sees_everything(db_path: Path, cloc
 
 
 async def test_concurrent_claims_from_two_outboxes_never_share_a_job(
-    db_path: Path, clock: Clock
+    make_outbox: MakeOutbox,
 ) -> None:
-    async with Outbox(db_path, clock=clock) as a, Outbox(db_path, clock=clock) as b:
+    async with make_outbox() as a, make_outbox() as b:
         ids = {await lead(a, key=f"lead:{i}") for i in range(200)}
         seen_a: list[str] = []
         seen_b: list[str] = []
-        # Each Outbox runs its claims on its own thread, so the two really race on the file.
+        # Each SQLite Outbox claims on its own thread, each RedisOutbox on its own connection:
+        # the two really race on the storage.
         while True:
             got_a, got_b = await asyncio.gather(a.claim_due(limit=3), b.claim_due(limit=3))
             if not got_a and not got_b:
@@ -315,23 +355,23 @@ async def test_concurrent_claims_from_two_outboxes_never_share_a_job(
 
 
 async def test_concurrent_claims_take_at_most_one_job_per_record(
-    db_path: Path, clock: Clock
+    make_outbox: MakeOutbox,
 ) -> None:
-    async with Outbox(db_path, clock=clock) as a, Outbox(db_path, clock=clock) as b:
+    async with make_outbox() as a, make_outbox() as b:
         for _ in range(3):
             await lead(a, key="lead:same")
         got_a, got_b = await asyncio.gather(a.claim_due(), b.claim_due())
         assert len(got_a) + len(got_b) == 1
 
 
-async def test_enqueue_refuses_a_payload_that_is_not_json(outbox: Outbox) -> None:
+async def test_enqueue_refuses_a_payload_that_is_not_json(outbox: AnyOutbox) -> None:
     with pytest.raises(TypeError):
         await outbox.enqueue("hubspot", "contact", "customer:1", "update_customer", {"x": {1}})
     assert await outbox.list() == []
 
 
-async def test_a_closed_outbox_refuses_work(db_path: Path) -> None:
-    box = Outbox(db_path)
+async def test_a_closed_outbox_refuses_work(make_outbox: MakeOutbox) -> None:
+    box = make_outbox()
     await box.close()
     with pytest.raises(OutboxError, match="closed"):
         await box.depth()
