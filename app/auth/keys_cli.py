@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,16 +24,13 @@ from app.auth.keys import (
 )
 from app.auth.policy import roles_in_force
 from app.auth.principal import ALL_BRANDS
-from app.config import ConfigError, Settings, load_config
+from app.command import CommandError, reporting, settings_of
+from app.config import Settings
 
 #: The roles every deployment has; a config's ``roles`` add to them.
 
 _DURATION = re.compile(r"([1-9][0-9]{0,5})([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
-
-
-class CommandError(Exception):
-    """A mistake on the command line or in the config; the message is shown as is."""
 
 
 def parse_duration(text: str) -> timedelta:
@@ -47,13 +43,6 @@ def parse_duration(text: str) -> timedelta:
         )
     amount, unit = match.groups()
     return timedelta(**{_UNITS[unit]: int(amount)})
-
-
-def _settings(config: Path) -> Settings:
-    try:
-        return load_config(config, check_secrets=False)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
 
 
 def _store(settings: Settings, config: Path) -> KeyStore:
@@ -122,7 +111,7 @@ def _key_id(text: str) -> str:
 
 
 def _create(args: argparse.Namespace) -> int:
-    settings = _settings(args.config)
+    settings = settings_of(args.config)
     role = _check_role(settings, args.role)
     brands = _check_brands(settings, args.brand)
     expires_in = parse_duration(args.expires_in) if args.expires_in is not None else None
@@ -132,7 +121,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    settings = _settings(args.config)
+    settings = settings_of(args.config)
     store = _store(settings, args.config)
     keys = store.list()
     if not keys:
@@ -161,7 +150,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    settings = _settings(args.config)
+    settings = settings_of(args.config)
     key_id = _key_id(args.key_id)
     record = _store(settings, args.config).revoke(key_id)
     print(f"API key {record.id} ({record.role}) is revoked; requests with it are refused.")
@@ -169,7 +158,7 @@ def _revoke(args: argparse.Namespace) -> int:
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    settings = _settings(args.config)
+    settings = settings_of(args.config)
     key_id = _key_id(args.key_id)
     expires_in = parse_duration(args.expires_in) if args.expires_in is not None else None
     key, record = _store(settings, args.config).rotate(key_id, expires_in)
@@ -177,20 +166,8 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-HandlerFn = Callable[[argparse.Namespace], int]
-
-
-def _with_errors(handler: HandlerFn) -> HandlerFn:
-    """Errors to stderr with exit code 1; the messages never hold a key or a hash."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (CommandError, KeyStoreError, ValueError) as exc:
-            print(f"crmgraph keys: {exc}", file=sys.stderr)
-            return 1
-
-    return run
+#: Errors to stderr, exit status 1; the messages never hold a key or a hash.
+_reported = reporting("keys", KeyStoreError, ValueError)
 
 
 def add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -211,16 +188,16 @@ def add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     create.add_argument("--expires-in", help=expires_help + " (default: never)")
     create.add_argument("--label", help="a note: who or what uses the key")
     create.add_argument("--config", type=Path, required=True, help=config_help)
-    create.set_defaults(handler=_with_errors(_create))
+    create.set_defaults(handler=_reported(_create))
 
     listing = actions.add_parser("list", help="every key with its state (never a key or hash)")
     listing.add_argument("--config", type=Path, required=True, help=config_help)
-    listing.set_defaults(handler=_with_errors(_list))
+    listing.set_defaults(handler=_reported(_list))
 
     revoke = actions.add_parser("revoke", help="refuse a key from now on")
     revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `keys list` shows")
     revoke.add_argument("--config", type=Path, required=True, help=config_help)
-    revoke.set_defaults(handler=_with_errors(_revoke))
+    revoke.set_defaults(handler=_reported(_revoke))
 
     rotate = actions.add_parser(
         "rotate", help="issue a key with the same role, brands and label; revoke the old one"
@@ -228,4 +205,4 @@ def add_keys_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     rotate.add_argument("key_id", metavar="KEY_ID", help="the key's id, as `keys list` shows")
     rotate.add_argument("--expires-in", help=expires_help + " (default: the old key's lifetime)")
     rotate.add_argument("--config", type=Path, required=True, help=config_help)
-    rotate.set_defaults(handler=_with_errors(_rotate))
+    rotate.set_defaults(handler=_reported(_rotate))

@@ -11,28 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from app.config import ConfigError, load_config
+from app.command import CommandError, one_line, reporting, settings_of, when
 from app.webhooks.store import EventNotFound, EventStore, StoredEvent, open_store
 
 _T = TypeVar("_T")
 REASON_WIDTH = 70
 
 
-class CommandError(Exception):
-    """A mistake on the command line or in the config; the message is shown as is."""
-
-
 def _with_store(config: Path, work: Callable[[EventStore], Awaitable[_T]]) -> _T:
-    try:
-        settings = load_config(config, check_secrets=False)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
+    settings = settings_of(config)
     webhooks = settings.webhooks
     if not (webhooks.redis_url or settings.redis_url):
         path = webhooks.sqlite_path(settings.writes)
@@ -55,17 +46,6 @@ def _with_store(config: Path, work: Callable[[EventStore], Awaitable[_T]]) -> _T
     return asyncio.run(run())
 
 
-def _when(moment: float | None) -> str:
-    if moment is None:
-        return "-"
-    return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _one_line(text: str | None, width: int = REASON_WIDTH) -> str:
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def format_table(events: list[StoredEvent]) -> list[str]:
     header = ("ID", "SOURCE", "EVENT", "ATTEMPTS", "DEAD SINCE", "REASON")
     rows = [header] + [
@@ -74,8 +54,8 @@ def format_table(events: list[StoredEvent]) -> list[str]:
             e.kind,
             e.event_id,
             str(e.attempts),
-            _when(e.dead_at),
-            _one_line(e.last_error),
+            when(e.dead_at),
+            one_line(e.last_error, REASON_WIDTH),
         )
         for e in events
     ]
@@ -109,8 +89,8 @@ def _show(args: argparse.Namespace) -> int:
     print(f"id:          {event.id}")
     print(f"source:      {event.kind}")
     print(f"event:       {event.event_id}")
-    print(f"received:    {_when(event.received_at)}")
-    print(f"dead since:  {_when(event.dead_at)}")
+    print(f"received:    {when(event.received_at)}")
+    print(f"dead since:  {when(event.dead_at)}")
     print(f"attempts:    {event.attempts}")
     print(f"reason:      {event.last_error or '-'}")
     if args.payload:
@@ -137,18 +117,7 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
-HandlerFn = Callable[[argparse.Namespace], int]
-
-
-def _with_errors(handler: HandlerFn) -> HandlerFn:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (CommandError, EventNotFound) as exc:
-            print(f"crmgraph dlq: {exc}", file=sys.stderr)
-            return 1
-
-    return run
+_reported = reporting("dlq", EventNotFound)
 
 
 def add_dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -160,21 +129,21 @@ def add_dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     listing = actions.add_parser("list", help="dead letters with their reasons (no payloads)")
     listing.add_argument("--limit", type=int, default=100, help="at most N (default 100)")
     listing.add_argument("--config", type=Path, required=True, help=config_help)
-    listing.set_defaults(handler=_with_errors(_list))
+    listing.set_defaults(handler=_reported(_list))
 
     show = actions.add_parser("show", help="one dead letter")
     show.add_argument("id", metavar="ID", help="its id, as `dlq list` shows")
     show.add_argument("--payload", action="store_true", help="print the event's body too")
     show.add_argument("--config", type=Path, required=True, help=config_help)
-    show.set_defaults(handler=_with_errors(_show))
+    show.set_defaults(handler=_reported(_show))
 
     replay = actions.add_parser("replay", help="queue dead letters again (attempts reset)")
     replay.add_argument("ids", metavar="ID", nargs="*", help="their ids, as `dlq list` shows")
     replay.add_argument("--all", action="store_true", help="every dead letter")
     replay.add_argument("--config", type=Path, required=True, help=config_help)
-    replay.set_defaults(handler=_with_errors(_replay))
+    replay.set_defaults(handler=_reported(_replay))
 
     purge = actions.add_parser("purge", help="forget every dead letter")
     purge.add_argument("--yes", action="store_true", help="yes, forget them for good")
     purge.add_argument("--config", type=Path, required=True, help=config_help)
-    purge.set_defaults(handler=_with_errors(_purge))
+    purge.set_defaults(handler=_reported(_purge))

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from app.config import ConfigError, Settings, load_config
+from app.command import CommandError, one_line, reporting, settings_of, when
+from app.config import Settings
 from app.writes.backends import AnyOutbox, open_outbox
 from app.writes.outbox import FAILED, STATES, Job, OutboxError
 
@@ -29,19 +28,8 @@ ERROR_WIDTH = 60
 DEFAULT_LIMIT = 100
 
 
-class CommandError(Exception):
-    """A mistake on the command line or in the config; the message is shown as is."""
-
-
-def _settings(config: Path) -> Settings:
-    try:
-        return load_config(config, check_secrets=False)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
-
-
 def _checked(config: Path) -> Settings:
-    settings = _settings(config)
+    settings = settings_of(config)
     path = settings.writes.outbox_path
     if settings.writes.backend == "sqlite" and not path.exists():
         # Opening it would create an empty outbox somewhere the server does not look.
@@ -62,17 +50,6 @@ def _with_outbox(config: Path, work: Callable[[AnyOutbox], Awaitable[_T]]) -> _T
     return asyncio.run(run())
 
 
-def _when(moment: float) -> str:
-    return datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _one_line(text: str | None, width: int = ERROR_WIDTH) -> str:
-    if not text:
-        return ""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
 def _record(job: Job) -> str:
     """The CRM record once the write is applied, else the key that orders the record's jobs."""
     record_id = (job.result or {}).get("record_id")
@@ -80,7 +57,7 @@ def _record(job: Job) -> str:
 
 
 def _next_attempt(job: Job) -> str:
-    return _when(job.next_attempt_at) if job.state == "queued" else "-"
+    return when(job.next_attempt_at) if job.state == "queued" else "-"
 
 
 def format_table(jobs: list[Job]) -> list[str]:
@@ -93,7 +70,7 @@ def format_table(jobs: list[Job]) -> list[str]:
             job.state,
             str(job.attempts),
             _next_attempt(job),
-            _one_line(job.last_error),
+            one_line(job.last_error, ERROR_WIDTH),
         )
         for job in jobs
     ]
@@ -140,20 +117,7 @@ def _drop(args: argparse.Namespace) -> int:
     return 0
 
 
-HandlerFn = Callable[[argparse.Namespace], int]
-
-
-def _with_errors(handler: HandlerFn) -> HandlerFn:
-    """Errors to stderr with exit code 1 (unknown job, wrong state, bad config)."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except (CommandError, OutboxError) as exc:
-            print(f"crmgraph outbox: {exc}", file=sys.stderr)
-            return 1
-
-    return run
+_reported = reporting("outbox", OutboxError)
 
 
 def add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -170,14 +134,14 @@ def add_outbox_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "--limit", type=int, default=DEFAULT_LIMIT, help=f"at most N jobs (default {DEFAULT_LIMIT})"
     )
     listing.add_argument("--config", type=Path, required=True, help=config_help)
-    listing.set_defaults(handler=_with_errors(_list))
+    listing.set_defaults(handler=_reported(_list))
 
     retry = actions.add_parser("retry", help=f"send a {FAILED} job round again (attempts reset)")
     retry.add_argument("job_id", metavar="JOB_ID", help="the job's id, as `outbox list` shows")
     retry.add_argument("--config", type=Path, required=True, help=config_help)
-    retry.set_defaults(handler=_with_errors(_retry))
+    retry.set_defaults(handler=_reported(_retry))
 
     drop = actions.add_parser("drop", help="give up on a queued or failed job")
     drop.add_argument("job_id", metavar="JOB_ID", help="the job's id, as `outbox list` shows")
     drop.add_argument("--config", type=Path, required=True, help=config_help)
-    drop.set_defaults(handler=_with_errors(_drop))
+    drop.set_defaults(handler=_reported(_drop))
