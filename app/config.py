@@ -466,6 +466,22 @@ class Settings(Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    def entity_sources(
+        self,
+    ) -> tuple[HubSpotSource, SalesforceSource, ZendeskSource, PlayerStatsSource]:
+        """The sources of customers, leads, tickets and player stats, each of its kind (the
+        validator above has checked them)."""
+        entities = self.entities
+        hub = self.sources[entities.customer]
+        sf = self.sources[entities.lead]
+        zd = self.sources[entities.ticket]
+        ps = self.sources[entities.player_stats]
+        assert isinstance(hub, HubSpotSource)
+        assert isinstance(sf, SalesforceSource)
+        assert isinstance(zd, ZendeskSource)
+        assert isinstance(ps, PlayerStatsSource)
+        return hub, sf, zd, ps
+
     def resolved_from(self, base: Path) -> Settings:
         """These settings with relative file paths taken from ``base``."""
         settings = self

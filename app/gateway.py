@@ -22,13 +22,9 @@ from app.cache.records import FieldCache
 from app.cache.redis_tier import RedisTier
 from app.config import (
     CacheSettings,
-    HubSpotSource,
-    PlayerStatsSource,
-    SalesforceSource,
     SecretRef,
     Settings,
     SourceRateLimit,
-    ZendeskSource,
 )
 from app.connectors.http import UpstreamClient
 from app.connectors.hubspot import HubSpotClient
@@ -217,15 +213,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         return client
 
     entities = settings.entities
-    hub = settings.sources[entities.customer]
-    sf = settings.sources[entities.lead]
-    zd = settings.sources[entities.ticket]
-    ps = settings.sources[entities.player_stats]
-    # The config validator has checked each entity's source kind.
-    assert isinstance(hub, HubSpotSource)
-    assert isinstance(sf, SalesforceSource)
-    assert isinstance(zd, ZendeskSource)
-    assert isinstance(ps, PlayerStatsSource)
+    hub, sf, zd, ps = settings.entity_sources()
 
     customers = HubSpotClient(
         entities.customer,

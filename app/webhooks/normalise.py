@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from app.config import HubSpotSource, PlayerStatsSource, SalesforceSource, Settings, ZendeskSource
+from app.config import Settings
 from app.connectors.hubspot.mapping import customer_map
 from app.connectors.player_stats.mapping import PLAYER_MAP
 from app.live.changes import Change, Entity
@@ -122,15 +122,7 @@ class Normaliser:
 
     def __init__(self, settings: Settings) -> None:
         entities = settings.entities
-        hub = settings.sources[entities.customer]
-        sf = settings.sources[entities.lead]
-        zd = settings.sources[entities.ticket]
-        ps = settings.sources[entities.player_stats]
-        # The config validator has checked each entity's source kind.
-        assert isinstance(hub, HubSpotSource)
-        assert isinstance(sf, SalesforceSource)
-        assert isinstance(zd, ZendeskSource)
-        assert isinstance(ps, PlayerStatsSource)
+        hub, sf, zd, ps = settings.entity_sources()
         self.sources = {
             "hubspot": entities.customer,
             "salesforce": entities.lead,

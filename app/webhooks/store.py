@@ -44,6 +44,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from app.config import Settings
+from app.durable import open_durable
 
 _T = TypeVar("_T")
 
@@ -201,20 +202,8 @@ class SQLiteEventStore:
         self.dedupe_seconds = dedupe_seconds
         self.claim_timeout = claim_timeout
         self._clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit: transactions are explicit (BEGIN IMMEDIATE) in _write.
-        conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        # Transactions are explicit (BEGIN IMMEDIATE) in _write.
+        self._conn = open_durable(self.path, _SCHEMA)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-store")
         self._closed = False
         self._adding: list[tuple[list[tuple[NewEvent, str]], asyncio.Future[list[bool]]]] = []

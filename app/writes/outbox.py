@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from app.durable import open_durable
+
 QUEUED = "queued"
 APPLYING = "applying"
 APPLIED = "applied"
@@ -160,20 +162,8 @@ class Outbox:
         self._path = Path(path)
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox")
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE) in _write.
-        conn = sqlite3.connect(
-            self._path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-        except BaseException:
-            conn.close()
-            raise
-        self._conn = conn
+        # Transactions are explicit (BEGIN IMMEDIATE) in _write.
+        self._conn = open_durable(self._path, _SCHEMA)
         self._closed = False
 
     @property
