@@ -60,7 +60,10 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
         host = args.host or settings.server.host
         port = args.port if args.port is not None else settings.server.port
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        # OpenTelemetry's SDK beside uvloop has been seen to crash the process (uvloop#706):
+        # with tracing on, the stock asyncio loop.
+        loop = "asyncio" if settings.observability.tracing.enabled else "auto"
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", loop=loop)
         return 0
 
     import tempfile

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib
 import socket
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-import uvloop
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -51,6 +51,9 @@ class RunningSimulators:
 def bind_loopback(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: without it the stock asyncio loop's answers wait on
+    # Nagle's algorithm and the peer's delayed ACK (~40 ms a request on loopback).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(2048)
     return sock
@@ -64,9 +67,10 @@ def serve_asgi(app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="critical", lifespan="auto", access_log=False)
     )
-    # uvloop, as `uvicorn.run` would pick: the stock loop costs ~40 ms a request on loopback.
+    # The stock asyncio loop: uvloop loops in several threads of one process (the tests run
+    # simulators and gateways side by side) have crashed the process with a segfault here.
     thread = threading.Thread(
-        target=lambda: uvloop.run(server.serve(sockets=[sock])), daemon=True, name="asgi"
+        target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True, name="asgi"
     )
     thread.start()
     ready = threading.Event()
