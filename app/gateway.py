@@ -298,9 +298,11 @@ def budget_for(
     if limit is None:
         return SourceBudget(name, kind, None)
     # GCRA lets burst + rate x T through in any T seconds: keep the two summing to the limit
-    # less one, so no window of the CRM's (which need not start when ours does) sees more.
+    # less two — one because the CRM's windows need not start when ours do, one because
+    # requests released on time can still arrive bunched (a busy client, a slow connection).
+    # A CRM that counts its last request spent makes the budget pause for a whole window.
     burst = max(1, limit.requests // 10)
-    rate = max(limit.requests - burst - 1, 1) / limit.per_seconds
+    rate = max(limit.requests - burst - 2, 1) / limit.per_seconds
     if redis is not None:
         limiter = RedisRateLimiter(redis, rate, burst, prefix="crmgraph:upstream:")
     else:
