@@ -10,6 +10,7 @@ from typing import Any
 
 from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from app.auth.access import Access
 from app.auth.limits import QueryTooComplex, check
@@ -124,7 +125,10 @@ class Observe(SchemaExtension):
                 span.set_attribute("graphql.operation.name", name or "")
                 outcome = _outcome(ctx.result)
                 seconds = time.perf_counter() - self._started
-                metrics.graphql_request(name, outcome, seconds)
+                # A subscription was counted when it started; its span is its lifetime, no
+                # latency (and a client's `complete` ends it by cancellation, not here).
+                if ctx.operation_type is not OperationType.SUBSCRIPTION:
+                    metrics.graphql_request(name, outcome, seconds)
                 metrics.loader_calls(self._trail.batches.items())
                 operations.info(
                     "graphql.operation",
@@ -138,7 +142,10 @@ class Observe(SchemaExtension):
             explain.stop(token)
 
     def on_execute(self) -> Iterator[None]:
-        tokens = bind(operation=self.execution_context.operation_name)
+        ctx = self.execution_context
+        tokens = bind(operation=ctx.operation_name)
+        if ctx.operation_type is OperationType.SUBSCRIPTION and ctx.result is None:
+            metrics.graphql_request(ctx.operation_name, "subscription", None)
         try:
             yield
         finally:

@@ -68,7 +68,7 @@ _LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 GRAPHQL_REQUESTS = Counter(
     "crmgraph_graphql_requests",
-    "GraphQL operations by name and outcome (ok, partial, error, refused).",
+    "GraphQL operations by name and outcome (ok, partial, error, refused, subscription).",
     ["operation", "outcome"],
     registry=REGISTRY,
 )
@@ -139,12 +139,14 @@ def _operation_label(name: str | None) -> str:
         return name
 
 
-def graphql_request(operation: str | None, outcome: str, seconds: float) -> None:
-    """One GraphQL operation answered: ``outcome`` is ok, partial, error or refused."""
+def graphql_request(operation: str | None, outcome: str, seconds: float | None) -> None:
+    """One GraphQL operation answered: ``outcome`` is ok, partial, error or refused — or
+    ``subscription`` for one that started, whose lifetime (``seconds`` None) is no latency."""
     if not enabled:
         return
     GRAPHQL_REQUESTS.labels(_operation_label(operation), outcome).inc()
-    GRAPHQL_SECONDS.observe(seconds)
+    if seconds is not None:
+        GRAPHQL_SECONDS.observe(seconds)
 
 
 def upstream_call(call: UpstreamCall) -> None:

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -26,6 +27,7 @@ from tests.integration.live.conftest import (
     serve_live,
     subscribed,
 )
+from tests.integration.observability.conftest import Scrape, parse_metrics
 
 
 def ticket_id(ticket: TicketSeed) -> str:
@@ -380,6 +382,28 @@ async def test_completing_a_subscription_leaves_the_bus(live: Served, connect_as
     await subscribed(live)
     await client.send({"id": "1", "type": "complete"})
     await subscribed_none(live)
+
+
+async def test_a_subscription_is_counted_when_it_starts_and_its_lifetime_is_no_latency(
+    live: Served, connect_as: Any
+) -> None:
+    async def scrape() -> Scrape:
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            return Scrape(parse_metrics((await http.get("/metrics")).text))
+
+    before = await scrape()
+    client = await connect_as(live, "admin")
+    await client.subscribe("subscription Watch { playerStatsChanged { playerId } }")
+    await subscribed(live)
+    await client.send({"id": "1", "type": "complete"})
+    await subscribed_none(live)
+    after = await scrape()
+    name = "crmgraph_graphql_requests_total"
+    assert after.value(name, operation="Watch", outcome="subscription") == (
+        before.value(name, operation="Watch", outcome="subscription") + 1
+    )
+    seconds = "crmgraph_graphql_request_seconds_count"
+    assert after.value(seconds) == before.value(seconds)
 
 
 # -- who may connect --------------------------------------------------------------------------
