@@ -63,7 +63,15 @@ def _serve(args: argparse.Namespace) -> int:
         # OpenTelemetry's SDK beside uvloop has been seen to crash the process (uvloop#706):
         # with tracing on, the stock asyncio loop.
         loop = "asyncio" if settings.observability.tracing.enabled else "auto"
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", loop=loop)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="info",
+            loop=loop,
+            # A websocket message is held to the same size as a request body.
+            ws_max_size=settings.limits.max_body_bytes,
+        )
         return 0
 
     import tempfile
@@ -97,7 +105,13 @@ def _serve(args: argparse.Namespace) -> int:
             f"  try:\n{EXAMPLE_QUERY}\n",
             flush=True,
         )
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level="warning",
+            ws_max_size=settings.limits.max_body_bytes,
+        )
     return 0
 
 
