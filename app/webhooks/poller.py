@@ -5,7 +5,8 @@ upstream client, so its rate budget and breaker apply) and stores each as an eve
 ``"<source>:<Id>:<SystemModstamp>"`` in the webhook store, where the worker takes it like any
 webhook. The cursor (the last stamp seen, and the ids seen at that stamp, since the query
 includes that stamp) is kept in the store, so a restart carries on where it stopped; the
-first run starts from now rather than replaying history.
+first run starts from now rather than replaying history. Instances sharing a Redis store
+take turns: one poll an interval between them, not one each.
 """
 
 from __future__ import annotations
@@ -76,7 +77,11 @@ class SalesforcePoller:
                 await asyncio.sleep(self.interval)
 
     async def poll_once(self) -> bool:
-        """One poll; whether it read a full page."""
+        """One poll (unless another instance sharing the store has just polled); whether it
+        read a full page."""
+        # Most of an interval: the next poll anywhere is not held back by a late one here.
+        if not await self.store.take_turn(self.cursor_name, self.interval * 0.9):
+            return False
         raw = await self.store.cursor(self.cursor_name)
         if raw is None:
             now = datetime.fromtimestamp(self.clock(), tz=UTC)

@@ -137,6 +137,11 @@ class EventStore(Protocol):
 
     async def set_cursor(self, name: str, value: str) -> None: ...
 
+    async def take_turn(self, name: str, seconds: float) -> bool:
+        """Whether this instance may do the periodic work ``name`` now: one instance a
+        ``seconds`` when several share the store (the Salesforce poll), always on one."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -419,6 +424,9 @@ class SQLiteEventStore:
             )
         )
 
+    async def take_turn(self, name: str, seconds: float) -> bool:
+        return True  # a SQLite file belongs to one instance
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -638,6 +646,10 @@ class RedisEventStore:
 
     async def set_cursor(self, name: str, value: str) -> None:
         await self.redis.set(f"{self.prefix}cursor:{name}", value)
+
+    async def take_turn(self, name: str, seconds: float) -> bool:
+        key = f"{self.prefix}turn:{name}"
+        return bool(await self.redis.set(key, "1", nx=True, px=max(1, int(seconds * 1000))))
 
     async def close(self) -> None:
         """The Redis client belongs to whoever made it (the gateway closes its own)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from app.config import parse_config
 from app.demo import demo_settings
@@ -16,10 +17,13 @@ from app.gateway import Gateway, build_gateway
 from app.live.changes import Change
 from app.simulators import credentials
 from app.simulators.server import RunningSimulators
+from app.webhooks.store import RedisEventStore
 from tests.integration.gateway.conftest import GraphQL, gateway_config
 from tests.integration.webhooks.conftest import eventually, opened, webhook_gateway, webhooks_config
+from tests.upstreams import Upstreams
 
 API = f"/salesforce/services/data/{credentials.SALESFORCE_API_VERSION}"
+QUERY = "GET /services/data/{version}/query"
 
 
 @pytest.fixture
@@ -142,3 +146,54 @@ async def test_a_polled_change_reaches_a_cached_answer(
 
 async def _has_cursor(store: Any) -> bool:
     return await store.cursor("salesforce-poll:salesforce") is not None
+
+
+async def test_instances_sharing_a_redis_store_take_turns_to_poll(
+    simulators: RunningSimulators,
+    keys_file: Path,
+    tmp_path: Path,
+    prefix: str,
+    salesforce: httpx.AsyncClient,
+    upstreams: Upstreams,
+) -> None:
+    """Two gateways on one Redis store: within an interval one of them polls, not both."""
+    demo_settings(simulators.base_url)
+    config = gateway_config(simulators.base_url, keys_file)
+    config["webhooks"] = webhooks_config(
+        tmp_path / "unused.sqlite3",
+        salesforce_poll_interval=60,
+        redis_url="redis://127.0.0.1:6379/0",
+        redis_prefix=prefix,
+    )
+    one, two = build_gateway(parse_config(config)), build_gateway(parse_config(config))
+    try:
+        first, second = one.salesforce_poller(), two.salesforce_poller()
+        assert first is not None
+        assert second is not None
+        await first.poll_once()  # takes the turn: the cursor starts now
+        await update(salesforce, (await a_lead(salesforce))["Id"], "Polled Once")
+        before = (await upstreams.routes("salesforce")).get(QUERY, 0)
+        for poller in (second, first, second):
+            await poller.poll_once()
+        assert (await upstreams.routes("salesforce")).get(QUERY, 0) == before
+        async with Redis(host="127.0.0.1", port=6379) as redis:  # the interval has passed
+            await redis.delete(*[key async for key in redis.scan_iter(f"{prefix}turn:*")])
+        await second.poll_once()  # its turn now: one query, and the change is stored
+        assert (await upstreams.routes("salesforce")).get(QUERY, 0) == before + 1
+        assert two.webhook_store is not None
+        assert await two.webhook_store.depth() == 1
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_a_turn_is_taken_by_one_store_until_it_lapses(
+    prefix: str, clients: tuple[Redis, Redis]
+) -> None:
+    one, two = RedisEventStore(clients[0], prefix), RedisEventStore(clients[1], prefix)
+    assert await one.take_turn("salesforce-poll", 60)
+    assert not await two.take_turn("salesforce-poll", 60)
+    assert not await one.take_turn("salesforce-poll", 60)
+    assert await two.take_turn("another-job", 60)
+    await clients[0].delete(f"{prefix}turn:salesforce-poll")  # the interval has passed
+    assert await two.take_turn("salesforce-poll", 60)
