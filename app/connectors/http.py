@@ -202,82 +202,67 @@ class UpstreamClient:
         headers: Mapping[str, str] | None,
         attempt: int,
     ) -> httpx.Response:
+        # The attempt's span (the observers record its outcome on it) and the trace headers.
         with tracing.upstream_span(self.source, method, route, attempt) as trace_headers:
             if trace_headers:
                 headers = {**(headers or {}), **trace_headers}
-            return await self._attempt_once(
-                method, url, route, items, params, json, data, headers, attempt
-            )
-
-    async def _attempt_once(
-        self,
-        method: str,
-        url: str,
-        route: str,
-        items: int | None,
-        params: Mapping[str, Any] | None,
-        json: Any,
-        data: Mapping[str, str] | None,
-        headers: Mapping[str, str] | None,
-        attempt: int,
-    ) -> httpx.Response:
-        until = deadline.current()
-        if self.breaker is not None and not self.breaker.allow():
-            raise CircuitOpen(
-                self.source,
-                "failing fast: too many recent calls failed",
-                retry_after=self.breaker.retry_after(),
-            )
-        if self.budget is not None:
-            await self.budget.acquire(until)
-        timeout = self._timeout()
-        started = time.perf_counter()
-        status: int | None = None
-        error: str | None = None
-        request_id: str | None = None
-        try:
-            async with self._slot(until, method, route):
-                response = await self._client.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers,
-                    timeout=timeout,
+            until = deadline.current()
+            if self.breaker is not None and not self.breaker.allow():
+                raise CircuitOpen(
+                    self.source,
+                    "failing fast: too many recent calls failed",
+                    retry_after=self.breaker.retry_after(),
                 )
-            status = response.status_code
-            request_id = correlation_id(response)
             if self.budget is not None:
-                self.budget.observe(status, response.headers, response.content)
-            if self.breaker is not None and status != 429:
-                self.breaker.record(status < 500)
-            return response
-        except httpx.TimeoutException as exc:
-            error = "timeout"
-            self._failed()
-            raise UpstreamTimeout(self.source, f"{method} {route} timed out") from exc
-        except httpx.TransportError as exc:
-            error = type(exc).__name__
-            self._failed()
-            raise UpstreamUnavailable(
-                self.source, f"{method} {route} failed: {type(exc).__name__}"
-            ) from exc
-        finally:
-            call = UpstreamCall(
-                source=self.source,
-                method=method,
-                route=route,
-                status=status,
-                elapsed_ms=(time.perf_counter() - started) * 1000,
-                items=items,
-                error=error,
-                request_id=request_id,
-                attempt=attempt,
-                budget_left=self._budget_left(),
-            )
-            for observe in self.observers:
-                observe(call)
+                await self.budget.acquire(until)
+            timeout = self._timeout()
+            started = time.perf_counter()
+            status: int | None = None
+            error: str | None = None
+            request_id: str | None = None
+            try:
+                async with self._slot(until, method, route):
+                    response = await self._client.request(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        data=data,
+                        headers=headers,
+                        timeout=timeout,
+                    )
+                status = response.status_code
+                request_id = correlation_id(response)
+                if self.budget is not None:
+                    self.budget.observe(status, response.headers, response.content)
+                if self.breaker is not None and status != 429:
+                    self.breaker.record(status < 500)
+                return response
+            except httpx.TimeoutException as exc:
+                error = "timeout"
+                self._failed()
+                raise UpstreamTimeout(self.source, f"{method} {route} timed out") from exc
+            except httpx.TransportError as exc:
+                error = type(exc).__name__
+                self._failed()
+                raise UpstreamUnavailable(
+                    self.source, f"{method} {route} failed: {type(exc).__name__}"
+                ) from exc
+            finally:
+                call = UpstreamCall(
+                    source=self.source,
+                    method=method,
+                    route=route,
+                    status=status,
+                    elapsed_ms=(time.perf_counter() - started) * 1000,
+                    items=items,
+                    error=error,
+                    request_id=request_id,
+                    attempt=attempt,
+                    budget_left=self._budget_left(),
+                )
+                for observe in self.observers:
+                    observe(call)
 
     def _budget_left(self) -> float | None:
         state = getattr(self.budget, "state", None)
