@@ -174,20 +174,10 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         source = settings.sources[name]
         tracker = health.setdefault(name, SourceHealth(name, source.kind))
         resilience = source.resilience
+        # With resilience off, a bare client: no breaker, no budget, one attempt.
+        on = resilience.enabled
         breaker = resilience.breaker
-        if not resilience.enabled:
-            client = UpstreamClient(
-                name,
-                source.url,
-                timeout=httpx.Timeout(source.timeout.read, connect=source.timeout.connect),
-                max_connections=source.max_connections,
-                auth=auth,
-                transport=transport,
-                observers=[tracker.observe, *upstream_observers(settings.observability)],
-            )
-            clients[name] = client
-            return client
-        client = UpstreamClient(
+        client = clients[name] = UpstreamClient(
             name,
             source.url,
             timeout=httpx.Timeout(source.timeout.read, connect=source.timeout.connect),
@@ -200,16 +190,19 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
                 min_calls=breaker.min_calls,
                 window=breaker.window_seconds,
                 open_for=breaker.open_seconds,
-            ),
-            budget=budget_for(name, source.kind, resilience.rate_limit, shared),
+            )
+            if on
+            else None,
+            budget=budget_for(name, source.kind, resilience.rate_limit, shared) if on else None,
             retry=RetryPolicy(
                 max_attempts=resilience.max_attempts,
                 base=resilience.backoff_base,
                 cap=resilience.backoff_cap,
-            ),
-            max_concurrency=resilience.max_concurrency,
+            )
+            if on
+            else None,
+            max_concurrency=resilience.max_concurrency if on else None,
         )
-        clients[name] = client
         return client
 
     entities = settings.entities
