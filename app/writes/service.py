@@ -157,16 +157,10 @@ class WriteService:
     async def create_lead(
         self, principal: Principal, data: dict[str, Any], key: str | None
     ) -> Outcome:
-        try:
-            values = v.validate_new_lead(data, self.region)
-        except Invalid as invalid:
-            return Outcome(user_errors=_errors(invalid))
-        refusal = self._brand(principal, values)
-        if refusal is not None:
-            return Outcome(user_errors=[refusal])
-        order = f"lead:new:{key or uuid.uuid4().hex}"
-        write = Write("createLead", self.leads.name, "lead", order, "create_lead", values)
-        return await self.run(principal, write, key)
+        def validate() -> dict[str, Any]:
+            return v.validate_new_lead(data, self.region)
+
+        return await self._create(principal, "createLead", self.leads.name, "lead", validate, key)
 
     async def update_lead(
         self, principal: Principal, lead_id: str, data: dict[str, Any], key: str | None
@@ -194,16 +188,13 @@ class WriteService:
         self, principal: Principal, data: dict[str, Any], key: str | None
     ) -> Outcome:
         assert self.tickets is not None
-        try:
-            values = v.validate_new_ticket(data)
-        except Invalid as invalid:
-            return Outcome(user_errors=_errors(invalid))
-        refusal = self._brand(principal, values)
-        if refusal is not None:
-            return Outcome(user_errors=[refusal])
-        order = f"ticket:new:{key or uuid.uuid4().hex}"
-        write = Write("createTicket", self.tickets.name, "ticket", order, "create_ticket", values)
-        return await self.run(principal, write, key)
+
+        def validate() -> dict[str, Any]:
+            return v.validate_new_ticket(data)
+
+        return await self._create(
+            principal, "createTicket", self.tickets.name, "ticket", validate, key
+        )
 
     async def update_customer(
         self, principal: Principal, contact_id: str, data: dict[str, Any], key: str | None
@@ -216,6 +207,27 @@ class WriteService:
         return await self._update(
             principal, "updateCustomer", self.customers.name, "customer", contact_id, validate, key
         )
+
+    async def _create(
+        self,
+        principal: Principal,
+        mutation: str,
+        source: str,
+        entity: str,
+        validate: Callable[[], dict[str, Any]],
+        key: str | None,
+    ) -> Outcome:
+        """A new record: validated, of a brand the caller may write, ordered by its key."""
+        try:
+            values = validate()
+        except Invalid as invalid:
+            return Outcome(user_errors=_errors(invalid))
+        refusal = self._brand(principal, values)
+        if refusal is not None:
+            return Outcome(user_errors=[refusal])
+        order = f"{entity}:new:{key or uuid.uuid4().hex}"
+        write = Write(mutation, source, entity, order, f"create_{entity}", values)
+        return await self.run(principal, write, key)
 
     async def _update(
         self,
