@@ -116,14 +116,7 @@ class HubSpotClient:
             existing = re.search(r"Existing ID: (\d+)", describe_error(response))
             if existing:
                 return existing.group(1)
-        if response.status_code in (400, 409):
-            raise UpstreamRejected(
-                self.name,
-                describe_error(response),
-                status=response.status_code,
-                problems=[([], _category(response), describe_error(response))],
-            )
-        self.http.raise_for_status(response, describe_error)
+        self._check_write(response)
         created = self.http.json(response)
         if not isinstance(created, dict) or not created.get("id"):
             raise UpstreamProtocolError(self.name, "the create answer has no id")
@@ -142,6 +135,11 @@ class HubSpotClient:
             json={"properties": properties},
             headers={"Authorization": f"Bearer {self._token.value()}"},
         )
+        self._check_write(response)
+
+    def _check_write(self, response: httpx.Response) -> None:
+        """A write's answer: HubSpot's refusal (400, or 409 for a conflict) with its category,
+        or any other error status."""
         if response.status_code in (400, 409):
             raise UpstreamRejected(
                 self.name,

@@ -170,21 +170,10 @@ class SalesforceClient:
 
     async def create_lead(self, values: dict[str, Any]) -> str:
         """Create a Lead from domain values; its id. Refusals carry Salesforce's reasons."""
-        record = {WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS}
-        if self.brand_field and values.get("brand"):
-            record[self.brand_field] = values["brand"]
-        record.setdefault("Status", "Open - Not Contacted")
+        record = self._new_lead(values)
         route = f"{self.base}/sobjects/Lead"
         response = await self.http.send("POST", route, route=f"POST {route}", json=record)
-        if response.status_code == 400:
-            raise UpstreamRejected(
-                self.name, describe_error(response), status=400, problems=_problems(response)
-            )
-        if _limit_exceeded(response):
-            raise UpstreamRateLimited(
-                self.name, "REQUEST_LIMIT_EXCEEDED: the org's API allowance is spent", status=403
-            )
-        self.http.raise_for_status(response, describe_error)
+        self._check_write(response)
         answer = self.http.json(response)
         lead_id = answer.get("id") if isinstance(answer, dict) else None
         if not isinstance(lead_id, str):
@@ -201,12 +190,7 @@ class SalesforceClient:
             raise ValueError("at most 200 records can be created in one call")
         body = []
         for values in records:
-            record: dict[str, Any] = {"attributes": {"type": "Lead"}}
-            record.update({WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS})
-            if self.brand_field and values.get("brand"):
-                record[self.brand_field] = values["brand"]
-            record.setdefault("Status", "Open - Not Contacted")
-            body.append(record)
+            body.append({"attributes": {"type": "Lead"}, **self._new_lead(values)})
         route = f"{self.base}/composite/sobjects"
         response = await self.http.send(
             "POST",
@@ -215,15 +199,7 @@ class SalesforceClient:
             json={"allOrNone": False, "records": body},
             items=len(body),
         )
-        if response.status_code == 400:
-            raise UpstreamRejected(
-                self.name, describe_error(response), status=400, problems=_problems(response)
-            )
-        if _limit_exceeded(response):
-            raise UpstreamRateLimited(
-                self.name, "REQUEST_LIMIT_EXCEEDED: the org's API allowance is spent", status=403
-            )
-        self.http.raise_for_status(response, describe_error)
+        self._check_write(response)
         answer = self.http.json(response)
         if not isinstance(answer, list) or len(answer) != len(body):
             raise UpstreamProtocolError(self.name, "the create-many answer has the wrong length")
@@ -256,11 +232,7 @@ class SalesforceClient:
         response = await self.http.send(
             "PATCH", f"{self.base}/sobjects/Lead/{lead_id}", route=f"PATCH {route}", json=record
         )
-        if response.status_code == 400:
-            raise UpstreamRejected(
-                self.name, describe_error(response), status=400, problems=_problems(response)
-            )
-        self.http.raise_for_status(response, describe_error)
+        self._check_write(response)
 
     async def changed_leads(self, since: datetime, limit: int = 200) -> list[dict[str, Any]]:
         """Leads changed at or after ``since`` (``SystemModstamp``, to the millisecond), oldest
@@ -273,6 +245,28 @@ class SalesforceClient:
             f"ORDER BY SystemModstamp ASC, Id ASC LIMIT {limit}",
         )
         return await self._query(soql, limit=limit)
+
+    def _new_lead(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A new Lead's fields from domain values (with its brand, and Salesforce's default
+        status unless one is given)."""
+        record = {WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS}
+        if self.brand_field and values.get("brand"):
+            record[self.brand_field] = values["brand"]
+        record.setdefault("Status", "Open - Not Contacted")
+        return record
+
+    def _check_write(self, response: httpx.Response) -> None:
+        """A write's answer: Salesforce's refusal with its reasons, its spent allowance
+        (403 ``REQUEST_LIMIT_EXCEEDED``, nothing written), or any other error status."""
+        if response.status_code == 400:
+            raise UpstreamRejected(
+                self.name, describe_error(response), status=400, problems=_problems(response)
+            )
+        if _limit_exceeded(response):
+            raise UpstreamRateLimited(
+                self.name, "REQUEST_LIMIT_EXCEEDED: the org's API allowance is spent", status=403
+            )
+        self.http.raise_for_status(response, describe_error)
 
     def _picklist_value(self, status: str) -> str:
         """The org's picklist value for one of our statuses (the first that maps to it)."""
