@@ -1,4 +1,5 @@
-"""Fixtures shared by every suite: the simulators on a real loopback port."""
+"""Fixtures shared by every suite: the simulators on a real loopback port, and a Redis server
+of the run's own (see tests/redis_server.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ from redis.asyncio import Redis
 
 from app.simulators.server import VENDORS, RunningSimulators, serve_in_thread
 from app.simulators.world import World, build_world
+from tests import shared_guard
+from tests.redis_server import RedisServer, running_redis
 from tests.upstreams import Upstreams
 
 SEED = 42
+
+shared_guard.install()  # the suite reads nothing beside the clone, as on a user's machine
 
 
 @pytest.fixture(scope="session")
@@ -49,12 +54,24 @@ async def control(simulators: RunningSimulators) -> AsyncIterator[httpx.AsyncCli
             await client.put(f"{prefix}/__config", json={})
 
 
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis server started for this run on a free loopback port; no test uses any other."""
+    with running_redis() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
+async def prefix(redis_url: str) -> AsyncIterator[str]:
     """A Redis key prefix of this test's own; its keys are deleted afterwards."""
     name = f"crmgraph:test:{uuid.uuid4().hex}:"
     yield name
-    client = Redis(host="127.0.0.1", port=6379)
+    client = Redis.from_url(redis_url)
     try:
         keys = [key async for key in client.scan_iter(match=f"{name}*")]
         if keys:
@@ -64,9 +81,9 @@ async def prefix() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def clients() -> AsyncIterator[tuple[Redis, Redis]]:
+async def clients(redis_url: str) -> AsyncIterator[tuple[Redis, Redis]]:
     """Two separate Redis clients, as two gateway instances would have."""
-    one, two = Redis(host="127.0.0.1", port=6379), Redis(host="127.0.0.1", port=6379)
+    one, two = Redis.from_url(redis_url), Redis.from_url(redis_url)
     yield one, two
     await one.aclose()
     await two.aclose()

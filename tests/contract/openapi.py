@@ -1,9 +1,9 @@
-"""Validate real loopback traffic against the vendors' own OpenAPI files in ../shared/specs.
+"""Validate real loopback traffic against the vendors' own OpenAPI files in tests/contract/specs.
 
 A :class:`ContractRecorder` is an httpx event hook pair: every request a test sends through the
 client, and the answer, is validated by openapi-core against the spec, as if it had gone to the
-vendor's own host. The relaxations the specs README allows are applied in ``_relax`` and nowhere
-else.
+vendor's own host. The files are vendored unchanged (``specs/SOURCES.md`` says where from); the
+relaxations the specs README allows are applied in ``_relax`` and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +22,8 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-# The repository sits beside shared/ (here and in CI's fresh clone).
-_BESIDE = Path(__file__).resolve().parents[3] / "shared" / "specs"
-SPECS = Path(os.environ.get("CRMGRAPH_SPECS", _BESIDE))
+#: The vendors' files, vendored unchanged beside this module.
+SPECS = Path(__file__).resolve().parent / "specs"
 
 
 @dataclass(frozen=True)

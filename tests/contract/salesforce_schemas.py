@@ -1,4 +1,4 @@
-"""JSON Schemas of the Salesforce REST answers, written from ../shared/specs/salesforce.md.
+"""JSON Schemas of the Salesforce REST answers, written from tests/contract/specs/salesforce.md.
 
 Salesforce publishes no OpenAPI file, so these stand in for one: each answer shape the digest
 names (and the REST API Developer Guide pages it cites) is pinned here, and

@@ -17,39 +17,38 @@ from tests.integration.test_cli import ROOT, run
 from tests.integration.test_outbox_cli import crmgraph
 
 T = TypeVar("T")
-URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
-def config(tmp_path: Path, prefix: str) -> Path:
+def config(tmp_path: Path, prefix: str, redis_url: str) -> Path:
     data = yaml.safe_load((ROOT / "crmgraph.example.yaml").read_text())
-    data["writes"] = {"backend": "redis", "redis_url": URL, "redis_prefix": prefix}
+    data["writes"] = {"backend": "redis", "redis_url": redis_url, "redis_prefix": prefix}
     path = tmp_path / "crmgraph.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def on_outbox(prefix: str, work: Callable[[RedisOutbox], Awaitable[T]]) -> T:
+def on_outbox(url: str, prefix: str, work: Callable[[RedisOutbox], Awaitable[T]]) -> T:
     async def go() -> T:
-        async with RedisOutbox.from_url(URL, prefix) as outbox:
+        async with RedisOutbox.from_url(url, prefix) as outbox:
             return await work(outbox)
 
     return asyncio.run(go())
 
 
-def failed_job(prefix: str) -> Job:
+def failed_job(url: str, prefix: str) -> Job:
     async def work(outbox: RedisOutbox) -> Job:
         job = await outbox.enqueue("salesforce", "lead", "lead:new:1", "create_lead", {"n": 1})
         await outbox.claim_due(10)
         return await outbox.retry_later(job.id, "503 from salesforce", 0, max_attempts=1)
 
-    return on_outbox(prefix, work)
+    return on_outbox(url, prefix, work)
 
 
 def test_list_retry_and_drop_work_on_the_redis_outbox(
-    capsys: pytest.CaptureFixture[str], config: Path, prefix: str
+    capsys: pytest.CaptureFixture[str], config: Path, prefix: str, redis_url: str
 ) -> None:
-    failed = failed_job(prefix)
+    failed = failed_job(redis_url, prefix)
     code, out, err = crmgraph(capsys, "list", "--config", str(config))
     assert code == 0, err
     [row] = out.splitlines()[1:-1]
@@ -66,7 +65,7 @@ def test_list_retry_and_drop_work_on_the_redis_outbox(
 
     code, out, err = crmgraph(capsys, "drop", failed.id, "--config", str(config))
     assert code == 0, err
-    job = on_outbox(prefix, lambda outbox: outbox.get(failed.id))
+    job = on_outbox(redis_url, prefix, lambda outbox: outbox.get(failed.id))
     assert job is not None
     assert job.state == "dropped"
     code, _, err = crmgraph(capsys, "drop", "job_nope", "--config", str(config))

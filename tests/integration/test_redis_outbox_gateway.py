@@ -36,14 +36,14 @@ async def reseeded(control: Any) -> Any:
 
 
 @pytest.fixture
-def instance(simulators: RunningSimulators, tmp_path: Path, prefix: str) -> Any:
+def instance(simulators: RunningSimulators, tmp_path: Path, prefix: str, redis_url: str) -> Any:
     """``instance(name)``: a gateway on the shared Redis outbox (its own SQLite for the rest),
     served until the ``async with`` block ends, with an admin client."""
     keys_file = tmp_path / "keys.json"
     admin = KeyStore(keys_file).create("admin", ["*"])[0]
     writes = {
         "backend": "redis",
-        "redis_url": "redis://127.0.0.1:6379/0",
+        "redis_url": redis_url,
         "redis_prefix": prefix,
         "lease_seconds": 1,  # a stopped instance's claim is taken over within a second
         "worker_interval": 0.05,

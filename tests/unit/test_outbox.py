@@ -1,5 +1,5 @@
 """The durable outbox, with an injected clock: every test on both backends, a real SQLite
-file and a real Redis (127.0.0.1:6379, keys under the test's own prefix)."""
+file and a real Redis (the test run's own, keys under the test's own prefix)."""
 
 from __future__ import annotations
 

@@ -205,14 +205,14 @@ def test_backend_redis_without_any_redis_url_is_refused_with_its_path(tmp_path: 
 
 
 async def test_the_backend_setting_picks_the_outbox_and_its_ledgers(
-    tmp_path: Path, prefix: str
+    tmp_path: Path, prefix: str, redis_url: str
 ) -> None:
     local = open_outbox(settings(tmp_path, {"outbox_path": str(tmp_path / "o.sqlite3")}))
     shared = open_outbox(
         settings(
             tmp_path,
             {"backend": "redis", "redis_prefix": prefix, "lease_seconds": 5},
-            redis_url="redis://127.0.0.1:6379/0",  # the top-level URL, as the fallback
+            redis_url=redis_url,  # the top-level URL, as the fallback
         )
     )
     async with local, shared:

@@ -1,4 +1,4 @@
-"""The Redis rate limiter against the real Redis on 127.0.0.1:6379."""
+"""The Redis rate limiter against the test run's own real Redis server."""
 
 from __future__ import annotations
 

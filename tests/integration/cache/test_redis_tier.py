@@ -1,4 +1,4 @@
-"""The Redis cache tier against the real Redis on 127.0.0.1:6379 (and against ones that fail)."""
+"""The Redis cache tier against the test run's own real Redis (and against ones that fail)."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ RECORD = {
 
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis(host="127.0.0.1", port=6379)
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
 
@@ -67,8 +67,10 @@ async def test_entries_are_stored_under_the_prefix_in_the_codec_format(
     assert await redis.get(f"{prefix}k") == encode(([1, 2], FETCHED))
 
 
-async def test_another_instance_reads_what_one_wrote(tier: RedisTier, prefix: str) -> None:
-    other_client = Redis(host="127.0.0.1", port=6379)
+async def test_another_instance_reads_what_one_wrote(
+    tier: RedisTier, prefix: str, redis_url: str
+) -> None:
+    other_client = Redis.from_url(redis_url)
     try:
         other = RedisTier(other_client, prefix)
         await tier.set_many({"customer:cold:1001": Entry(RECORD, FETCHED)}, 60)
@@ -177,8 +179,8 @@ async def test_ping_answers_true_when_redis_is_up(tier: RedisTier) -> None:
     assert await tier.ping() is True
 
 
-async def test_a_client_that_decodes_responses_is_refused() -> None:
-    client = Redis(host="127.0.0.1", port=6379, decode_responses=True)
+async def test_a_client_that_decodes_responses_is_refused(redis_url: str) -> None:
+    client = Redis.from_url(redis_url, decode_responses=True)
     try:
         with pytest.raises(ValueError, match="decode_responses"):
             RedisTier(client)

@@ -160,9 +160,13 @@ async def test_the_cache_never_leaks_between_brands_or_roles(
 
 
 async def test_a_second_instance_sharing_redis_is_served_warm(
-    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    upstreams: Upstreams,
+    redis_url: str,
 ) -> None:
-    shared = {"redis_url": "redis://127.0.0.1:6379/0", "cold_ttl": 600, "hot_ttl": 60}
+    shared = {"redis_url": redis_url, "cold_ttl": 600, "hot_ttl": 60}
     # A fresh namespace: another run's entries must not make this one warm.
     query = f'{{ customers(first: 25, filter: {{company: "{uuid.uuid4()}"}}) {{ totalCount }} }}'
     with (
@@ -185,6 +189,7 @@ async def test_cache_flush_empties_every_instance(
     keys: dict[str, str],
     upstreams: Upstreams,
     tmp_path: Path,
+    redis_url: str,
 ) -> None:
     import subprocess
     import sys
@@ -193,7 +198,7 @@ async def test_cache_flush_empties_every_instance(
 
     from tests.integration.gateway.conftest import gateway_config
 
-    shared = {"redis_url": "redis://127.0.0.1:6379/0", "cold_ttl": 600, "hot_ttl": 600}
+    shared = {"redis_url": redis_url, "cold_ttl": 600, "hot_ttl": 600}
     query = '{ customer(id: "hubspot:1002") { name } }'
     config = tmp_path / "crmgraph.yaml"
     config.write_text(yaml.safe_dump(gateway_config(simulators.base_url, keys_file, cache=shared)))

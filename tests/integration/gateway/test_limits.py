@@ -207,10 +207,10 @@ async def test_a_caller_over_its_budget_is_rate_limited_with_retry_after(
 
 
 async def test_two_instances_sharing_redis_share_one_budget(
-    simulators: RunningSimulators, keys_file: Path
+    simulators: RunningSimulators, keys_file: Path, redis_url: str
 ) -> None:
     limits = {"rate": {"cost_per_second": 0.01, "burst": 4}}
-    shared = {"limits": limits, "redis_url": "redis://127.0.0.1:6379/0"}
+    shared = {"limits": limits, "redis_url": redis_url}
     key, _ = KeyStore(keys_file).create("admin", ["*"])
     query = "{ customers(first: 10) { edges { node { id leads { id } } } } }"  # costs 2
     with (

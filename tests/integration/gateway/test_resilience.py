@@ -132,13 +132,17 @@ async def test_under_a_429_storm_the_gateway_waits_for_the_window_instead_of_ham
 
 
 async def test_two_instances_sharing_redis_stay_inside_one_accounts_limit(
-    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    upstreams: Upstreams,
+    redis_url: str,
 ) -> None:
     import asyncio
 
     limit = {"requests": 20, "per_seconds": 2}
     settings = {"max_attempts": 1, "rate_limit": limit}
-    shared = {"redis_url": "redis://127.0.0.1:6379/0"}
+    shared = {"redis_url": redis_url}
     with (
         resilient(simulators, keys_file, settings, **shared) as one,
         resilient(simulators, keys_file, settings, **shared) as two,

@@ -361,11 +361,15 @@ async def test_converting_a_lead_whose_email_hubspot_knows_reuses_that_contact(
 
 
 async def test_an_idempotency_key_writes_once_across_two_instances_sharing_redis(
-    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    upstreams: Upstreams,
+    redis_url: str,
 ) -> None:
     import httpx
 
-    shared = {"redis_url": "redis://127.0.0.1:6379/0"}
+    shared = {"redis_url": redis_url}
     key = f"form-{uuid.uuid4()}"
     lead = new_lead()
     answers = []

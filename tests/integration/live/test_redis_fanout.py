@@ -26,22 +26,25 @@ from tests.integration.live.conftest import (
     subscribed,
 )
 
-REDIS = "redis://127.0.0.1:6379/0"
-
 
 @pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(REDIS)
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
     yield client
     await client.aclose()
 
 
 @pytest.fixture
 async def pair(
-    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], prefix: str, redis: Redis
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    prefix: str,
+    redis: Redis,
+    redis_url: str,
 ) -> AsyncIterator[tuple[Served, Served, str]]:
     channel = f"{prefix}changes"
-    shared: dict[str, Any] = {"redis_url": REDIS, "live": {"channel": channel}}
+    shared: dict[str, Any] = {"redis_url": redis_url, "live": {"channel": channel}}
     async with (
         serve_live(simulators.base_url, keys_file, **shared) as one,
         serve_live(simulators.base_url, keys_file, **shared) as two,
@@ -58,8 +61,10 @@ async def listening(redis: Redis, channel: str, count: int) -> None:
     await eventually(listeners, f"{count} instances listening on {channel}")
 
 
-async def test_a_change_round_trips_through_redis_whole(redis: Redis, prefix: str) -> None:
-    bus = RedisBus(REDIS, f"{prefix}changes")
+async def test_a_change_round_trips_through_redis_whole(
+    redis: Redis, prefix: str, redis_url: str
+) -> None:
+    bus = RedisBus(redis_url, f"{prefix}changes")
     listener = asyncio.create_task(bus.run())
     try:
         await listening(redis, bus.channel, 1)

@@ -1,4 +1,4 @@
-"""Rate budgets over the real Redis on 127.0.0.1:6379: one configured pace for every instance."""
+"""Rate budgets over the test run's own real Redis: one configured pace for every instance."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Salesforce simulator over real loopback HTTP, against ../shared/specs/salesforce.md."""
+"""The Salesforce simulator over real loopback HTTP, against tests/contract/specs/salesforce.md."""
 
 from __future__ import annotations
 

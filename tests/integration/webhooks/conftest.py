@@ -197,7 +197,9 @@ Make = Callable[..., EventStore]
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-async def make(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> AsyncIterator[Make]:
+async def make(
+    request: pytest.FixtureRequest, tmp_path: Path, prefix: str, redis_url: str
+) -> AsyncIterator[Make]:
     """Stores over one backend: each call is another process's store on the same queue."""
     made: list[EventStore] = []
     clients: list[Redis] = []
@@ -207,7 +209,7 @@ async def make(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> A
         if request.param == "sqlite":
             store = SQLiteEventStore(tmp_path / "events.sqlite3", **options)
         else:
-            redis = Redis(host="127.0.0.1", port=6379)
+            redis = Redis.from_url(redis_url)
             clients.append(redis)
             store = RedisEventStore(redis, prefix, **options)
         made.append(store)

@@ -26,12 +26,10 @@ from tests.integration.webhooks.conftest import (
     zendesk_headers,
 )
 
-REDIS = "redis://127.0.0.1:6379/0"
-
 
 @pytest.fixture
-async def stream(prefix: str) -> AsyncIterator[RedisEventStore]:
-    redis = Redis(host="127.0.0.1", port=6379)
+async def stream(prefix: str, redis_url: str) -> AsyncIterator[RedisEventStore]:
+    redis = Redis.from_url(redis_url)
     yield RedisEventStore(redis, prefix)
     await redis.aclose()
 
@@ -44,8 +42,9 @@ async def test_deliveries_go_through_the_stream_once_each(
     prefix: str,
     stream: RedisEventStore,
     capsys: pytest.CaptureFixture[str],
+    redis_url: str,
 ) -> None:
-    on_redis = {"redis_url": REDIS, "redis_prefix": prefix}
+    on_redis = {"redis_url": redis_url, "redis_prefix": prefix}
     good = zendesk_event(1, event_id="redis-good")
     poisoned = zendesk_event(2, brand_id=360009, event_id="redis-poisoned")
     with webhook_gateway(

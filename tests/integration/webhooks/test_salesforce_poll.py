@@ -155,6 +155,7 @@ async def test_instances_sharing_a_redis_store_take_turns_to_poll(
     prefix: str,
     salesforce: httpx.AsyncClient,
     upstreams: Upstreams,
+    redis_url: str,
 ) -> None:
     """Two gateways on one Redis store: within an interval one of them polls, not both."""
     demo_settings(simulators.base_url)
@@ -162,7 +163,7 @@ async def test_instances_sharing_a_redis_store_take_turns_to_poll(
     config["webhooks"] = webhooks_config(
         tmp_path / "unused.sqlite3",
         salesforce_poll_interval=60,
-        redis_url="redis://127.0.0.1:6379/0",
+        redis_url=redis_url,
         redis_prefix=prefix,
     )
     one, two = build_gateway(parse_config(config)), build_gateway(parse_config(config))
@@ -176,7 +177,7 @@ async def test_instances_sharing_a_redis_store_take_turns_to_poll(
         for poller in (second, first, second):
             await poller.poll_once()
         assert (await upstreams.routes("salesforce")).get(QUERY, 0) == before
-        async with Redis(host="127.0.0.1", port=6379) as redis:  # the interval has passed
+        async with Redis.from_url(redis_url) as redis:  # the interval has passed
             await redis.delete(*[key async for key in redis.scan_iter(f"{prefix}turn:*")])
         await second.poll_once()  # its turn now: one query, and the change is stored
         assert (await upstreams.routes("salesforce")).get(QUERY, 0) == before + 1

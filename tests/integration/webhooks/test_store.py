@@ -1,5 +1,5 @@
 """The event store's contract, run over both backends: SQLite on disk, and a Redis Stream with
-a consumer group (Redis at 127.0.0.1:6379, keys under the test's own prefix)."""
+a consumer group (the test run's own Redis, keys under the test's own prefix)."""
 
 from __future__ import annotations
 
