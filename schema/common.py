@@ -70,9 +70,15 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
-    total_count: int | None = strawberry.field(
-        description="All matching records, where the CRM can count them."
-    )
+    count: strawberry.Private[int | None] = None
+    count_error: strawberry.Private[UpstreamError | None] = None
+
+    @strawberry.field(description="All matching records, where the CRM can count them.")
+    def total_count(self) -> int | None:
+        # A count is its own call on some CRMs: its failure costs this field, not the page.
+        if self.count_error is not None:
+            raise UpstreamFieldError(self.count_error)
+        return self.count
 
 
 def connection(page: pagination.Connection[Any], info: Info) -> Connection[Any]:
@@ -80,8 +86,15 @@ def connection(page: pagination.Connection[Any], info: Info) -> Connection[Any]:
     return Connection(
         edges=[Edge(cursor=e.cursor, node=e.node) for e in page.edges if id(e.node) in nodes],
         page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-        total_count=page.total_count,
+        count=page.total_count,
+        count_error=page.total_error,
     )
+
+
+def empty_connection() -> Connection[Any]:
+    """What a list answers when it cannot be read (its source failed, its arguments were
+    refused): no edges, no next page, no count; the error is at the list's path."""
+    return Connection(edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None))
 
 
 @strawberry.input(description="An inclusive time range; either end may be left open.")
@@ -132,15 +145,10 @@ def usable(records: list[R], info: Info) -> list[R]:
     return kept
 
 
-async def or_empty(info: Info, load: Awaitable[list[R]]) -> list[R]:
-    """A relation list whose source failed answers ``[]`` with the error at its path, so a
-    non-null list never nulls its parent and the rest of the answer stands."""
-    try:
-        return usable(await load, info)
-    except UpstreamError as exc:
-        error = UpstreamFieldError(exc)
-        info.context.report(str(error), error.extensions, info)
-        return []
+async def shown(info: Info, load: Awaitable[list[R]]) -> list[R]:
+    """The records of a relation list that can be shown. (A relation whose source failed
+    answers ``[]`` with the error at its path: the executor does that for every list.)"""
+    return usable(await load, info)
 
 
 def parse_id(value: str) -> NodeId:

@@ -13,8 +13,8 @@ from schema.common import (
     DateTimeRange,
     ExternalRefType,
     Node,
-    or_empty,
     page_size,
+    shown,
 )
 from schema.context import Info
 
@@ -52,7 +52,7 @@ class CustomerType(Node):
     async def leads(self, root: strawberry.Parent[Customer], info: Info) -> list[Lead]:
         if not root.email:
             return []
-        return await or_empty(info, info.context.loaders.leads_by_email.load(root.email))
+        return await shown(info, info.context.loaders.leads_by_email.load(root.email))
 
     @strawberry.field(
         description="This customer's tickets, newest first.", graphql_type=list[TicketRef]
@@ -67,7 +67,7 @@ class CustomerType(Node):
         first = 20 if first is None else page_size(first, 500)
         statuses = None if status is None else tuple(sorted(set(status), key=lambda s: s.value))
         key = TicketsKey(root.id.native, root.email, statuses)
-        tickets = await or_empty(info, info.context.loaders.tickets_by_requester.load(key))
+        tickets = await shown(info, info.context.loaders.tickets_by_requester.load(key))
         return tickets[:first]
 
     @strawberry.field(graphql_type=PlayerStatsRef | None)

@@ -28,6 +28,10 @@ class BadUserInput(GatewayError):
     code = "BAD_USER_INPUT"
 
 
+class Forbidden(GatewayError):
+    code = "FORBIDDEN"
+
+
 class UnreadableField(GatewayError):
     """A CRM sent a value for this field that is not in its documented format."""
 

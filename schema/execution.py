@@ -1,9 +1,15 @@
-"""The executor: roles are enforced here, once, for every field of the schema.
+"""The executor: roles and arguments are enforced here, once, for every field of the schema,
+and no failing field ever nulls more than itself.
 
 Before execution the request works out which selected fields its roles may not read
-(``app.auth.policy``); each of those answers ``null`` (a non-null list: ``[]``) with
-``FORBIDDEN`` at its own path, and the rest of the answer stands. Nothing else in the schema
-checks roles.
+(``app.auth.policy``); each of those is refused with ``FORBIDDEN`` at its own path. Before a
+field resolves, its arguments are checked (``schema.arguments``: hostile strings, filters by a
+field the caller may not read). Nothing else in the schema checks roles.
+
+A refused field, or one whose resolver fails, answers its *empty* value with the error at its
+path: ``null`` when it is nullable, ``[]`` for a non-null list, an empty connection for a
+non-null connection. So a failing CRM, a refused filter or a bad cursor costs only that field,
+at every level, and the rest of the answer stands.
 """
 
 from __future__ import annotations
@@ -11,24 +17,56 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import (
+    GraphQLError,
+    GraphQLField,
     GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
     Undefined,
     is_list_type,
     is_non_null_type,
+    is_object_type,
     located_error,
 )
 from graphql.execution.executor import to_nodes
+from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from schema.errors import GatewayError
+from schema.arguments import refusal
+from schema.common import Connection, empty_connection
+from schema.context import Context
+from schema.errors import Forbidden, GatewayError
+
+__all__ = ["Forbidden", "PolicyExecutionContext", "empty_answer"]
 
 
-class Forbidden(GatewayError):
-    code = "FORBIDDEN"
+def empty_answer(return_type: GraphQLOutputType) -> Any:
+    """What a non-null field answers instead of an error: ``[]`` for a list, an empty
+    connection for a connection; None for a nullable field (it answers ``null``) and for any
+    other type, which has no empty value (its error goes to its parent, as GraphQL says)."""
+    if not is_non_null_type(return_type):
+        return None
+    inner = return_type.of_type
+    if is_list_type(inner):
+        return []
+    if is_object_type(inner) and _is_connection(inner):
+        return empty_connection()
+    return None
+
+
+def _is_connection(type_: GraphQLObjectType) -> bool:
+    definition = type_.extensions.get("strawberry-definition")
+    origin = getattr(definition, "origin", None)
+    return isinstance(origin, type) and issubclass(origin, Connection)
 
 
 class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A field node's arguments are the same for every object it is resolved on.
+        self._argument_checks: dict[tuple[int, int], GatewayError | None] = {}
+
     def execute_field(
         self,
         parent_type: GraphQLObjectType,
@@ -37,22 +75,88 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         path: Path,
         position_context: Any,
     ) -> Any:
+        details = field_details_list[0]
+        name = details.node.name.value
         denied = getattr(self.context_value, "denied", None)
-        if denied:
-            name = field_details_list[0].node.name.value
-            if (parent_type.name, name) in denied:
-                field = self.schema.get_field(parent_type, name)
-                if field is None:
-                    return Undefined
+        refused = denied and (parent_type.name, name) in denied
+        if refused or details.node.arguments:
+            field = self.schema.get_field(parent_type, name)
+            if field is None:
+                return Undefined
+            error: GatewayError | None
+            if refused:
                 error = Forbidden(f"your role may not read {parent_type.name}.{name}")
-                if is_non_null_type(field.type) and is_list_type(field.type.of_type):
-                    # A non-null list answers [] with the error at its path, as when its
-                    # source fails, so it never nulls its parent.
-                    located = located_error(error, to_nodes(field_details_list), path.as_list())
-                    self.collected_errors.add(located, path)
-                    return []
-                self.handle_field_error(error, field.type, field_details_list, path)
-                return None
+            else:
+                error = self._check_arguments(parent_type, field, details)
+            if error is not None:
+                return self._refuse(
+                    error, parent_type, field, field_details_list, path, position_context
+                )
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
+
+    async def complete_awaitable_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> Any:
+        empty = empty_answer(return_type)
+        if empty is not None:
+            result = self._or_empty(result, empty, field_details_list, path)
+        return await super().complete_awaitable_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    async def _or_empty(self, result: Any, empty: Any, field_details_list: Any, path: Path) -> Any:
+        try:
+            return await result
+        except Exception as raw_error:
+            self._collect(raw_error, field_details_list, path)
+            return empty
+
+    def _check_arguments(
+        self, parent_type: GraphQLObjectType, field: GraphQLField, details: Any
+    ) -> GatewayError | None:
+        context = self.context_value
+        if parent_type is self.schema.mutation_type or not isinstance(context, Context):
+            return None  # a mutation's input is data: its problems are userErrors
+        key = (id(details.node), id(details.fragment_variable_values))
+        if key not in self._argument_checks:
+            try:
+                args = get_argument_values(
+                    field, details.node, self.variable_values, details.fragment_variable_values
+                )
+            except GraphQLError:
+                return None  # not valid GraphQL: the field's own execution reports it
+            roles = context.principal.roles
+            self._argument_checks[key] = refusal(field, args, roles, context.access)
+        return self._argument_checks[key]
+
+    def _refuse(
+        self,
+        error: GatewayError,
+        parent_type: GraphQLObjectType,
+        field: GraphQLField,
+        field_details_list: Any,
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        """``field`` answers its empty value, with ``error`` at its path."""
+        empty = empty_answer(field.type)
+        if empty is None:
+            self.handle_field_error(error, field.type, field_details_list, path)
+            return None
+        self._collect(error, field_details_list, path)
+        info = self.build_resolve_info(field, to_nodes(field_details_list), parent_type, path)
+        return self.complete_value(
+            field.type, field_details_list, info, path, empty, position_context
+        )
+
+    def _collect(self, error: Exception, field_details_list: Any, path: Path) -> None:
+        located = located_error(error, to_nodes(field_details_list), path.as_list())
+        self.collected_errors.add(located, path)

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 
 from app.connectors.base import CustomerQuery, LeadQuery, TicketQuery, TimeRange
+from app.connectors.errors import UnsupportedQuery
 from app.domain.models import PlayerStats
 from app.loaders import PlayerKey
 from app.services import lists, pagination
@@ -50,10 +51,20 @@ async def _load(info: Info, entity: str, id: str) -> Any:
 
 
 async def _page(info: Info, call: Awaitable[pagination.Connection[Any]]) -> Connection[Any]:
+    """One page of a list. Whatever fails here (a refused cursor or filter value, the CRM)
+    answers an empty connection with the error at the list's path (``schema.execution``)."""
     try:
         return connection(await call, info)
     except InvalidCursor as exc:
         raise BadUserInput(str(exc), argument="after") from None
+    except UnsupportedQuery as exc:
+        argument = "after" if exc.field == "cursor" else f"filter.{_camel(exc.field)}"
+        raise BadUserInput(f"{argument} {exc}", argument=argument) from None
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _limit(info: Info, first: int | None) -> int:
@@ -198,12 +209,13 @@ class Query:
             ),
         )
 
+    # Nullable, so that an unknown job (NOT_FOUND) or a refusal costs only this field.
     @strawberry.field(description="A queued write: its state, attempts and last error.")
-    async def sync_job(self, info: Info, id: strawberry.ID) -> SyncJob:
+    async def sync_job(self, info: Info, id: strawberry.ID) -> SyncJob | None:
         return await sync_job(info, str(id))
 
     @strawberry.field(description="The field cache: hits, misses, stale serves, hot fields.")
-    def cache(self, info: Info) -> CacheStatus:
+    def cache(self, info: Info) -> CacheStatus | None:
         return cache_status(info.context.gateway)
 
     @strawberry.field(description="Each upstream: healthy, degraded or down, and why.")

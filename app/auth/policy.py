@@ -4,6 +4,10 @@ The shipped defaults are merged under the roles a config declares. The check is 
 request, against the fields the operation selects, giving the set of (type, field) pairs the
 caller may not read; the executor answers each of those ``null`` + ``FORBIDDEN`` at its path
 (``schema.execution``), so no resolver carries its own check.
+
+Filtering by a field is reading it: a list that answers ``customers(filter: {email: …})`` tells
+who owns the address. :data:`FILTER_REVEALS` says which field each filter reveals, and a role
+may filter only by what it may read (the executor refuses the rest, before any upstream call).
 """
 
 from __future__ import annotations
@@ -85,6 +89,24 @@ QUERY_TYPES = {
 }
 
 
+#: Each filter input's fields → the (type, field) a filter by it reveals. Every field of every
+#: filter input is here (``tests/unit/test_filter_policy.py`` checks it against the schema).
+FILTER_REVEALS: dict[str, dict[str, tuple[str, str]]] = {
+    "CustomerFilter": {
+        f: ("Customer", f)
+        for f in ("email", "brand", "company", "lifecycleStage", "createdAt", "updatedAt")
+    },
+    "LeadFilter": {
+        f: ("Lead", f) for f in ("email", "brand", "company", "status", "createdAt", "updatedAt")
+    },
+    "TicketFilter": {
+        **{f: ("Ticket", f) for f in ("brand", "status", "createdAt", "updatedAt")},
+        # The requester is a customer: filtering by their email reads Customer.email.
+        "requesterEmail": ("Customer", "email"),
+    },
+}
+
+
 def roles_in_force(configured: Mapping[str, Role]) -> dict[str, Role]:
     return {**DEFAULT_ROLES, **configured}
 
@@ -150,6 +172,16 @@ class Policy:
         if field == "node":
             return any(grants[t].any for t in ("Customer", "Lead", "Ticket"))
         return True
+
+    def unreadable_filter(
+        self, roles: Iterable[str], input_type: str, field: str
+    ) -> tuple[str, str] | None:
+        """The (type, field) a filter by ``input_type.field`` reveals, when ``roles`` may not
+        read it; None when they may filter by it."""
+        revealed = FILTER_REVEALS.get(input_type, {}).get(field)
+        if revealed is None or self.may_read(roles, *revealed):
+            return None
+        return revealed
 
     def may_introspect(self, roles: Iterable[str]) -> bool:
         return any(self.roles[r].introspection for r in roles if r in self.roles)

@@ -7,11 +7,12 @@ needs, so each connector asks its CRM for those properties only.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from app.connectors.errors import UpstreamError
 from app.domain.models import Customer, Lead, LeadStatus, PlayerStats, Ticket, TicketStatus
 
 T = TypeVar("T")
@@ -20,11 +21,34 @@ Fields = Collection[str]
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
-    """One page of a list, with the CRM's own cursor for the next one (None at the end)."""
+    """One page of a list, with the CRM's own cursor for the next one (None at the end).
+
+    ``total`` is the CRM's count, when asked for. A count is its own call on some CRMs: when
+    it failed and the page did not, ``total_error`` says why and the page stands."""
 
     items: list[T]
     next_cursor: str | None
     total: int | None = None
+    total_error: UpstreamError | None = None
+
+    @classmethod
+    def counted(
+        cls, items: list[T], next_cursor: str | None, count: int | UpstreamError | None
+    ) -> Page[T]:
+        if isinstance(count, UpstreamError):
+            return cls(items, next_cursor, None, count)
+        return cls(items, next_cursor, count)
+
+
+async def count_apart(call: Awaitable[int] | None) -> int | UpstreamError | None:
+    """A list's count, asked beside its page (``None``: not asked): a failing count costs only
+    the total, never the page."""
+    if call is None:
+        return None
+    try:
+        return await call
+    except UpstreamError as exc:
+        return exc
 
 
 @dataclass(frozen=True, slots=True)

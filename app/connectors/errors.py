@@ -13,6 +13,10 @@
 Connectors raise only these; httpx's exceptions are translated at the boundary
 (``raise UpstreamTimeout(...) from exc``). The GraphQL layer maps each to an error code.
 Messages never carry credentials or personal data, only what is safe to show an operator.
+
+Beside the tree, :class:`UnsupportedQuery`: a value the CRM's query syntax cannot carry (a
+wildcard in a Zendesk search term, a cursor it never issued). It is the caller's input, not
+the CRM failing, and it is raised before any call is made.
 """
 
 from __future__ import annotations
@@ -86,3 +90,14 @@ class UpstreamRejected(UpstreamError):
 
 class UpstreamProtocolError(UpstreamError):
     code = "UPSTREAM_UNAVAILABLE"
+
+
+class UnsupportedQuery(ValueError):
+    """A query value this CRM's syntax cannot carry exactly, refused before any call.
+
+    ``field`` is the query's own field (``"requester_email"``, or ``"cursor"``); the message
+    says what is wrong with its value, without naming it (``"cannot contain *"``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

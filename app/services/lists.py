@@ -6,6 +6,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from app.connectors.base import Page
+from app.connectors.errors import (
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from app.loaders import Loaders
 from app.services.pagination import Connection, paginate, scope_of
 
@@ -45,12 +51,44 @@ async def listing(
             page = await fetch(count, cursor, fields)
             await loaders.keep(entity, source, page.items, fields)
             ids = [loaders.native(r) for r in page.items]
-            return {key: {"ids": ids, "next": page.next_cursor, "total": page.total}}
+            total_error = _stored(page.total_error)
+            return {key: {"ids": ids, "next": page.next_cursor, "total": page.total, **total_error}}
 
         answer = (await loaders.relation(LIST + entity, source, [key], entity, compute))[key]
         found = await loaders.records(entity, source, answer["ids"], by_id)
         shown = loaders.visible([found[i] for i in answer["ids"] if i in found])
         prime(shown)
-        return Page(items=shown, next_cursor=answer["next"], total=answer["total"])
+        return Page(shown, answer["next"], answer["total"], _restored(answer))
 
     return await paginate(scope, first, after, fetch_page)
+
+
+# A failed count is kept with its page as plain data (cached answers are JSON) and raised again
+# from it, so a page served from the cache says its count failed just as the first answer did.
+_FAILURES: dict[str, type[UpstreamError]] = {
+    UpstreamTimeout.code: UpstreamTimeout,
+    UpstreamRateLimited.code: UpstreamRateLimited,
+}
+
+
+def _stored(error: UpstreamError | None) -> dict[str, Any]:
+    if error is None:
+        return {}
+    return {
+        "total_error": {
+            "code": error.code,
+            "source": error.source,
+            "message": error.message,
+            "retry_after": error.retry_after,
+        }
+    }
+
+
+def _restored(answer: dict[str, Any]) -> UpstreamError | None:
+    """The count's failure, as the upstream error it was (a count route answering 404 is the
+    CRM failing to serve the list, not a missing record: ``UPSTREAM_UNAVAILABLE``)."""
+    stored = answer.get("total_error")
+    if not stored:
+        return None
+    kind = _FAILURES.get(stored["code"], UpstreamUnavailable)
+    return kind(stored["source"], stored["message"], retry_after=stored["retry_after"])

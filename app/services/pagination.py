@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from app.connectors.base import Page
+from app.connectors.errors import UpstreamError
+from app.services.inputs import text_problem
 
 T = TypeVar("T")
 
@@ -42,6 +44,8 @@ class Connection(Generic[T]):
     has_next_page: bool
     end_cursor: str | None
     total_count: int | None
+    #: Why ``total_count`` is missing when it was asked for: the count failed, the page did not.
+    total_error: UpstreamError | None = None
 
 
 def scope_of(kind: str, filters: object) -> str:
@@ -63,7 +67,8 @@ def decode(scope: str, cursor: str) -> Position:
         raise InvalidCursor("after is not a cursor this server issued") from exc
     if version != 1 or not isinstance(skip, int) or skip < 0:
         raise InvalidCursor("after is not a cursor this server issued")
-    if upstream is not None and not isinstance(upstream, str):
+    if upstream is not None and (not isinstance(upstream, str) or text_problem(upstream)):
+        # The CRM's part is sent on as it is: it passes the check every query value passes.
         raise InvalidCursor("after is not a cursor this server issued")
     if owner != scope:
         raise InvalidCursor("after belongs to another list or filter; start again without it")
@@ -89,5 +94,9 @@ async def paginate(scope: str, first: int, after: str | None, fetch: Fetch[T]) -
     if has_next and not more_here and page.next_cursor is not None:
         end_cursor = encode(scope, Position(page.next_cursor, 0))
     return Connection(
-        edges=edges, has_next_page=has_next, end_cursor=end_cursor, total_count=page.total
+        edges=edges,
+        has_next_page=has_next,
+        end_cursor=end_cursor,
+        total_count=page.total,
+        total_error=page.total_error,
     )

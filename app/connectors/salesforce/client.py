@@ -10,8 +10,13 @@ from typing import Any
 
 import httpx
 
-from app.connectors.base import Fields, LeadQuery, Page
-from app.connectors.errors import UpstreamProtocolError, UpstreamRateLimited, UpstreamRejected
+from app.connectors.base import Fields, LeadQuery, Page, count_apart
+from app.connectors.errors import (
+    UnsupportedQuery,
+    UpstreamProtocolError,
+    UpstreamRateLimited,
+    UpstreamRejected,
+)
 from app.connectors.http import UpstreamClient
 from app.connectors.salesforce import payloads
 from app.connectors.salesforce.mapping import lead_map, lead_statuses
@@ -115,7 +120,8 @@ class SalesforceClient:
         return found
 
     async def leads_by_email(self, emails: Sequence[str], fields: Fields) -> dict[str, list[Lead]]:
-        keys = sorted({e.lower() for e in emails if e})
+        # An address SOQL cannot quote cannot be asked for (nor stored by Salesforce).
+        keys = sorted({e.lower() for e in emails if e and payloads.quotable(e)})
         wire_fields = self.map.wire_fields(fields)
         step = payloads.EMAILS_PER_QUERY
         chunks = [keys[i : i + step] for i in range(0, len(keys), step)]
@@ -152,21 +158,21 @@ class SalesforceClient:
             try:
                 page_conditions.append(payloads.after_cursor(created, lead_id))
             except ValueError as exc:
-                raise ValueError("the cursor is not one this server issued") from exc
+                raise UnsupportedQuery("cursor", "is not a cursor this server issued") from exc
         soql = payloads.select(
             self.map.wire_fields(fields),
             "Lead",
             page_conditions,
             f"ORDER BY CreatedDate DESC, Id DESC LIMIT {first + 1}",
         )
-        counting = self._count(conditions) if total else _none()
+        counting = count_apart(self._count(conditions) if total else None)
         records, count = await asyncio.gather(self._query(soql, limit=first + 1), counting)
         leads = [self._lead(r, fields) for r in records[:first]]
         next_cursor = None
         if len(records) > first and leads:
             last = records[first - 1]
             next_cursor = f"{last.get('CreatedDate')}|{last.get('Id')}"
-        return Page(items=leads, next_cursor=next_cursor, total=count)
+        return Page.counted(leads, next_cursor, count)
 
     async def create_lead(self, values: dict[str, Any]) -> str:
         """Create a Lead from domain values; its id. Refusals carry Salesforce's reasons."""
@@ -350,7 +356,3 @@ class SalesforceClient:
                 extra={"source": self.name, "record": native, "problems": mapped.problems},
             )
         return Lead(id=NodeId(self.name, native), problems=mapped.problems, **mapped.values)
-
-
-async def _none() -> None:
-    return None

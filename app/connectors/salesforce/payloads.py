@@ -13,9 +13,14 @@ COLLECTION_LIMIT = 2000
 EMAILS_PER_QUERY = 150
 
 
+def quotable(value: str) -> bool:
+    """Whether ``value`` can be a SOQL string literal (control characters cannot)."""
+    return not any(ord(ch) < 32 for ch in value)
+
+
 def quote(value: str) -> str:
     """A SOQL string literal: backslashes and quotes escaped, control characters refused."""
-    if any(ord(ch) < 32 for ch in value):
+    if not quotable(value):
         raise ValueError("SOQL string literals cannot hold control characters")
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 

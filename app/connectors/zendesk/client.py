@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from app.connectors.base import Fields, Page, Requester, RequesterRef, TicketQuery
+from app.connectors.base import Fields, Page, Requester, RequesterRef, TicketQuery, count_apart
 from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
 from app.connectors.http import UpstreamClient
 from app.connectors.secret import LiveSecret
@@ -230,36 +230,34 @@ class ZendeskClient:
             params["page[after]"] = cursor
         answer, count = await asyncio.gather(
             self._get("/api/v2/search/export", params, items=first),
-            self._count(search) if total else _none(),
+            count_apart(self._count(search) if total else None),
         )
         items = [self._ticket(r, fields) for r in answer.get("results", [])][:first]
         meta = answer.get("meta") or {}
-        return Page(
-            items=items,
-            next_cursor=meta.get("after_cursor") if meta.get("has_more") else None,
-            total=count,
-        )
+        after = meta.get("after_cursor") if meta.get("has_more") else None
+        return Page.counted(items, after, count)
 
     async def _list_all(
         self, first: int, cursor: str | None, fields: Fields, total: bool
     ) -> Page[Ticket]:
         items: list[Ticket] = []
         after = cursor
-        count_call = self._get("/api/v2/tickets/count", {}) if total else _none()
-        count_task = asyncio.ensure_future(count_call)
-        while True:
-            params = {"page[size]": str(min(first - len(items), payloads.LIST_PAGE_LIMIT))}
-            if after:
-                params["page[after]"] = after
-            answer = await self._get("/api/v2/tickets", params, items=first)
-            items += [self._ticket(r, fields) for r in answer.get("tickets", [])]
-            meta = answer.get("meta") or {}
-            after = meta.get("after_cursor") if meta.get("has_more") else None
-            if after is None or len(items) >= first:
-                break
-        counted = await count_task
-        count = int(counted["count"]["value"]) if counted else None
-        return Page(items=items[:first], next_cursor=after, total=count)
+        count_task = asyncio.ensure_future(count_apart(self._count_all() if total else None))
+        try:
+            while True:
+                params = {"page[size]": str(min(first - len(items), payloads.LIST_PAGE_LIMIT))}
+                if after:
+                    params["page[after]"] = after
+                answer = await self._get("/api/v2/tickets", params, items=first)
+                items += [self._ticket(r, fields) for r in answer.get("tickets", [])]
+                meta = answer.get("meta") or {}
+                after = meta.get("after_cursor") if meta.get("has_more") else None
+                if after is None or len(items) >= first:
+                    break
+        except BaseException:
+            count_task.cancel()  # the page failed: its count is not wanted
+            raise
+        return Page.counted(items[:first], after, await count_task)
 
     async def _export(self, terms: list[str], fields: Fields) -> list[Ticket]:
         params = {
@@ -278,7 +276,17 @@ class ZendeskClient:
 
     async def _count(self, search: str) -> int:
         answer = await self._get("/api/v2/search/count", {"query": f"type:ticket {search}"})
-        return int(answer.get("count", 0))
+        return self._number(answer.get("count", 0), "search count")
+
+    async def _count_all(self) -> int:
+        answer = await self._get("/api/v2/tickets/count", {})
+        return self._number((answer.get("count") or {}).get("value"), "ticket count")
+
+    def _number(self, value: Any, what: str) -> int:
+        try:
+            return int(value)
+        except (TypeError, ValueError) as exc:
+            raise UpstreamProtocolError(self.name, f"the {what} is not a number") from exc
 
     async def _get(self, route: str, params: Mapping[str, str], items: int | None = None) -> Any:
         response = await self.http.send(
@@ -301,7 +309,3 @@ class ZendeskClient:
                 extra={"source": self.name, "record": native, "problems": mapped.problems},
             )
         return Ticket(id=NodeId(self.name, str(native)), problems=mapped.problems, **mapped.values)
-
-
-async def _none() -> None:
-    return None

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from app.connectors.base import TicketQuery, TimeRange
+from app.connectors.errors import UnsupportedQuery
 from app.domain.models import TicketStatus
 
 SHOW_MANY_LIMIT = 100
@@ -26,6 +27,23 @@ def term(keyword: str, value: str) -> str:
     if any(ch.isspace() or ch == '"' for ch in value):
         value = '"' + value.replace('"', "") + '"'
     return f"{keyword}:{value}"
+
+
+#: What Zendesk's search syntax gives a meaning inside a value, with no way to escape it: a
+#: double quote ends a phrase, ``*`` is a wildcard (quoted or not).
+UNSEARCHABLE = ('"', "*")
+
+
+def exact_term(keyword: str, value: str, field: str) -> str:
+    """``keyword:value`` matching ``value`` exactly, or :class:`UnsupportedQuery` when the
+    search syntax cannot carry it (a caller's ``*`` would match every ticket)."""
+    found = [ch for ch in UNSEARCHABLE if ch in value]
+    if found:
+        refused = " or ".join(found)
+        raise UnsupportedQuery(
+            field, f"cannot contain {refused}: Zendesk search reads it as syntax"
+        )
+    return term(keyword, value)
 
 
 def status_terms(statuses: Iterable[TicketStatus]) -> list[str]:
@@ -59,7 +77,7 @@ def ticket_search(query: TicketQuery, brand_ids: Mapping[str, list[int]]) -> str
             return None
         terms += [term("brand_id", str(i)) for i in ids]
     if query.requester_email:
-        terms.append(term("requester", query.requester_email))
+        terms.append(exact_term("requester", query.requester_email, "requester_email"))
     terms += _range("created", query.created)
     terms += _range("updated", query.updated)
     return " ".join(terms)

@@ -62,10 +62,12 @@ async def test_a_rate_limited_source_says_when_to_retry(gql: GraphQL, upstreams:
 
     body = await gql("{ customers(first: 1) { totalCount } }")
 
-    assert body["data"] is None
-    [error] = body["errors"]
+    # A root list whose source failed answers an empty connection, never a null answer.
+    assert body["data"] == {"customers": {"totalCount": None}}
+    [error] = errors_at(body, "customers")
     assert error["extensions"]["code"] == "UPSTREAM_RATE_LIMITED"
     assert error["extensions"]["source"] == "hubspot"
+    assert error["extensions"]["retryAfter"] > 0
 
 
 async def test_a_dropped_connection_is_upstream_unavailable(
