@@ -23,6 +23,7 @@ from app.auth.principal import NOBODY, Principal
 from app.cache.flush import listen_for_flushes
 from app.config import Settings
 from app.gateway import Gateway, build_gateway
+from app.graphiql import assets_router
 from app.live.bus import RedisBus
 from app.live.websocket import LiveRouter
 from app.observability import metrics
@@ -108,6 +109,9 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
         allowed_origins=settings.cors.allow_origins,
     )
     app.include_router(router, prefix="/graphql")
+    if settings.server.graphiql:
+        # The page's scripts and styles: the guard lets them by, as it does the page.
+        app.include_router(assets_router(), prefix="/graphql/static")
     app.include_router(webhook_router(lambda: _intake(state)))
 
     @app.get("/healthz")

@@ -1,10 +1,11 @@
 """The websocket side of /graphql: graphql-transport-ws connections, authenticated like HTTP.
 
 The HTTP guard (``app.auth.guard``) lets websocket scopes through; a connection proves who it
-is in its ``connection_init``: an ``Authorization`` or ``apiKey`` entry of the payload, or
-else the ``Authorization`` / ``X-API-Key`` headers of the upgrade request. The same
-:class:`Authenticator` decides (API keys, JWTs, the anonymous loopback rule); a refusal
-closes the socket with 4403 Forbidden and leaves an audit event.
+is in its ``connection_init``: an ``Authorization``, ``apiKey`` or ``X-API-Key`` entry of the
+payload (GraphiQL sends its Headers pane there), or else the ``Authorization`` / ``X-API-Key``
+headers of the upgrade request. The same :class:`Authenticator` decides (API keys, JWTs, the
+anonymous loopback rule); a refusal closes the socket with 4403 Forbidden and leaves an audit
+event.
 """
 
 from __future__ import annotations
@@ -13,17 +14,24 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth.authenticate import Authenticator, Unauthenticated
 from app.auth.principal import Principal
+from app.graphiql import page
 
 audit = logging.getLogger("crmgraph.audit")
 
 #: connection_init payload entries (case-insensitive) → the header they stand for.
-PAYLOAD_CREDENTIALS = {"authorization": "authorization", "apikey": "x-api-key"}
+PAYLOAD_CREDENTIALS = {
+    "authorization": "authorization",
+    "apikey": "x-api-key",
+    "x-api-key": "x-api-key",
+}
 
 
 class Connection(Protocol):
@@ -55,6 +63,10 @@ class LiveRouter(GraphQLRouter[Any, None]):
     def __init__(self, *args: Any, authenticator: Authenticator, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.authenticator = authenticator
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        # Our page, not Strawberry's: its assets are the gateway's own (app.graphiql).
+        return page(request)
 
     async def on_ws_connect(self, context: Connection) -> UnsetType | dict[str, object] | None:
         websocket = context.request
