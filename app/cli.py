@@ -3,25 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import socket
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from app.auth.keys_cli import add_keys_commands
+from app.command import CommandError
 from app.config import Observability
 from app.observability.logging import configure_logging
 from app.webhooks.dlq_cli import add_dlq_commands
 from app.writes.import_cli import add_import_commands
 from app.writes.outbox_cli import add_outbox_commands
 
+if TYPE_CHECKING:
+    from app.demo import DemoFolder, DemoKey
+
+
+def _listen(host: str, port: int, hint: str) -> socket.socket:
+    from app.serving import PortUnavailable, listen
+
+    try:
+        return listen(host, port, hint)
+    except PortUnavailable as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _served(app: Any, sock: socket.socket, **config: Any) -> int:
+    from app.serving import serve
+
+    if not serve(app, sock, **config):
+        raise CommandError("the server did not start (the log above says why)")
+    return 0
+
 
 def _simulate(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from app.simulators.server import VENDORS, create_simulators
     from app.simulators.world import build_world
 
+    sock = _listen(args.host, args.port, "choose another with --port")
     started = time.perf_counter()
     vendors = args.only.split(",") if args.only else list(VENDORS)
     app = create_simulators(build_world(args.seed), vendors)
@@ -30,8 +54,7 @@ def _simulate(args: argparse.Namespace) -> int:
         + ", ".join(f"http://{args.host}:{args.port}{VENDORS[v]}" for v in vendors),
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
-    return 0
+    return _served(app, sock, log_level="warning", access_log=False)
 
 
 EXAMPLE_QUERY = """{
@@ -47,83 +70,128 @@ EXAMPLE_QUERY = """{
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from app.config import ConfigError, load_config
     from app.main import create_app
 
-    if args.config:
-        try:
-            settings = load_config(Path(args.config))
-        except ConfigError as exc:
-            print(exc, file=sys.stderr)
-            return 2
-        host = args.host or settings.server.host
-        port = args.port if args.port is not None else settings.server.port
+    if args.config is None:
+        return _demo(args)
+    try:
+        settings = load_config(Path(args.config))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    sock = _listen(host, port, "choose another with --port or server.port")
+    print(f"crmgraph: serving on http://{host}:{port}", flush=True)
+    return _served(
+        create_app(settings),
+        sock,
+        log_level="info",
         # OpenTelemetry's SDK beside uvloop has been seen to crash the process (uvloop#706):
         # with tracing on, the stock asyncio loop.
-        loop = "asyncio" if settings.observability.tracing.enabled else "auto"
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level="info",
-            loop=loop,
-            # A websocket message is held to the same size as a request body.
-            ws_max_size=settings.limits.max_body_bytes,
-        )
-        return 0
+        loop="asyncio" if settings.observability.tracing.enabled else "auto",
+        # A websocket message is held to the same size as a request body.
+        ws_max_size=settings.limits.max_body_bytes,
+    )
 
-    import tempfile
 
-    from app.demo import demo_keys, demo_settings, register_webhooks
+def _demo(args: argparse.Namespace) -> int:
+    """The simulators and a gateway on them, from the config the demo writes in its folder."""
+    from app.auth.keys import KeyStore
+    from app.config import ConfigError, load_config
+    from app.demo import DemoFolder, register_webhooks
+    from app.main import create_app
+    from app.serving import PortUnavailable, check_free
     from app.simulators.server import serve_in_thread
 
     host = args.host or "127.0.0.1"
     port = 8000 if args.port is None else args.port
     simulators_port = args.simulators_port or port + 1
-    with (
-        tempfile.TemporaryDirectory(prefix="crmgraph-demo-") as folder,
-        serve_in_thread(args.seed, host=host, port=simulators_port) as sims,
-    ):
-        keys_file = Path(folder) / "keys.json"
-        keys = "\n".join(
-            f"    {role:<10} {','.join(brands):<10} X-API-Key: {key}"
-            for role, brands, key in demo_keys(keys_file)
+    hint = f"choose another with --port or PORT={port + 1000} make run"
+    sock = _listen(host, port, hint)
+    try:
+        check_free(
+            host, simulators_port, hint, whose="the simulators': --port + 1, or --simulators-port"
         )
-        settings = demo_settings(sims.base_url, keys_file, salesforce_poll_interval=2.0)
-        # The simulators send signed webhooks for their changes to this gateway (they retry
-        # while it starts), and Salesforce is polled: the demo is live.
-        gateway_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
-        for problem in register_webhooks(sims.base_url, gateway_url):
-            print(f"  webhooks not registered with a simulator: {problem}", flush=True)
-        print(
-            f"crmgraph demo\n"
-            f"  GraphiQL:   http://{host}:{port}/graphql  (no key: the read-only analyst role)\n"
-            f"  simulators: {sims.base_url}/{{hubspot,salesforce,zendesk,players}}\n"
-            f"  API keys for this run (send one as the X-API-Key header):\n{keys}\n"
-            f"  try:\n{EXAMPLE_QUERY}\n",
-            flush=True,
-        )
-        uvicorn.run(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_level="warning",
-            ws_max_size=settings.limits.max_body_bytes,
-        )
-    return 0
+        with serve_in_thread(args.seed, host=host, port=simulators_port) as sims:
+            folder = DemoFolder(Path(args.demo_dir))
+            settings = load_config(folder.write_config(sims.base_url))
+            assert settings.auth.keys_file is not None
+            keys = folder.demo_keys(KeyStore(settings.auth.keys_file))
+            # The simulators send signed webhooks for their changes to this gateway (they
+            # retry while it starts), and Salesforce is polled: the demo is live.
+            gateway_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+            for problem in register_webhooks(sims.base_url, gateway_url):
+                print(f"  webhooks not registered with a simulator: {problem}", flush=True)
+            print(_demo_banner(host, port, sims.base_url, folder, keys), flush=True)
+            return _served(
+                create_app(settings),
+                sock,
+                log_level="warning",
+                ws_max_size=settings.limits.max_body_bytes,
+            )
+    except BrokenPipeError:
+        raise  # main's to handle: the banner's reader went away
+    except (PortUnavailable, ConfigError, OSError) as exc:  # OSError: the folder's files
+        raise CommandError(str(exc)) from None
+    finally:
+        sock.close()
+
+
+def _demo_banner(
+    host: str, port: int, simulators: str, folder: DemoFolder, keys: list[DemoKey]
+) -> str:
+    shown = "\n".join(
+        f"    {role:<10} {','.join(brands):<10} X-API-Key: {key}" for role, brands, key in keys
+    )
+    config = _shown_path(folder.config)
+    return (
+        f"crmgraph demo\n"
+        f"  GraphiQL:   http://{host}:{port}/graphql  (no key: the read-only analyst role)\n"
+        f"  simulators: {simulators}/{{hubspot,salesforce,zendesk,players}}\n"
+        f"  folder:     {_shown_path(folder.path)}  (its config, keys, outbox and webhook "
+        f"store are kept across runs; delete it to start afresh)\n"
+        f"  config:     {config}  for the other commands, e.g.\n"
+        f"    {_command()} keys list --config {config}\n"
+        f"  API keys (send one as the X-API-Key header; kept across runs):\n{shown}\n"
+        f"  try:\n{EXAMPLE_QUERY}\n"
+    )
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the current folder when it is inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _command() -> str:
+    """How to run this ``crmgraph`` from here: its name when the shell finds this one."""
+    me = Path(sys.argv[0])
+    if me.name != "crmgraph":  # python -m app.cli
+        return "crmgraph"
+    found = shutil.which("crmgraph")
+    if found is not None and Path(found).resolve() == me.resolve():
+        return "crmgraph"
+    return _shown_path(me.absolute())
 
 
 def _config_check(args: argparse.Namespace) -> int:
     from app.config import ConfigError, load_config
 
+    if args.config is not None and args.file is not None and args.config != args.file:
+        raise CommandError("give the config file once: --config FILE")
+    path = args.config or args.file
+    if path is None:
+        raise CommandError("give the config file to check: --config FILE")
     try:
-        settings = load_config(Path(args.file))
+        settings = load_config(Path(path))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"{args.file}: OK ({len(settings.sources)} sources)")
+    print(f"{path}: OK ({len(settings.sources)} sources)")
     return 0
 
 
@@ -199,12 +267,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--simulators-port", type=int, default=None, help="demo only; default: --port + 1"
     )
     serve.add_argument("--seed", type=int, default=42, help="demo only: seed of the data")
+    serve.add_argument(
+        "--demo-dir",
+        default=".crmgraph-demo",
+        metavar="PATH",
+        help="demo only: the folder of its config, keys, outbox and webhook store, kept "
+        "across runs (default: .crmgraph-demo)",
+    )
     serve.set_defaults(handler=_serve)
 
     config = commands.add_parser("config", help="work with config files")
     config_commands = config.add_subparsers(dest="config_command", required=True)
-    check = config_commands.add_parser("check", help="validate a config file")
-    check.add_argument("file")
+    check = config_commands.add_parser(
+        "check", help="validate a config file and read the secrets it names"
+    )
+    check.add_argument("--config", help="the YAML config to check")
+    check.add_argument("file", nargs="?", help=argparse.SUPPRESS)  # the older form
     check.set_defaults(handler=_config_check)
 
     add_keys_commands(commands)
@@ -224,13 +302,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit status of a command whose reader went away (``| head``): a shell's for a process
+#: killed by SIGPIPE, 128 + 13, as ``cat`` or ``yes`` end there.
+EXIT_BROKEN_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Log events go to stderr as JSON from the first line on: stdout is each command's output
     # (``serve`` configures them again from the config it loads).
     configure_logging(Observability())
-    handler = args.handler
-    result: int = handler(args)
+    try:
+        result: int = args.handler(args)
+        sys.stdout.flush()  # here, so that a reader gone away is caught here
+    except CommandError as exc:
+        print(f"crmgraph {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader has all it wanted. Python would flush stdout again at exit and complain:
+        # point stdout at /dev/null instead.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        return 130  # 128 + SIGINT, without the traceback
     return result
 
 

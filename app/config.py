@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import phonenumbers
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -289,6 +291,18 @@ class CacheSettings(Strict):
     )
 
 
+def _phone_region(code: str) -> str:
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"{code[:8]!r} is not a phone region: give an ISO 3166 alpha-2 code, e.g. GB, BR, MT"
+        )
+    return code
+
+
+#: A region phone numbers are read in: an upper-case ISO 3166 code that phonenumbers knows.
+PhoneRegion = Annotated[str, Field(pattern=r"^[A-Z]{2}$"), AfterValidator(_phone_region)]
+
+
 class Writes(Strict):
     """Mutations: the durable outbox for writes a CRM could not take, idempotency keys."""
 
@@ -296,7 +310,10 @@ class Writes(Strict):
     outbox_path: Path = Path("crmgraph-outbox.sqlite3")
     idempotency_hours: float = Field(24, gt=0, le=24 * 30)
     #: The region a phone number without +country code is read in (ISO 3166, e.g. GB).
-    default_phone_region: str | None = Field(None, pattern=r"^[A-Z]{2}$")
+    default_phone_region: PhoneRegion | None = None
+    #: Per brand key, the region of that brand's phone numbers (``default_phone_region`` for
+    #: a brand not listed, or a record without a brand).
+    phone_regions: dict[str, PhoneRegion] = Field(default_factory=dict)
     worker_interval: float = Field(0.5, gt=0, le=60)
     max_attempts: int = Field(8, ge=1, le=100)
     backoff_base: float = Field(1.0, gt=0)
@@ -310,6 +327,12 @@ class Writes(Strict):
     #: A job claimed by an instance that stops renewing its claim (it died) is queued again
     #: after this many seconds (``backend: redis``; a live instance renews every third of it).
     lease_seconds: float = Field(60, ge=1, le=3600)
+
+    def phone_region(self, brand: str | None) -> str | None:
+        """The region a phone number of a record of ``brand`` is read in."""
+        if brand is not None and brand in self.phone_regions:
+            return self.phone_regions[brand]
+        return self.default_phone_region
 
 
 class Tracing(Strict):
@@ -530,6 +553,10 @@ class ConfigError(Exception):
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
         self.source = source
         self.problems = problems
+        if len(problems) == 1:  # one line, e.g. a file that is missing or not YAML
+            path, message = problems[0]
+            super().__init__(f"{source}: {path}: {message}" if path else f"{source}: {message}")
+            return
         lines = "\n".join(f"  {path or '(top)'}: {message}" for path, message in problems)
         super().__init__(f"{source}: {len(problems)} problem(s)\n{lines}")
 
@@ -582,6 +609,9 @@ def _role_problems(settings: Settings) -> list[tuple[str, str]]:
     writes = settings.writes
     if writes.backend == "redis" and not (writes.redis_url or settings.redis_url):
         problems.append(("writes.backend", "redis needs writes.redis_url or redis_url (top level)"))
+    for brand in writes.phone_regions:
+        if brand not in settings.brands:
+            problems.append((f"writes.phone_regions.{brand}", "not one of the config's brands"))
     anonymous = settings.auth.anonymous_role
     if anonymous is not None and anonymous not in roles:
         problems.append(("auth.anonymous_role", f"no role named {anonymous!r}"))
@@ -607,13 +637,17 @@ def load_config(path: Path, check_secrets: bool = True) -> Settings:
     """The validated settings of the file at ``path``. ``check_secrets=False`` skips reading
     the secrets (for commands that manage keys and need no upstream credentials)."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [("", f"cannot read the file: {exc.strerror}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(path), [("", "cannot read the file: not UTF-8 text")]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(str(path), [(where, f"not valid YAML: {exc}")]) from None
+        # PyYAML's own text spans lines (it quotes the file); its ``problem`` is the gist.
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(str(path), [(where, f"not valid YAML: {problem}")]) from None
     return parse_config(data, str(path), check_secrets, base=path.parent)

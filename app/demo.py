@@ -1,15 +1,23 @@
 """The demo: the gateway wired to the four simulators on loopback, with their credentials.
 
-The simulators' credentials are handed over through environment variables, exactly as an
-operator hands real ones (the settings only ever name variables).
+``crmgraph serve`` without ``--config`` keeps the demo in a folder (``.crmgraph-demo/`` by
+default, see :class:`DemoFolder`): an ordinary config file, ``crmgraph.yaml``, that the demo's
+gateway loads like any deployment's and that every other command can be pointed at
+(``crmgraph keys list --config .crmgraph-demo/crmgraph.yaml``), beside the API keys, the outbox
+and the webhook store, which are kept across runs. The config names the simulators'
+credentials (fixtures, not secrets) as secret files in ``secrets/``, so a plain shell needs no
+environment variables; the tests' configs name them by environment variable (``DEMO_ENV``),
+as an operator hands real ones. Either way the settings only ever name where a secret is.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import yaml
 
 from app.auth.keys import KeyStore
 from app.config import Settings, parse_config
@@ -36,43 +44,60 @@ WEBHOOK_SECRETS = {
 }
 
 
-def demo_webhooks() -> dict[str, object]:
-    """The ``webhooks`` section of the demo: the simulators' signing secrets, by variable."""
+#: Where the config says one of the ``DEMO_ENV`` secrets is: ``{"env": name}`` or a file.
+SecretPlace = Callable[[str], dict[str, str]]
+
+
+def by_env(name: str) -> dict[str, str]:
+    """The secret is in the environment variable ``name`` (``DEMO_ENV`` sets them)."""
+    return {"env": name}
+
+
+def demo_webhooks(secret: SecretPlace = by_env) -> dict[str, object]:
+    """The ``webhooks`` section of the demo: the simulators' signing secrets."""
     return {
-        "hubspot": {"secret": {"env": "CRMGRAPH_DEMO_HUBSPOT_WEBHOOK_SECRET"}},
-        "zendesk": {"secret": {"env": "CRMGRAPH_DEMO_ZENDESK_WEBHOOK_SECRET"}},
-        "players": {"secrets": [{"env": "CRMGRAPH_DEMO_PLAYERS_WEBHOOK_SECRET"}]},
+        "hubspot": {"secret": secret("CRMGRAPH_DEMO_HUBSPOT_WEBHOOK_SECRET")},
+        "zendesk": {"secret": secret("CRMGRAPH_DEMO_ZENDESK_WEBHOOK_SECRET")},
+        "players": {"secrets": [secret("CRMGRAPH_DEMO_PLAYERS_WEBHOOK_SECRET")]},
     }
 
 
-def demo_config(simulators_url: str, keys_file: Path | None = None) -> dict[str, object]:
+#: The region a phone number of each brand's is read in without its +country code: the
+#: brand's own country (a Brazilian casino's players dial Brazilian numbers).
+PHONE_REGIONS = {b.key: b.country for b in BRANDS}
+
+
+def demo_config(
+    simulators_url: str, keys_file: Path | None = None, secret: SecretPlace = by_env
+) -> dict[str, object]:
     """The config document of the demo, for simulators served at ``simulators_url``.
 
     Loopback callers without credentials come in as the read-only analyst; API keys live in
-    ``keys_file`` when one is given."""
+    ``keys_file`` when one is given (the outbox beside it); ``secret`` says where each of the
+    simulators' credentials is read from."""
     auth: dict[str, object] = {"anonymous_role": "analyst", "anonymous_loopback_only": True}
-    writes: dict[str, object] = {}
+    writes: dict[str, object] = {"phone_regions": dict(PHONE_REGIONS)}
     if keys_file is not None:
         auth["keys_file"] = str(keys_file)
         writes["outbox_path"] = str(keys_file.parent / "outbox.sqlite3")
     return {
         "auth": auth,
         "writes": writes,
-        "webhooks": demo_webhooks(),
+        "webhooks": demo_webhooks(secret),
         "brands": [b.key for b in BRANDS],
         "sources": {
             "hubspot": {
                 "kind": "hubspot",
                 "base_url": f"{simulators_url}/hubspot",
-                "auth": {"token": {"env": "CRMGRAPH_DEMO_HUBSPOT_TOKEN"}},
+                "auth": {"token": secret("CRMGRAPH_DEMO_HUBSPOT_TOKEN")},
             },
             "salesforce": {
                 "kind": "salesforce",
                 "base_url": f"{simulators_url}/salesforce",
                 "api_version": credentials.SALESFORCE_API_VERSION,
                 "auth": {
-                    "client_id": {"env": "CRMGRAPH_DEMO_SALESFORCE_CLIENT_ID"},
-                    "client_secret": {"env": "CRMGRAPH_DEMO_SALESFORCE_CLIENT_SECRET"},
+                    "client_id": secret("CRMGRAPH_DEMO_SALESFORCE_CLIENT_ID"),
+                    "client_secret": secret("CRMGRAPH_DEMO_SALESFORCE_CLIENT_SECRET"),
                 },
             },
             "zendesk": {
@@ -80,14 +105,14 @@ def demo_config(simulators_url: str, keys_file: Path | None = None) -> dict[str,
                 "base_url": f"{simulators_url}/zendesk",
                 "auth": {
                     "email": credentials.ZENDESK_EMAIL,
-                    "api_token": {"env": "CRMGRAPH_DEMO_ZENDESK_API_TOKEN"},
+                    "api_token": secret("CRMGRAPH_DEMO_ZENDESK_API_TOKEN"),
                 },
                 "brands": {b.zendesk_brand_id: b.key for b in BRANDS},
             },
             "players": {
                 "kind": "player_stats",
                 "base_url": f"{simulators_url}/players",
-                "auth": {"api_key": {"env": "CRMGRAPH_DEMO_PLAYERS_API_KEY"}},
+                "auth": {"api_key": secret("CRMGRAPH_DEMO_PLAYERS_API_KEY")},
                 "brands": [b.key for b in BRANDS],
             },
         },
@@ -97,7 +122,8 @@ def demo_config(simulators_url: str, keys_file: Path | None = None) -> dict[str,
 def demo_settings(
     simulators_url: str, keys_file: Path | None = None, salesforce_poll_interval: float = 0
 ) -> Settings:
-    """The demo's settings; ``salesforce_poll_interval`` (seconds) polls Salesforce's changes."""
+    """The demo's settings, its credentials by environment variable (set here); with
+    ``salesforce_poll_interval`` (seconds) Salesforce's changes are polled."""
     for name, value in DEMO_ENV.items():
         os.environ.setdefault(name, value)
     config = demo_config(simulators_url, keys_file)
@@ -126,6 +152,8 @@ def register_webhooks(simulators_url: str, gateway_url: str) -> list[str]:
     return problems
 
 
+#: A demo API key: its role, its brands, the key itself.
+DemoKey = tuple[str, tuple[str, ...], str]
 #: The keys the demo makes: one per default role for every brand, and a one-brand support key.
 DEMO_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("admin", ("*",)),
@@ -136,11 +164,93 @@ DEMO_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def demo_keys(keys_file: Path) -> list[tuple[str, tuple[str, ...], str]]:
-    """Make the demo's keys in ``keys_file``: (role, brands, key) for each."""
-    store = KeyStore(keys_file)
-    made = []
-    for role, brands in DEMO_KEYS:
-        key, _ = store.create(role, brands, label=f"demo {role}")
-        made.append((role, brands, key))
-    return made
+#: Seconds between the demo's polls of Salesforce for changed leads.
+DEMO_POLL_INTERVAL = 2.0
+_HEADER = """\
+# The crmgraph demo's config, written by `crmgraph serve` (without --config) at every start:
+# edits here are overwritten. Point any command at it, e.g.
+#   crmgraph keys list --config {config}
+# Relative paths are read from this folder. The secret files hold the simulators' fixture
+# credentials (not secrets). This folder is kept across runs; `rm -rf {folder}` resets it.
+"""
+
+
+class DemoFolder:
+    """Where the demo keeps its config, secrets, API keys, outbox and webhook store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.absolute()
+        self.config = self.path / "crmgraph.yaml"
+        self.keys_file = self.path / "keys.json"
+        #: The demo's own API keys in full, to show them again on the next start.
+        self.demo_keys_file = self.path / "demo-keys.txt"
+        self.secrets = self.path / "secrets"
+
+    def write_config(self, simulators_url: str) -> Path:
+        """Write the simulators' credentials as secret files, and ``crmgraph.yaml`` naming
+        them and the simulators at ``simulators_url``; the config's path."""
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.secrets.mkdir(mode=0o700, exist_ok=True)
+        for name, value in DEMO_ENV.items():
+            _write_private(self._secret_file(name), value + "\n")
+        config = demo_config(
+            simulators_url,
+            Path(self.keys_file.name),
+            lambda name: {"file": str(self._secret_file(name))},
+        )
+        webhooks = config["webhooks"]
+        assert isinstance(webhooks, dict)
+        webhooks["store_path"] = "webhooks.sqlite3"
+        webhooks["salesforce_poll_interval"] = DEMO_POLL_INTERVAL
+        header = _HEADER.format(config=self.config, folder=self.path)
+        _replace(self.config, header + yaml.safe_dump(config, sort_keys=False), mode=0o644)
+        return self.config
+
+    def _secret_file(self, name: str) -> Path:
+        """``CRMGRAPH_DEMO_HUBSPOT_TOKEN`` is kept in ``secrets/hubspot-token``."""
+        return self.secrets / name.removeprefix("CRMGRAPH_DEMO_").lower().replace("_", "-")
+
+    def demo_keys(self, store: KeyStore) -> list[DemoKey]:
+        """(role, brands, key) for each of ``DEMO_KEYS``: the key of an earlier run while
+        ``store`` still takes it, else a new one (and the file of demo keys updated)."""
+        earlier = _read_demo_keys(self.demo_keys_file)
+        keys = []
+        for role, brands in DEMO_KEYS:
+            key = earlier.get((role, brands))
+            record = store.verify(key) if key is not None else None
+            if key is None or record is None or (record.role, record.brands) != (role, brands):
+                key, _ = store.create(role, brands, label=f"demo {role}")
+            keys.append((role, brands, key))
+        lines = [f"{role} {','.join(brands)} {key}\n" for role, brands, key in keys]
+        _write_private(self.demo_keys_file, "".join(lines))
+        return keys
+
+
+def _read_demo_keys(path: Path) -> dict[tuple[str, tuple[str, ...]], str]:
+    """The keys of ``demo-keys.txt`` (``role brands key`` a line) by role and brands."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    found = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            role, brands, key = parts
+            found[(role, tuple(brands.split(",")))] = key
+    return found
+
+
+def _write_private(path: Path, text: str) -> None:
+    """``text`` in a file only its owner may read."""
+    _replace(path, text, mode=0o600)
+
+
+def _replace(path: Path, text: str, mode: int) -> None:
+    """Write ``text`` to ``path`` whole (a reader sees the old file or the new one)."""
+    part = path.with_name(f".{path.name}.part")
+    descriptor = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(part, mode)  # the umask may have taken bits away, or the file existed
+    os.replace(part, path)

@@ -247,7 +247,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         outbox,
         keys,
         cache,
-        settings.writes.default_phone_region,
+        settings.writes.phone_region,
         tickets=tickets,
         customers=customers,
         players=players,

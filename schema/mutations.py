@@ -265,12 +265,14 @@ async def _update(
 ) -> Any:
     """``WriteService.<method>`` on a record the caller can read (otherwise NOT_FOUND, as for
     a read)."""
-    if await lookup(info, entity, str(id)) is None:
+    record = await lookup(info, entity, str(id))
+    if record is None:
         return payload.not_found(entity, id)
     native = parse_id(str(id)).native
     getattr(info.context.loaders, entity).clear(native)  # answer the record as it is after
     write = getattr(_writes(info), method)
-    outcome: Outcome = await write(info.context.principal, native, _given(input), key)
+    brand = getattr(record, "brand", None)  # its phone numbers are read in its brand's region
+    outcome: Outcome = await write(info.context.principal, native, _given(input), key, brand)
     return payload.of(outcome)
 
 

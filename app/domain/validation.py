@@ -375,6 +375,21 @@ def validate_new_lead(data: Mapping[str, Any], default_region: str | None) -> di
     return {k: value for k, value in out.items() if value is not None}
 
 
+#: The region a phone number of a record of a brand is read in (``None``: no brand given).
+PhoneRegionOf = Callable[[str | None], str | None]
+
+
+def no_phone_region(_: str | None) -> None:
+    """Every phone number must carry its +country code."""
+    return None
+
+
+def given_brand(data: Mapping[str, Any]) -> str | None:
+    """The brand an input names (before it is validated), to read its phone number in."""
+    brand = data.get("brand")
+    return brand.strip() or None if isinstance(brand, str) else None
+
+
 def _present(value: Any) -> bool:
     return value is not None and (not isinstance(value, str) or bool(value.strip()))
 

@@ -3,12 +3,16 @@ upstream client reports its calls to."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from app.config import Observability
 from app.connectors.http import Observer, UpstreamCall
 from app.observability import explain, metrics, tracing
 from app.observability.logging import configure_logging, get_logger
 
 _upstream_log = get_logger("crmgraph.upstream")
+#: Whether the calls made here are a background routine's (see :func:`routine_calls`).
+_routine: ContextVar[bool] = ContextVar("crmgraph_routine_calls", default=False)
 
 
 def configure(settings: Observability) -> None:
@@ -18,10 +22,18 @@ def configure(settings: Observability) -> None:
     metrics.enabled = settings.metrics
 
 
+def routine_calls() -> None:
+    """The upstream calls made from here on in this task (a poll every few seconds) are
+    routine: those that go well are logged at debug, so they do not drown the log."""
+    _routine.set(True)
+
+
 def log_upstream_call(call: UpstreamCall) -> None:
-    """One log event per upstream attempt: a warning when it failed or was throttled."""
+    """One log event per upstream attempt: a warning when it failed or was throttled, debug
+    for a routine call that went well (:func:`routine_calls`)."""
     failed = call.error is not None or (call.status is not None and call.status >= 500)
-    level = "warning" if failed or call.status == 429 else "info"
+    quiet = "debug" if _routine.get() else "info"
+    level = "warning" if failed or call.status == 429 else quiet
     getattr(_upstream_log, level)(
         "upstream.call",
         source=call.source,

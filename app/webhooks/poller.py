@@ -6,7 +6,8 @@ upstream client, so its rate budget and breaker apply) and stores each as an eve
 webhook. The cursor (the last stamp seen, and the ids seen at that stamp, since the query
 includes that stamp) is kept in the store, so a restart carries on where it stopped; the
 first run starts from now rather than replaying history. Instances sharing a Redis store
-take turns: one poll an interval between them, not one each.
+take turns: one poll an interval between them, not one each. A poll is logged at debug, its
+calls too, unless it found changes (info, with their count) or failed (a warning).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from app.connectors.errors import UpstreamError
 from app.connectors.salesforce import SalesforceClient
 from app.mapping.converters import ConversionError, salesforce_datetime
+from app.observability.setup import routine_calls
 from app.webhooks.store import EventStore, NewEvent
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ class SalesforcePoller:
         self.cursor_name = f"salesforce-poll:{leads.name}"
 
     async def run(self) -> None:
+        routine_calls()  # this task's: the log says when a poll finds something, or fails
         while True:
             try:
                 full = await self.poll_once()
@@ -95,6 +98,12 @@ class SalesforcePoller:
             if stamp is None or (stamp == cursor.since and record["Id"] in cursor.seen):
                 continue
             fresh.append((stamp, record))
+        log.log(
+            logging.INFO if fresh else logging.DEBUG,
+            "Salesforce change poll: %d changed lead(s)",
+            len(fresh),
+            extra={"event": "salesforce.poll", "changed": len(fresh)},
+        )
         if fresh:
             events = [
                 NewEvent(

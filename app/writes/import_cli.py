@@ -4,10 +4,11 @@ FILE is CSV (``.csv``: a header row, then one lead a row) or JSON lines (``.json
 a line); the columns or keys are ``firstName, lastName, email, phone, company, leadSource,
 brand`` (snake_case too). Line numbers are the file's own (a CSV's header is line 1).
 
-A progress bar goes to stderr, the summary to stdout, and with ``--report`` every reason a row
-was rejected to a CSV file (``line, field, code, message``). The ledger (default: FILE +
-``.ledger``) records what was created, so running the same command again after an interruption
-carries on without creating anything twice (see :mod:`app.writes.importer`).
+Progress goes to stderr (a bar on a terminal, otherwise a plain line at each tenth of the rows
+and at least every 5 s, and one at the end), the summary to stdout, and with ``--report`` every
+reason a row was rejected to a CSV file (``line, field, code, message``). The ledger (default:
+FILE + ``.ledger``) records what was created, so running the same command again after an
+interruption carries on without creating anything twice (see :mod:`app.writes.importer`).
 
 Exit status: 0 when the import ran to the end (rejected rows included), 1 on a setup error
 (config, file, format), 2 when it stopped early because Salesforce was unavailable (run it again
@@ -18,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import json
+import logging
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -104,8 +108,77 @@ def write_report(path: Path, report: ImportReport) -> None:
                 out.writerow([rejection.line, reason.field, reason.code, reason.message])
 
 
+def rows_done(report: ImportReport) -> int:
+    """The rows dealt with so far: read (and validated) in a dry run, else sent or rejected."""
+    return report.read if report.dry_run else report.done
+
+
+class LineProgress:
+    """Progress as plain lines, for a log file or a CI job rather than a terminal: one each
+    time another tenth of the rows is done or ``every`` seconds have passed, and one at the
+    end."""
+
+    def __init__(
+        self,
+        total: int,
+        out: TextIO,
+        every: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.out = out
+        self.every = every
+        self.clock = clock
+        self.started = self.last_at = clock()
+        self.done = self.last_tenth = 0
+        self.said: int | None = None  # the count of the last line
+
+    def update(self, done: int) -> None:
+        self.done = done
+        tenth = done * 10 // self.total if self.total else 10
+        if tenth > self.last_tenth or self.clock() - self.last_at >= self.every:
+            self.last_tenth = tenth
+            self._line()
+
+    def finish(self) -> None:
+        if self.said != self.done:
+            self._line()
+
+    def _line(self) -> None:
+        self.last_at = self.clock()
+        self.said = self.done
+        share = f" ({self.done * 100 // self.total}%)" if self.total else ""
+        elapsed = self.last_at - self.started
+        print(
+            f"importing leads: {self.done}/{self.total} rows{share}, {elapsed:.1f}s",
+            file=self.out,
+            flush=True,
+        )
+
+
+@contextlib.contextmanager
+def showing_progress(total: int) -> Iterator[Callable[[int], None]]:
+    """Somewhere to report the rows done: a bar on stderr when it is a terminal, else lines."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        lines = LineProgress(total, sys.stderr)
+        yield lines.update
+        lines.finish()
+        return
+    with Progress(
+        TextColumn("importing leads"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("import", total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
 def summary(report: ImportReport) -> str:
-    rate = report.done / report.wall_seconds if report.wall_seconds > 0 else 0.0
+    rate = rows_done(report) / report.wall_seconds if report.wall_seconds > 0 else 0.0
     verb = "would be created" if report.dry_run else "created"
     pending = report.valid - report.skipped if report.dry_run else report.created
     return (
@@ -131,29 +204,18 @@ async def _run(args: argparse.Namespace) -> int:
     if not isinstance(leads, SalesforceClient):  # the config validator checked the kind
         await gateway.aclose()
         raise SetupError("the lead source is not a Salesforce source")
-    console = Console(stderr=True)
+    # The progress is the import's own account: each call that went well is not logged on
+    # top of it (a failed or throttled call still is, as a warning).
+    logging.getLogger("crmgraph.upstream").setLevel(logging.WARNING)
     try:
-        with Progress(
-            TextColumn("importing leads"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=not console.is_terminal,
-        ) as bar:
-            task = bar.add_task("import", total=total)
-
-            def progress(report: ImportReport) -> None:
-                done = report.read if report.dry_run else report.done
-                bar.update(task, completed=done)
-
+        with showing_progress(total) as show:
             report = await import_leads(
                 reader_for(path),
                 leads,
                 ledger,
                 dry_run=args.dry_run,
-                default_region=settings.writes.default_phone_region,
-                on_progress=progress,
+                phone_region=settings.writes.phone_region,
+                on_progress=lambda now: show(rows_done(now)),
             )
     finally:
         await gateway.aclose()

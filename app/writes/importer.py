@@ -46,7 +46,13 @@ from app.connectors.errors import UpstreamError, UpstreamRateLimited, UpstreamRe
 from app.connectors.http import UpstreamCall
 from app.connectors.salesforce import SalesforceClient
 from app.domain.models import Lead
-from app.domain.validation import Invalid, validate_new_lead
+from app.domain.validation import (
+    Invalid,
+    PhoneRegionOf,
+    given_brand,
+    no_phone_region,
+    validate_new_lead,
+)
 
 #: Records per sObject Collections create.
 BATCH_SIZE = 200
@@ -368,7 +374,7 @@ async def import_leads(
     ledger: Path | Ledger,
     *,
     dry_run: bool = False,
-    default_region: str | None = None,
+    phone_region: PhoneRegionOf = no_phone_region,
     on_progress: ProgressFn | None = None,
     concurrency: int = CONCURRENCY,
 ) -> ImportReport:
@@ -377,7 +383,8 @@ async def import_leads(
     A row's keys may be camelCase or snake_case; a row given as :class:`Invalid` (the reader
     could not parse that line) is rejected with its errors. ``dry_run`` validates only: nothing
     is sent and the ledger is read (to count skipped rows) but never written. ``ledger``: a
-    :class:`Ledger`, or the path of a :class:`FileLedger`.
+    :class:`Ledger`, or the path of a :class:`FileLedger`. ``phone_region`` gives the region a
+    row's phone number is read in from the row's brand.
     """
     started = time.monotonic()
     report = ImportReport(dry_run=dry_run)
@@ -396,10 +403,13 @@ async def import_leads(
             if report.stopped is not None:
                 break
             report.read += 1
+            if dry_run and report.read % BATCH_SIZE == 0:
+                work.progress()  # a dry run sends nothing: no answer reports its progress
             try:
                 if isinstance(row, Invalid):
                     raise row
-                values = validate_new_lead({snake(k): v for k, v in row.items()}, default_region)
+                data = {snake(k): v for k, v in row.items()}
+                values = validate_new_lead(data, phone_region(given_brand(data)))
             except Invalid as invalid:
                 report.rejected.append(Rejection(line, reasons(invalid)))
                 continue

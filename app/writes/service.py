@@ -126,7 +126,7 @@ class WriteService:
         outbox: AnyOutbox,
         keys: IdempotencyStore | SharedIdempotencyStore,
         cache: FieldCache | None,
-        default_phone_region: str | None,
+        phone_region: v.PhoneRegionOf,
         tickets: ZendeskClient | None = None,
         customers: HubSpotClient | None = None,
         players: PlayerStatsClient | None = None,
@@ -138,7 +138,8 @@ class WriteService:
         self.outbox = outbox
         self.keys = keys
         self.cache = cache
-        self.region = default_phone_region
+        #: The region a phone number of a record of a brand is read in.
+        self.phone_region = phone_region
         #: Progress of the imports this process is running, by job payload's ledger id.
         self.import_progress: dict[str, ImportReport] = {}
         self.handlers: dict[str, Handler] = {
@@ -158,23 +159,36 @@ class WriteService:
         self, principal: Principal, data: dict[str, Any], key: str | None
     ) -> Outcome:
         def validate() -> dict[str, Any]:
-            return v.validate_new_lead(data, self.region)
+            return v.validate_new_lead(data, self._region(principal, data))
 
         return await self._create(principal, "createLead", self.leads.name, "lead", validate, key)
 
     async def update_lead(
-        self, principal: Principal, lead_id: str, data: dict[str, Any], key: str | None
+        self,
+        principal: Principal,
+        lead_id: str,
+        data: dict[str, Any],
+        key: str | None,
+        brand: str | None = None,
     ) -> Outcome:
+        """``brand``: the lead's, for reading a phone number without its +country code."""
+
         def validate() -> dict[str, Any]:
-            return v.validate_lead_update(data, self.region)
+            return v.validate_lead_update(data, self.phone_region(brand))
 
         return await self._update(
             principal, "updateLead", self.leads.name, "lead", lead_id, validate, key
         )
 
     async def update_ticket(
-        self, principal: Principal, ticket_id: str, data: dict[str, Any], key: str | None
+        self,
+        principal: Principal,
+        ticket_id: str,
+        data: dict[str, Any],
+        key: str | None,
+        brand: str | None = None,
     ) -> Outcome:
+        """``brand`` is taken as the other updates take it; a ticket holds no phone number."""
         assert self.tickets is not None
 
         def validate() -> dict[str, Any]:
@@ -197,12 +211,18 @@ class WriteService:
         )
 
     async def update_customer(
-        self, principal: Principal, contact_id: str, data: dict[str, Any], key: str | None
+        self,
+        principal: Principal,
+        contact_id: str,
+        data: dict[str, Any],
+        key: str | None,
+        brand: str | None = None,
     ) -> Outcome:
+        """``brand``: the customer's, for reading a phone number without its +country code."""
         assert self.customers is not None
 
         def validate() -> dict[str, Any]:
-            return v.validate_customer_update(data, self.region)
+            return v.validate_customer_update(data, self.phone_region(brand))
 
         return await self._update(
             principal, "updateCustomer", self.customers.name, "customer", contact_id, validate, key
@@ -328,7 +348,7 @@ class WriteService:
         rejected: list[Rejection] = []
         for index, data in enumerate(rows):
             try:
-                values = v.validate_new_lead(data, self.region)
+                values = v.validate_new_lead(data, self._region(principal, data))
             except Invalid as invalid:
                 rejected.append(Rejection(index, reasons(invalid)))
                 continue
@@ -473,7 +493,7 @@ class WriteService:
                 [(index, values) for index, values in payload["rows"]],
                 self.leads,
                 import_ledger(self.outbox, ledger_id),  # shared when the outbox is
-                default_region=self.region,
+                phone_region=self.phone_region,
                 on_progress=progress,
             )
         finally:
@@ -497,6 +517,14 @@ class WriteService:
     async def _forget_answers(self, *kinds: str) -> None:
         if self.cache is not None and kinds:
             await self.cache.forget_answers(*kinds)
+
+    def _region(self, principal: Principal, data: dict[str, Any]) -> str | None:
+        """The phone region of a new record: its brand's, the brand ``_brand`` will give it
+        (the caller's only one) when it names none, else the default."""
+        brand = v.given_brand(data)
+        if brand is None and principal.brands is not None and len(principal.brands) == 1:
+            brand = next(iter(principal.brands))
+        return self.phone_region(brand)
 
     def _brand(self, principal: Principal, values: dict[str, Any]) -> UserError | None:
         brand = values.get("brand")

@@ -73,7 +73,7 @@ async def test_valid_rows_are_created_and_invalid_rows_rejected_with_line_and_re
         (4, {"firstName": "Bob", "email": "not-an-address"}),
         (5, {"lastName": "Kim", "company": "Acme", "phone": "12", "shoeSize": "9"}),
     ]
-    report = await import_leads(given, leads, tmp_path / "ledger", default_region="GB")
+    report = await import_leads(given, leads, tmp_path / "ledger", phone_region=lambda _: "GB")
     assert (report.read, report.valid, report.created, report.skipped) == (4, 2, 2, 0)
     found = {r.line: {(x.field, x.code) for x in r.reasons} for r in report.rejected}
     assert found == {

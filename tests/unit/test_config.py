@@ -106,3 +106,35 @@ def test_a_role_names_only_types_roles_govern(example: dict) -> None:
 def test_a_service_role_lists_exactly_its_fields(example: dict) -> None:
     example["roles"] = {"service": {"read": {"PlayerStats": ["playerId", "level"]}}}
     assert parse_config(example).roles["service"].read == {"PlayerStats": ["playerId", "level"]}
+
+
+def test_a_brand_phone_region_falls_back_to_the_default(example: dict) -> None:
+    writes = parse_config(example).writes
+    assert (writes.phone_region("luckyspin"), writes.phone_region("northstar")) == ("BR", "GB")
+    assert writes.phone_region(None) == "GB"
+
+
+@pytest.mark.parametrize(
+    ("regions", "path"),
+    [
+        ({"default_phone_region": "XX"}, "writes.default_phone_region"),
+        ({"phone_regions": {"goldcoast": "ZZ"}}, "writes.phone_regions.goldcoast"),
+        ({"phone_regions": {"goldcoast": "mt"}}, "writes.phone_regions.goldcoast"),
+    ],
+)
+def test_a_phone_region_phonenumbers_does_not_know_is_named(
+    example: dict, regions: dict, path: str
+) -> None:
+    example["writes"].update(regions)
+    with pytest.raises(ConfigError) as raised:
+        parse_config(example)
+    assert [p for p, _ in raised.value.problems] == [path]
+
+
+def test_a_phone_region_of_a_brand_the_config_lacks_is_named(example: dict) -> None:
+    example["writes"]["phone_regions"] = {"moonbet": "GB"}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(example)
+    assert raised.value.problems == [
+        ("writes.phone_regions.moonbet", "not one of the config's brands")
+    ]
