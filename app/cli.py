@@ -60,7 +60,7 @@ def _simulate(args: argparse.Namespace) -> int:
 EXAMPLE_QUERY = """{
   customers(first: 5, filter: {brand: "luckyspin"}) {
     totalCount
-    edges { node { id name email company
+    edges { node { id name company
       leads { id status }
       tickets(status: [OPEN, PENDING], first: 3) { id subject status requester { name } }
       playerStats { level levelName pointsBalance ggr { amount currency } }

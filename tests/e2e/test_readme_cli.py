@@ -528,3 +528,26 @@ def test_a_bad_flag_is_usage_and_an_error_without_a_traceback(tmp_path: Path) ->
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("usage: crmgraph")
     assert "error: unrecognized arguments: --colour" in result.stderr
+
+
+def _try_it_queries() -> list[str]:
+    """The GraphQL blocks of the README's "Try it" section, as a newcomer pastes them."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Try it", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```graphql\n(.*?)```", section, re.DOTALL)
+
+
+def test_the_readme_has_queries_to_try() -> None:
+    assert len(_try_it_queries()) >= 3
+
+
+@pytest.mark.parametrize("query", _try_it_queries())
+def test_each_readme_query_answers_without_errors_for_the_keyless_caller(
+    demo: Demo, query: str
+) -> None:
+    # GraphiQL without a key: the demo's read-only analyst, who may not read emails.
+    answer = httpx.post(f"{demo.url}/graphql", json={"query": query}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert "errors" not in body, body["errors"]
+    assert all(value is not None for value in body["data"].values())
