@@ -26,6 +26,8 @@ class Context(BaseContext):
         # Filled in by the RequestPlan extension, before any resolver runs.
         self.selection = Selection()
         self.denied: frozenset[tuple[str, str]] = frozenset()
+        #: The operation's estimated upstream requests after batching (app/auth/limits.py).
+        self.cost: int | None = None
         self.loaders: Loaders = gateway.loaders(self.fields_of, principal)
         # Errors of fields that still answered (an empty list, a record left out).
         self.reported: list[GraphQLError] = []

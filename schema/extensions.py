@@ -85,6 +85,7 @@ class RequestPlan(SchemaExtension):
             cost = check(schema, document, ctx.operation_name, ctx.variables, limits)
         except QueryTooComplex as exc:
             return GraphQLError(str(exc), extensions=exc.extensions)
+        context.cost = cost
         if access.rate is None:
             return None
         try:
@@ -167,7 +168,8 @@ class Observe(SchemaExtension):
             }
         served = context.loaders.served
         elapsed = (time.perf_counter() - self._started) * 1000
-        return {"explain": explain.report(self._trail, served.hits, served.misses, elapsed)}
+        report = explain.report(self._trail, served.hits, served.misses, elapsed)
+        return {"explain": {**report, "cost": context.cost}}
 
 
 def _outcome(result: Any) -> str:

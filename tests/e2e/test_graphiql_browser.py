@@ -209,6 +209,7 @@ async def assert_panel_shows(graphiql: GraphiQL, answer: dict[str, Any]) -> None
     explain = answer["extensions"]["explain"]
     assert await graphiql.text("[data-explain=total] dd") == f"{shown(explain['totalMs'])} ms"
     assert await graphiql.text("[data-explain=upstream-calls] dd") == str(len(explain["calls"]))
+    assert await graphiql.text("[data-explain=cost] dd") == shown(explain["cost"])
     calls = [
         [c["source"], *map(shown, (c["batchSize"], c["status"], c["attempt"], c["ms"]))]
         for c in explain["calls"]

@@ -61,6 +61,10 @@ async def test_explain_lists_the_upstream_calls_for_the_roles_allowed(
     assert loaders["leads_by_email"] == {"loader": "leads_by_email", "batches": 1, "keys": 3}
     assert explain["totalMs"] >= max(c["ms"] for c in explain["calls"])
     assert explain["cache"] == []  # this gateway has no cache
+    # The estimate the query limits checked (upstream requests after batching) bounds the calls
+    # actually made (one player batch per brand is counted for every brand that may be on it).
+    assert isinstance(explain["cost"], int)
+    assert explain["cost"] >= explain["upstreamCalls"]
     assert analyst["extensions"]["explain"]["upstreamCalls"] >= 3
     assert support["extensions"]["explain"]["code"] == "FORBIDDEN"
     assert "calls" not in support["extensions"]["explain"]
