@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
 
-from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+)
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
+from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 
 from app.auth.access import Access
-from app.auth.limits import QueryTooComplex, check
+from app.auth.limits import QueryTooComplex, check, check_tokens
 from app.auth.ratelimit import RateLimiterUnavailable
 from app.connectors.errors import UpstreamError
 from app.observability import explain, metrics, tracing
@@ -29,6 +38,10 @@ operations = get_logger("crmgraph.graphql")
 INTROSPECTION = {"__schema", "__type", "__typename"}
 ENTITY_TYPES = {"Customer", "Lead", "Ticket", "PlayerStats"}
 INTROSPECTION_DEPTH = 20
+#: graphql-core's parser when told to stop past ``max_tokens`` (RequestPlan.on_parse).
+TOKEN_FLOOD = re.compile(
+    r"Syntax Error: Document contains more than (\d+) tokens\. Parsing aborted\."
+)
 
 
 class RequestPlan(SchemaExtension):
@@ -56,6 +69,23 @@ class RequestPlan(SchemaExtension):
                 refusal = await self._refusal(context, access, schema, document)
                 if refusal is not None:
                     ctx.result = ExecutionResult(data=None, errors=[refusal])
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        # The guard counts an HTTP body's tokens before GraphQL sees it; a websocket's
+        # operations reach GraphQL directly, so every operation is counted here too, before
+        # it is parsed. Over the limit, the parser is told to stop there (cheaply, lazily) and
+        # its abort is answered as QUERY_TOO_COMPLEX (see ErrorShaping).
+        ctx = self.execution_context
+        context = ctx.context
+        if isinstance(context, Context) and context.access is not None and ctx.query:
+            limits = context.access.limits
+            try:
+                check_tokens(ctx.query, limits)
+            except QueryTooComplex:
+                ctx.parse_options["max_tokens"] = limits.max_tokens
+            except GraphQLSyntaxError:
+                pass  # the parser reports it, with its location
         yield
 
     def get_results(self) -> dict[str, Any]:
@@ -128,7 +158,7 @@ class Observe(SchemaExtension):
                 seconds = time.perf_counter() - self._started
                 # A subscription was counted when it started; its span is its lifetime, no
                 # latency (and a client's `complete` ends it by cancellation, not here).
-                if ctx.operation_type is not OperationType.SUBSCRIPTION:
+                if not _is_subscription(ctx):
                     metrics.graphql_request(name, outcome, seconds)
                 metrics.loader_calls(self._trail.batches.items())
                 operations.info(
@@ -172,6 +202,11 @@ class Observe(SchemaExtension):
         return {"explain": {**report, "cost": context.cost}}
 
 
+def _is_subscription(ctx: ExecutionContext) -> bool:
+    # A document that did not parse has no operation type (Strawberry raises for it).
+    return ctx.graphql_document is not None and ctx.operation_type is OperationType.SUBSCRIPTION
+
+
 def _outcome(result: Any) -> str:
     """ok, partial (data and errors), refused (a limit or budget said no) or error."""
     errors = getattr(result, "errors", None) or []
@@ -202,11 +237,24 @@ class ErrorShaping(SchemaExtension):
         original = error.original_error
         if original is None and error.extensions and "code" in error.extensions:
             return error  # our own refusals (RATE_LIMITED, QUERY_TOO_COMPLEX)
-        if original is None:
-            # Syntax and validation errors: the caller's query is wrong.
-            code = "GRAPHQL_PARSE_FAILED" if error.path is None and not error.nodes else None
+        if original is None or (isinstance(original, GraphQLError) and error.path is None):
+            # The caller's request is wrong: its syntax, its document, or its variables (which
+            # graphql-core coerces once execution starts, so they are not PreExecutionErrors).
+            flood = TOKEN_FLOOD.fullmatch(error.message)
+            if isinstance(error, GraphQLSyntaxError) and flood:
+                limit = int(flood[1])
+                too_complex = QueryTooComplex("tokens", limit, limit + 1)
+                return GraphQLError(str(too_complex), extensions=too_complex.extensions)
+            if isinstance(error, GraphQLSyntaxError):
+                code = "GRAPHQL_PARSE_FAILED"
+            elif error.path is None and not isinstance(
+                self.execution_context.result, PreExecutionError
+            ):
+                code = "BAD_USER_INPUT"
+            else:
+                code = "GRAPHQL_VALIDATION_FAILED"
             extensions = dict(error.extensions or {})
-            extensions.setdefault("code", code or "GRAPHQL_VALIDATION_FAILED")
+            extensions.setdefault("code", code)
             return _with(error, error.message, extensions)
         if isinstance(original, GatewayError):
             return error

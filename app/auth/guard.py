@@ -2,8 +2,11 @@
 all checked before the body reaches GraphQL (so nothing refused here costs an upstream call).
 
 A pure ASGI middleware. It puts the caller's Principal in ``scope["state"]["principal"]``.
-Refusals are JSON in GraphQL's error shape, with an HTTP status where one fits (401, 413, 400)
-and an audit event naming the caller where one is known.
+Refusals are JSON in GraphQL's error shape, with an HTTP status where one fits (401, 413, 415,
+400) and an audit event naming the caller where one is known. A POST body is JSON or is refused
+(415), whatever Strawberry would make of it: a safelist is only as good as the one door it
+guards. The answer's media type and the status of a refusal that is not an HTTP error follow
+``app.graphql_http``.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from graphql import GraphQLSyntaxError
+
 from app.auth.authenticate import Authenticator, Unauthenticated
 from app.auth.limits import count_tokens
 from app.auth.persisted import PersistedQueryError, PersistedQueryStore
+from app.graphql_http import answer_type, error_body, is_json, not_executed_status
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -25,6 +31,15 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 audit = logging.getLogger("crmgraph.audit")
+
+#: The request parameters GraphQL reads, and the JSON type each must have when not null.
+PARAMETERS: dict[str, type] = {
+    "query": str,
+    "operationName": str,
+    "variables": dict,
+    "extensions": dict,
+}
+_KINDS: dict[type, str] = {str: "a string", dict: "an object"}
 
 
 class Refused(Exception):
@@ -72,6 +87,8 @@ class GraphQLGuard:
                 body = await self._body(headers, receive)
                 body = self._checked_body(body, headers)
                 receive = _replay(body)
+                # Whatever its parameters or case, it is JSON now: say so as Strawberry reads it.
+                scope = {**scope, "headers": _as_json(scope["headers"])}
             elif method == "GET":
                 scope = {**scope, "query_string": self._checked_query(scope["query_string"])}
         except Refused as refused:
@@ -85,7 +102,7 @@ class GraphQLGuard:
                     "client": client,
                 },
             )
-            await _refuse(send, refused)
+            await _refuse(send, refused, answer_type(headers.get("accept")))
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
@@ -115,8 +132,8 @@ class GraphQLGuard:
                 return b"".join(chunks)
 
     def _checked_body(self, body: bytes, headers: dict[str, str]) -> bytes:
-        if not headers.get("content-type", "").startswith("application/json"):
-            return body  # multipart and the like: Strawberry answers for them
+        if not is_json(headers.get("content-type")):
+            raise Refused(415, "BAD_USER_INPUT", "the body must be application/json")
         try:
             payload = json.loads(body)
         except ValueError:
@@ -131,24 +148,35 @@ class GraphQLGuard:
     def _checked_query(self, query_string: bytes) -> bytes:
         params = dict(parse_qsl(query_string.decode("latin-1")))
         payload: dict[str, Any] = dict(params)
-        if "extensions" in params:
-            try:
-                payload["extensions"] = json.loads(params["extensions"])
-            except ValueError:
-                raise Refused(400, "BAD_USER_INPUT", "extensions is not valid JSON") from None
+        for name in ("variables", "extensions"):
+            if params.get(name):  # an empty one is no value, to Strawberry too
+                try:
+                    payload[name] = json.loads(params[name])
+                except ValueError:
+                    raise Refused(400, "BAD_USER_INPUT", f"{name} is not valid JSON") from None
+            else:
+                payload[name] = None
         resolved = self._resolved(payload)
         if resolved is payload:
             return query_string
         return urlencode({**params, "query": resolved["query"]}).encode()
 
     def _resolved(self, payload: dict[str, Any]) -> dict[str, Any]:
+        for name, kind in PARAMETERS.items():
+            if payload.get(name) is not None and not isinstance(payload[name], kind):
+                raise Refused(400, "BAD_USER_INPUT", f"{name} must be {_KINDS[kind]} or null")
         try:
             resolved = self.persisted.resolve(payload)
         except PersistedQueryError as exc:
             raise Refused(200, exc.code, str(exc)) from None
         query = resolved.get("query")
         if isinstance(query, str):
-            found = count_tokens(query, self.max_tokens)
+            try:
+                found = count_tokens(query, self.max_tokens)
+            except GraphQLSyntaxError:
+                # Within the budget up to where the lexer stops: GraphQL reports that error,
+                # with its location, as it reports any other syntax error.
+                found = 0
             if found > self.max_tokens:
                 raise Refused(
                     200,
@@ -158,6 +186,11 @@ class GraphQLGuard:
                     max=self.max_tokens,
                 )
         return resolved
+
+
+def _as_json(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+    return [*kept, (b"content-type", b"application/json")]
 
 
 def _replay(body: bytes) -> Receive:
@@ -173,14 +206,16 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-async def _refuse(send: Send, refused: Refused) -> None:
-    error = {"message": refused.message, "extensions": {"code": refused.code, **refused.extra}}
-    payload = json.dumps({"data": None, "errors": [error]}).encode()
+async def _refuse(send: Send, refused: Refused, answer: str) -> None:
+    # A refusal of the operation itself (200 under application/json) is 400 under
+    # application/graphql-response+json, like any request that did not execute.
+    status = not_executed_status(answer) if refused.status == 200 else refused.status
+    payload = error_body(status, refused.message, refused.code, **refused.extra)
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", answer.encode()),
         (b"content-length", str(len(payload)).encode()),
     ]
-    if refused.status == 401:
+    if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="crmgraph", ApiKey header="X-API-Key"'))
-    await send({"type": "http.response.start", "status": refused.status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

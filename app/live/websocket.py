@@ -5,24 +5,28 @@ is in its ``connection_init``: an ``Authorization``, ``apiKey`` or ``X-API-Key``
 payload (GraphiQL sends its Headers pane there), or else the ``Authorization`` / ``X-API-Key``
 headers of the upgrade request. The same :class:`Authenticator` decides (API keys, JWTs, the
 anonymous loopback rule); a refusal closes the socket with 4403 Forbidden and leaves an audit
-event.
+event. Credentials that lapse while the socket is open (a key revoked, a token expired) close
+it the same way (``app.live.lapse``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+from starlette.websockets import WebSocket
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth.authenticate import Authenticator, Unauthenticated
 from app.auth.principal import Principal
 from app.graphiql import page
+from app.graphql_http import GraphQLOverHTTPRouter
+from app.live import lapse
 
 audit = logging.getLogger("crmgraph.audit")
 
@@ -59,10 +63,21 @@ def credentials(headers: Mapping[str, str], payload: object) -> dict[str, str]:
     return {h: headers[h] for h in ("authorization", "x-api-key") if h in headers}
 
 
-class LiveRouter(GraphQLRouter[Any, None]):
+class LiveRouter(GraphQLOverHTTPRouter):
     def __init__(self, *args: Any, authenticator: Authenticator, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.authenticator = authenticator
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        if not isinstance(request, WebSocket):
+            return await super().run(request, context, root_value)
+        try:
+            return await super().run(request, context, root_value)
+        finally:
+            # The credentials' watch (started by on_ws_connect) ends with its connection.
+            watch: asyncio.Task[None] | None = getattr(request.state, "watch", None)
+            if watch is not None:
+                watch.cancel()
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         # Our page, not Strawberry's: its assets are the gateway's own (app.graphiql).
@@ -73,6 +88,7 @@ class LiveRouter(GraphQLRouter[Any, None]):
         client = websocket.client.host if websocket.client else None
         try:
             found = credentials(websocket.headers, context.connection_params)
+            found["host"] = websocket.headers.get("host", "")  # for the anonymous rule
             context.principal = await self.authenticator.authenticate(found, client)
         except Unauthenticated as exc:
             audit.warning(
@@ -86,5 +102,8 @@ class LiveRouter(GraphQLRouter[Any, None]):
                 },
             )
             raise ConnectionRejectionError from None
+        websocket.state.watch = asyncio.create_task(
+            lapse.watch(websocket, self.authenticator, context.principal)
+        )
         acknowledged: UnsetType = UNSET
         return acknowledged
