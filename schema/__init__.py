@@ -21,6 +21,7 @@ from schema.leads import LeadType
 from schema.mutations import Mutation
 from schema.query import Query
 from schema.subscriptions import StreamShaping, Subscription, operation_context
+from schema.suggestions import NoSuggestionsWithoutIntrospection
 from schema.tickets import TicketType
 
 
@@ -63,7 +64,7 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         config=StrawberryConfig(default_resolver=read_attribute),
         types=[CustomerType, LeadType, TicketType],
-        extensions=[Observe, RequestPlan, StreamShaping],
+        extensions=[Observe, RequestPlan, StreamShaping, NoSuggestionsWithoutIntrospection],
         execution_context_class=PolicyExecutionContext,
     )
 

@@ -25,11 +25,12 @@ from schema.common import (
 )
 from schema.context import Info
 from schema.customers import CustomerFilter, CustomerType
-from schema.errors import BadUserInput, NotFound
+from schema.errors import BadUserInput, Forbidden, NotFound
 from schema.leads import LeadFilter, LeadType
 from schema.mutations import SyncJob, sync_job
 from schema.players import PlayerStatsType
 from schema.sources import SourceStatus, source_statuses
+from schema.sync_jobs import visible
 from schema.tickets import TicketFilter, TicketType
 
 
@@ -86,6 +87,13 @@ class Query:
         }.get(node.source)
         if entity is None:
             raise NotFound(f"no object with id {node}")
+        access = info.context.access
+        # Decided by the id's source alone, before any lookup, so the answer is the same for
+        # every id of it: it tells nothing of the record, only what `lead(id:)` would say.
+        if access is not None and not access.policy.may_read(
+            info.context.principal.roles, "Query", entity
+        ):
+            raise Forbidden(f"your role may not read a {entity}")
         return await _load(info, entity, id)  # type: ignore[no-any-return]
 
     @strawberry.field
@@ -212,6 +220,10 @@ class Query:
     # Nullable, so that an unknown job (NOT_FOUND) or a refusal costs only this field.
     @strawberry.field(description="A queued write: its state, attempts and last error.")
     async def sync_job(self, info: Info, id: strawberry.ID) -> SyncJob | None:
+        outbox = info.context.gateway.outbox
+        job = await outbox.get(str(id)) if outbox is not None else None
+        if job is not None and not await visible(info, job):
+            raise NotFound(f"no sync job {id}")  # as sync_job() words an unknown id
         return await sync_job(info, str(id))
 
     @strawberry.field(description="The field cache: hits, misses, stale serves, hot fields.")

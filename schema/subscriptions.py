@@ -27,6 +27,7 @@ from app.auth.persisted import PersistedQueryError
 from app.connectors.errors import UpstreamError
 from app.domain.ids import NodeId
 from app.domain.models import Customer, Lead, LeadStatus, PlayerStats, Ticket, TicketStatus
+from app.live.lapse import closed_if_lapsed
 from app.live.subscriptions import Watch, backlog
 from app.resilience import deadline
 from schema.common import parse_id
@@ -87,9 +88,20 @@ async def _events(context: Context, watch: Watch) -> AsyncIterator[Any]:
                         continue
                 except UpstreamError as exc:
                     # The change happened but its record cannot be read: say so at the field.
-                    yield UpstreamFieldError(exc)
-                    continue
+                    record = UpstreamFieldError(exc)
+                if await _lapsed(context):
+                    # The socket is closed; its handler cancels this operation. Ending the
+                    # stream instead would make it send `complete` on a closed socket.
+                    await asyncio.Event().wait()
                 yield record
+
+
+async def _lapsed(context: Context) -> bool:
+    """Whether the subscriber's credentials lapsed since it connected (a websocket only)."""
+    websocket = context.request
+    if context.access is None or not isinstance(websocket, WebSocket):
+        return False
+    return await closed_if_lapsed(websocket, context.access.authenticator, context.principal)
 
 
 def _statuses(values: list[Any] | None) -> frozenset[Any] | None:

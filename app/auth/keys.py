@@ -221,6 +221,12 @@ class KeyStore:
             return None
         return key
 
+    def is_active(self, key_id: str) -> bool:
+        """Whether the key with this id is still active (neither revoked nor expired), as the
+        file says now — for a connection that presented it earlier."""
+        key = self._current().get(key_id)
+        return key is not None and key.state(self._now()) == "active"
+
     def list(self) -> list[ApiKey]:
         """Every key, revoked and expired ones too, oldest first."""
         return sorted(self._read_strict().values(), key=lambda k: (k.created_at, k.id))

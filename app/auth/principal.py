@@ -17,6 +17,8 @@ class Principal:
     kind: Literal["api_key", "jwt", "anonymous"]
     roles: tuple[str, ...]
     brands: frozenset[str] | None
+    #: When the credential stops being valid (epoch seconds; a token's ``exp`` plus leeway).
+    expires_at: float | None = None
 
     def sees_brand(self, brand: str | None) -> bool:
         """A record of no known brand is visible only to callers of every brand."""

@@ -49,6 +49,18 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
+#: An epoch timestamp as vendors send it: ASCII digits, at most 16 (milliseconds until the
+#: year 318857). ``str.isdigit`` also admits "²" and other scripts' digits, and an unbounded
+#: ``int`` overflows a float or Python's digit limit — each would be a 500, not a refusal.
+_EPOCH = re.compile(r"[0-9]{1,16}")
+
+
+def _epoch(text: str, name: str) -> int:
+    if _EPOCH.fullmatch(text) is None:
+        raise Unsigned(f"{name} is not an epoch timestamp")
+    return int(text)
+
+
 def _fresh(signed_at: float, now: float, tolerance: float) -> None:
     if abs(now - signed_at) > tolerance:
         raise Stale(f"the signature's timestamp is {now - signed_at:.0f} s from now")
@@ -87,9 +99,7 @@ def verify_hubspot(
 ) -> None:
     signature = _header(headers, "x-hubspot-signature-v3")
     timestamp = _header(headers, "x-hubspot-request-timestamp")
-    if not timestamp.isdigit():
-        raise Unsigned("X-HubSpot-Request-Timestamp is not epoch milliseconds")
-    _fresh(int(timestamp) / 1000, now, tolerance)
+    _fresh(_epoch(timestamp, "X-HubSpot-Request-Timestamp") / 1000, now, tolerance)
     message = method.upper().encode() + _hubspot_uri(uri).encode() + body + timestamp.encode()
     expected = base64.b64encode(_digest(secret, message))
     if not hmac.compare_digest(expected, signature.encode()):
@@ -102,12 +112,14 @@ def verify_zendesk(
     signature = _header(headers, "x-zendesk-webhook-signature")
     timestamp = _header(headers, "x-zendesk-webhook-signature-timestamp")
     try:
-        signed_at = datetime.fromisoformat(timestamp)
-    except ValueError:
+        parsed = datetime.fromisoformat(timestamp)
+        # An offset can push the first or last representable day out of range.
+        signed_at = parsed.timestamp() if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError, OSError):
         raise Unsigned("X-Zendesk-Webhook-Signature-Timestamp is not an ISO 8601 time") from None
-    if signed_at.tzinfo is None:
+    if signed_at is None:
         raise Unsigned("X-Zendesk-Webhook-Signature-Timestamp has no time zone")
-    _fresh(signed_at.timestamp(), now, tolerance)
+    _fresh(signed_at, now, tolerance)
     expected = base64.b64encode(_digest(secret, timestamp.encode() + body))
     if not hmac.compare_digest(expected, signature.encode()):
         raise Unsigned("X-Zendesk-Webhook-Signature does not match")
@@ -119,7 +131,7 @@ def verify_players(
     parts = [p.strip().partition("=") for p in _header(headers, "x-signature").split(",")]
     stamps = [value for key, _, value in parts if key == "t"]
     candidates = [value for key, _, value in parts if key == "v1"]
-    if len(stamps) != 1 or not stamps[0].isdigit() or not candidates:
+    if len(stamps) != 1 or _EPOCH.fullmatch(stamps[0]) is None or not candidates:
         raise Unsigned("X-Signature is not t=<unix seconds>,v1=<hex>")
     _fresh(int(stamps[0]), now, tolerance)
     message = stamps[0].encode() + b"." + body
