@@ -251,6 +251,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         tickets=tickets,
         customers=customers,
         players=players,
+        brands=settings.brands,
     )
     if shared is not None:
         extra_redis.append(shared)

@@ -12,6 +12,8 @@ from typing import Any
 import strawberry
 
 from app.cache.groups import FIELDS
+from app.cache.records import FieldCache
+from app.connectors.errors import UpstreamError, UpstreamUnavailable
 from app.loaders import PlayerKey
 from app.writes.importer import ImportReport, Rejection
 from app.writes.outbox import Job
@@ -19,7 +21,7 @@ from app.writes.service import Outcome, WriteService
 from schema.common import lookup, parse_id
 from schema.context import Info
 from schema.customers import CustomerType
-from schema.errors import NotFound
+from schema.errors import NotFound, UpstreamFieldError
 from schema.leads import LeadType
 from schema.players import PlayerStatsType
 from schema.tickets import TicketType
@@ -63,12 +65,52 @@ class WritePayload:
         return cls(status=None, sync_job_id=None, user_errors=[error], record_id=None)
 
     async def record(self, info: Info, entity: str) -> Any:
-        """The written record as the caller reads it now (None until the write is applied)."""
+        """The written record as the caller reads it now (None until the write is applied).
+
+        Read again from the CRM: the write made this request's own copy (the check before it)
+        wrong, and its cache entries are gone. A record that cannot be read back is an error
+        at this field, never a silent null."""
         if self.record_id is None:
             return None
         native = self.record_id.split(":", 1)[-1]
         key = PlayerKey(None, native) if entity == "player" else native
-        return await getattr(info.context.loaders, entity).load(key)
+        _read_again(info, entity, self.record_id, native)
+        loader = getattr(info.context.loaders, entity)
+        loader.clear(key)
+        found = await loader.load(key)
+        if found is None:
+            raise UpstreamFieldError(
+                UpstreamUnavailable(
+                    _source_of(info, entity, self.record_id),
+                    f"the {entity} {self.record_id} was written but could not be read back",
+                )
+            )
+        return found
+
+
+def _source_of(info: Info, entity: str, record_id: str) -> str:
+    if entity == "player":
+        return str(info.context.loaders.sources.players.name)
+    return record_id.split(":", 1)[0]
+
+
+def _read_again(info: Info, entity: str, record_id: str, native: str) -> None:
+    """Forget that this request fetched the record already (it did, to check it before the
+    write), so the field cache reads it from the CRM instead of answering nothing."""
+    loaders = info.context.loaders
+    if loaders.cache is None:
+        return
+    if entity == "player":
+        players = loaders.sources.players
+        sources = [f"{players.name}@{brand}" for brand in players.brands]
+    else:
+        sources = [_source_of(info, entity, record_id)]
+    groups = loaders.cache.groups.by_entity.get(entity, {})
+    loaders.served.fetched.difference_update(
+        FieldCache.record_key(entity, source, native, group)
+        for source in sources
+        for group in groups
+    )
 
 
 @strawberry.type
@@ -265,15 +307,25 @@ async def _update(
 ) -> Any:
     """``WriteService.<method>`` on a record the caller can read (otherwise NOT_FOUND, as for
     a read)."""
-    record = await lookup(info, entity, str(id))
+    try:
+        record = await lookup(info, entity, str(id))
+        checked = True
+    except UpstreamError:  # its CRM cannot say now: checked when the write is applied
+        record, checked = _UNKNOWN, False
     if record is None:
         return payload.not_found(entity, id)
     native = parse_id(str(id)).native
     getattr(info.context.loaders, entity).clear(native)  # answer the record as it is after
     write = getattr(_writes(info), method)
     brand = getattr(record, "brand", None)  # its phone numbers are read in its brand's region
-    outcome: Outcome = await write(info.context.principal, native, _given(input), key, brand)
+    outcome: Outcome = await write(
+        info.context.principal, native, _given(input), key, brand, checked=checked
+    )
     return payload.of(outcome)
+
+
+#: A record whose CRM could not be asked whether it exists.
+_UNKNOWN = object()
 
 
 @strawberry.type
@@ -337,7 +389,13 @@ class Mutation:
         # Every field of the lead goes to the new contact, whatever this mutation selects.
         found = {}
         if node.source == leads.name:
-            found = await leads.leads_by_id([node.native], FIELDS["lead"])
+            try:
+                found = await leads.leads_by_id([node.native], FIELDS["lead"])
+            except UpstreamError:  # Salesforce is down: the lead is read when it is applied
+                outcome = await _writes(info).convert_lead_later(
+                    info.context.principal, node.native, idempotency_key
+                )
+                return CustomerPayload.of(outcome)  # type: ignore[no-any-return]
         lead = found.get(node.native)
         if lead is None or not info.context.principal.sees_brand(lead.brand):
             return CustomerPayload.not_found("lead", id)  # type: ignore[no-any-return]
@@ -386,11 +444,19 @@ class Mutation:
         idempotency_key: str | None = None,
     ) -> PlayerStatsPayload:
         loaders = info.context.loaders
-        player = await loaders.player.load(PlayerKey(None, str(player_id)))
-        if player is None or player.brand is None:
-            return PlayerStatsPayload.not_found("player", player_id)  # type: ignore[no-any-return]
+        principal = info.context.principal
+        brand: str | None
+        try:
+            player = await loaders.player.load(PlayerKey(None, str(player_id)))
+        except UpstreamError:  # the service is down: the worker finds the player's brand
+            only = principal.brands is not None and len(principal.brands) == 1
+            brand = next(iter(principal.brands or ())) if only else None
+        else:
+            if player is None or player.brand is None:
+                return PlayerStatsPayload.not_found("player", player_id)  # type: ignore[no-any-return]
+            brand = player.brand
         loaders.player.clear(PlayerKey(None, str(player_id)))
         outcome = await _writes(info).award_points(
-            info.context.principal, player.brand, str(player_id), _given(input), idempotency_key
+            principal, brand, str(player_id), _given(input), idempotency_key
         )
         return PlayerStatsPayload.of(outcome)  # type: ignore[no-any-return]

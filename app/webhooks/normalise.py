@@ -36,6 +36,39 @@ ZENDESK_FIELDS = {
     "brand_changed": "brand",
     "requester_changed": "requester_id",
 }
+#: Every Zendesk ticket event type (after ``ticket.``) Zendesk documents: a change of the
+#: ticket that forgetting its cached copy deals with. Any other type is a dead letter.
+ZENDESK_TYPES = frozenset(
+    {
+        "created",
+        *ZENDESK_FIELDS,
+        "agent_assignment_changed",
+        "attachment_linked_to_comment",
+        "attachment_redacted_from_comment",
+        "cc_added",
+        "cc_removed",
+        "comment_added",
+        "comment_made_private",
+        "comment_redacted",
+        "custom_field_changed",
+        "custom_status_changed",
+        "external_id_changed",
+        "follower_added",
+        "follower_removed",
+        "form_changed",
+        "group_assignment_changed",
+        "marked_as_spam",
+        "merged",
+        "organization_changed",
+        "permanently_deleted",
+        "problem_link_changed",
+        "soft_deleted",
+        "submitter_changed",
+        "tags_changed",
+        "type_changed",
+        "undeleted",
+    }
+)
 PLAYER_TYPES = ("player.stats.updated", "player.level.changed", "player.created")
 
 
@@ -176,7 +209,7 @@ class Normaliser:
         body = event.payload
         kind = str(body.get("type"))
         prefix = "zen:event-type:ticket."
-        if not kind.startswith(prefix):
+        if not kind.startswith(prefix) or kind.removeprefix(prefix) not in ZENDESK_TYPES:
             raise Poisoned(f"Zendesk event type {kind!r} is not one crmgraph follows")
         detail = _object(body, "detail")
         subject = str(body.get("subject", ""))

@@ -2,7 +2,10 @@
 writes once, across restarts (SQLite beside the outbox) and, with Redis, across instances.
 
 A key is claimed before the write is tried, so two concurrent requests with one key cannot both
-write: the second sees the claim and is told the first is still in progress.
+write: the second sees the claim and is told the first is still in progress. A claim holds only
+until the write is stored in the outbox (the key is then settled with its job), so a claim left
+without an outcome for ``claim_seconds`` belongs to a process that died before storing anything:
+it lapses, and the key may be claimed again.
 """
 
 from __future__ import annotations
@@ -17,15 +20,22 @@ from pathlib import Path
 from typing import Any
 
 IN_PROGRESS = "in_progress"
+#: How long a claim without an outcome holds (its holder stores the write within milliseconds).
+CLAIM_SECONDS = 60.0
 log = logging.getLogger(__name__)
 
 
 class IdempotencyStore:
     def __init__(
-        self, path: Path, window_seconds: float = 86_400, clock: Callable[[], float] = time.time
+        self,
+        path: Path,
+        window_seconds: float = 86_400,
+        clock: Callable[[], float] = time.time,
+        claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
         self.path = path
         self.window = window_seconds
+        self.claim_seconds = claim_seconds
         self.clock = clock
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
@@ -49,6 +59,10 @@ class IdempotencyStore:
         with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("DELETE FROM idempotency WHERE created_at < ?", (now - self.window,))
+            db.execute(  # a claim its holder never settled: the holder died
+                "DELETE FROM idempotency WHERE outcome IS NULL AND created_at < ?",
+                (now - self.claim_seconds,),
+            )
             row = db.execute("SELECT outcome FROM idempotency WHERE key = ?", (key,)).fetchone()
             if row is None:
                 db.execute("INSERT INTO idempotency VALUES (?, NULL, ?)", (key, now))
@@ -87,17 +101,19 @@ class SharedIdempotencyStore:
         local: IdempotencyStore,
         window_seconds: float = 86_400,
         prefix: str = "crmgraph:idem:",
+        claim_seconds: float = CLAIM_SECONDS,
     ) -> None:
         self.redis = redis
         self.local = local
         self.window = int(window_seconds)
+        self.claim_seconds = max(1, int(claim_seconds))
         self.prefix = prefix
         self._warned = False
 
     async def claim(self, key: str) -> dict[str, Any] | str | None:
         try:
             name = self.prefix + key
-            if await self.redis.set(name, self.IN_PROGRESS_MARK, nx=True, ex=self.window):
+            if await self.redis.set(name, self.IN_PROGRESS_MARK, nx=True, ex=self.claim_seconds):
                 return None
             value = await self.redis.get(name)
         except Exception as exc:  # Redis away: this instance's own store
@@ -116,7 +132,7 @@ class SharedIdempotencyStore:
             if outcome is None:
                 await self.redis.delete(name)
             else:
-                await self.redis.set(name, json.dumps(outcome), keepttl=True)
+                await self.redis.set(name, json.dumps(outcome), ex=self.window)
         except Exception as exc:
             self._fallback(exc)
             await self.local.settle(key, outcome)

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import csv
 import json
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -35,6 +34,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from app.config import ConfigError, load_config
 from app.connectors.salesforce import SalesforceClient
 from app.domain.validation import INVALID_VALUE, FieldError, Invalid
+from app.observability.setup import routine_calls
 from app.writes.importer import ImportReport, import_leads
 
 Rows = Iterator[tuple[int, Mapping[str, Any] | Invalid]]
@@ -204,9 +204,9 @@ async def _run(args: argparse.Namespace) -> int:
     if not isinstance(leads, SalesforceClient):  # the config validator checked the kind
         await gateway.aclose()
         raise SetupError("the lead source is not a Salesforce source")
-    # The progress is the import's own account: each call that went well is not logged on
-    # top of it (a failed or throttled call still is, as a warning).
-    logging.getLogger("crmgraph.upstream").setLevel(logging.WARNING)
+    # The progress is the import's own account: each call that went well is logged at debug,
+    # not on top of it (a failed or throttled call still is, as a warning).
+    routine_calls()
     try:
         with showing_progress(total) as show:
             report = await import_leads(
@@ -215,6 +215,7 @@ async def _run(args: argparse.Namespace) -> int:
                 ledger,
                 dry_run=args.dry_run,
                 phone_region=settings.writes.phone_region,
+                brands=settings.brands,
                 on_progress=lambda now: show(rows_done(now)),
             )
     finally:

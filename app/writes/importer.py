@@ -33,7 +33,7 @@ import os
 import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -253,6 +253,13 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def unknown_brand(brand: str | None, brands: Collection[str] | None) -> str | None:
+    """Why ``brand`` cannot be written (not one of the config's ``brands``), or None."""
+    if brand is None or brands is None or brand in brands:
+        return None
+    return f"no brand {brand!r}: the brands are {', '.join(sorted(brands))}"
+
+
 def reasons(invalid: Invalid) -> list[Reason]:
     return [
         Reason(e.field[-1] if len(e.field) > 1 else "", e.code, e.message) for e in invalid.errors
@@ -260,6 +267,7 @@ def reasons(invalid: Invalid) -> list[Reason]:
 
 
 Row = tuple[int, dict[str, Any]]
+UNKNOWN_BRAND = "UNKNOWN_BRAND"
 
 
 class _Importer:
@@ -377,6 +385,7 @@ async def import_leads(
     phone_region: PhoneRegionOf = no_phone_region,
     on_progress: ProgressFn | None = None,
     concurrency: int = CONCURRENCY,
+    brands: Collection[str] | None = None,
 ) -> ImportReport:
     """Import ``(line number, row)`` pairs as new Leads; see the module docstring.
 
@@ -384,7 +393,8 @@ async def import_leads(
     could not parse that line) is rejected with its errors. ``dry_run`` validates only: nothing
     is sent and the ledger is read (to count skipped rows) but never written. ``ledger``: a
     :class:`Ledger`, or the path of a :class:`FileLedger`. ``phone_region`` gives the region a
-    row's phone number is read in from the row's brand.
+    row's phone number is read in from the row's brand. ``brands``: the config's; a row of
+    any other brand is rejected.
     """
     started = time.monotonic()
     report = ImportReport(dry_run=dry_run)
@@ -412,6 +422,10 @@ async def import_leads(
                 values = validate_new_lead(data, phone_region(given_brand(data)))
             except Invalid as invalid:
                 report.rejected.append(Rejection(line, reasons(invalid)))
+                continue
+            unknown = unknown_brand(values.get("brand"), brands)
+            if unknown is not None:
+                report.rejected.append(Rejection(line, [Reason("brand", UNKNOWN_BRAND, unknown)]))
                 continue
             report.valid += 1
             if line in book.created:

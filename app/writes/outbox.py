@@ -228,10 +228,16 @@ class Outbox:
         record_key: str,
         operation: str,
         payload: dict[str, Any],
+        *,
+        applying: bool = False,
     ) -> Job:
-        """Store a write durably; it is due at once (behind earlier jobs of its record)."""
+        """Store a write durably; it is due at once (behind earlier jobs of its record).
+
+        ``applying``: the caller is about to apply it itself (a write tried inline), so it is
+        stored claimed; a process killed meanwhile leaves it for ``recover`` to queue again."""
         job_id = f"job_{uuid.uuid4().hex}"
         body = _dumps(payload)  # not JSON: fail here, in the caller, before anything is stored
+        state = APPLYING if applying else QUEUED
 
         def tx(conn: sqlite3.Connection) -> Job:
             now = self._clock()
@@ -239,7 +245,7 @@ class Outbox:
                 "INSERT INTO outbox_jobs (id, source, entity, record_key, operation, payload,"
                 " state, attempts, next_attempt_at, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
-                (job_id, source, entity, record_key, operation, body, QUEUED, now, now, now),
+                (job_id, source, entity, record_key, operation, body, state, now, now, now),
             )
             return self._fetch(conn, job_id)
 
@@ -317,15 +323,25 @@ class Outbox:
             )
         )
 
-    async def retry_later(self, job_id: str, error: str, delay: float, max_attempts: int) -> Job:
+    async def retry_later(
+        self,
+        job_id: str,
+        error: str,
+        delay: float,
+        max_attempts: int,
+        payload: dict[str, Any] | None = None,
+    ) -> Job:
         """The attempt failed: count it; queue the job again at now + ``delay``, or park it as
-        failed with ``error`` once ``max_attempts`` attempts have been made."""
+        failed with ``error`` once ``max_attempts`` attempts have been made. ``payload``
+        replaces the job's (what the failed attempt taught about how to apply it)."""
+        body = _dumps(payload) if payload is not None else None
 
         def change(job: Job, now: float) -> dict[str, Any]:
             attempts = job.attempts + 1
+            fields: dict[str, Any] = {} if body is None else {"payload": body}
             if attempts >= max_attempts:
-                return {"state": FAILED, "attempts": attempts, "last_error": error}
-            return {
+                return fields | {"state": FAILED, "attempts": attempts, "last_error": error}
+            return fields | {
                 "state": QUEUED,
                 "attempts": attempts,
                 "last_error": error,

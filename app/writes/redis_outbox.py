@@ -93,16 +93,23 @@ local function check(id, allowed)
 end
 """
 
-# ARGV: id, source, entity, record_key, operation, payload, now
+# ARGV: id, source, entity, record_key, operation, payload, now, lease expiry ('' : queued)
 _ENQUEUE = """
-local id, now = ARGV[1], ARGV[7]
+local id, now, expiry = ARGV[1], ARGV[7], ARGV[8]
+local state = 'queued'
+if expiry ~= '' then state = 'applying' end
 local seq = redis.call('INCR', P .. 'seq')
 redis.call('HSET', jkey(id), 'id', id, 'seq', seq, 'source', ARGV[2], 'entity', ARGV[3],
-  'record_key', ARGV[4], 'operation', ARGV[5], 'payload', ARGV[6], 'state', 'queued',
+  'record_key', ARGV[4], 'operation', ARGV[5], 'payload', ARGV[6], 'state', state,
   'attempts', 0, 'next_attempt_at', now, 'created_at', now, 'updated_at', now)
 redis.call('ZADD', P .. 'all', seq, id)
-redis.call('ZADD', P .. 'state:queued', seq, id)
-if redis.call('RPUSH', P .. 'record:' .. ARGV[4], id) == 1 then schedule(id, now) end
+redis.call('ZADD', P .. 'state:' .. state, seq, id)
+local length = redis.call('RPUSH', P .. 'record:' .. ARGV[4], id)
+if state == 'applying' then
+  redis.call('ZADD', P .. 'leases', expiry, id)  -- its caller applies it; recovered if it dies
+elseif length == 1 then
+  schedule(id, now)
+end
 return {'ok', redis.call('HGETALL', jkey(id))}
 """
 
@@ -153,11 +160,12 @@ release(id, now)
 return {'ok', redis.call('HGETALL', jkey(id))}
 """
 
-# ARGV: id, now, error, next attempt at, max attempts
+# ARGV: id, now, error, next attempt at, max attempts, payload ('': unchanged)
 _RETRY_LATER = """
 local id, now = ARGV[1], ARGV[2]
 local _, refused = check(id, {'applying'})
 if refused then return refused end
+if ARGV[6] ~= '' then redis.call('HSET', jkey(id), 'payload', ARGV[6]) end
 local attempts = tonumber(redis.call('HGET', jkey(id), 'attempts')) + 1
 redis.call('ZREM', P .. 'leases', id)
 redis.call('HSET', jkey(id), 'attempts', attempts, 'last_error', ARGV[3], 'updated_at', now)
@@ -344,12 +352,21 @@ class RedisOutbox:
         record_key: str,
         operation: str,
         payload: dict[str, Any],
+        *,
+        applying: bool = False,
     ) -> Job:
-        """Store a write durably; it is due at once (behind earlier jobs of its record)."""
+        """Store a write durably; it is due at once (behind earlier jobs of its record).
+
+        ``applying``: the caller is about to apply it itself (a write tried inline), so it is
+        stored claimed, with a lease: if the instance dies meanwhile, ``recover`` queues it."""
         job_id = f"job_{uuid.uuid4().hex}"
         body = _dumps(payload)  # not JSON: fail here, in the caller, before anything is stored
-        now = _moment(self._clock())
-        reply = await self._run("enqueue", job_id, source, entity, record_key, operation, body, now)
+        clock = self._clock()
+        now = _moment(clock)
+        expiry = _moment(clock + self.lease_seconds) if applying else ""
+        reply = await self._run(
+            "enqueue", job_id, source, entity, record_key, operation, body, now, expiry
+        )
         return _job(_fields(reply[1]))
 
     async def get(self, job_id: str) -> Job | None:
@@ -381,11 +398,20 @@ class RedisOutbox:
         """The CRM took the write; ``result`` (JSON) is kept for ``syncJob``."""
         return await self._change("applied", job_id, "mark applied", _dumps(result))
 
-    async def retry_later(self, job_id: str, error: str, delay: float, max_attempts: int) -> Job:
+    async def retry_later(
+        self,
+        job_id: str,
+        error: str,
+        delay: float,
+        max_attempts: int,
+        payload: dict[str, Any] | None = None,
+    ) -> Job:
         """The attempt failed: count it; queue the job again at now + ``delay``, or park it as
-        failed with ``error`` once ``max_attempts`` attempts have been made."""
+        failed with ``error`` once ``max_attempts`` attempts have been made. ``payload``
+        replaces the job's (what the failed attempt taught about how to apply it)."""
         due = _moment(self._clock() + max(delay, 0.0))
-        return await self._change("retry_later", job_id, "retry", error, due, max_attempts)
+        body = _dumps(payload) if payload is not None else ""
+        return await self._change("retry_later", job_id, "retry", error, due, max_attempts, body)
 
     async def retry(self, job_id: str) -> Job:
         """An operator sends a failed job round again: queued, due now, attempts reset."""

@@ -8,14 +8,17 @@ for all of them (idempotency, outbox, read-your-writes, audit).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from app.auth.principal import Principal
+from app.cache.groups import FIELDS
 from app.cache.records import FieldCache
 from app.connectors.errors import (
     CircuitOpen,
@@ -35,16 +38,24 @@ from app.domain.validation import FieldError, Invalid
 from app.writes.backends import AnyOutbox, import_ledger
 from app.writes.idempotency import IN_PROGRESS, IdempotencyStore, SharedIdempotencyStore
 from app.writes.importer import (
+    UNKNOWN_BRAND,
     ImportReport,
     Reason,
     Rejection,
     created_since,
     import_leads,
     reasons,
+    unknown_brand,
 )
+from app.writes.outbox import APPLIED, OutboxError
+from app.writes.worker import WriteInFlight
 
 audit = logging.getLogger("crmgraph.audit")
+log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+#: A request's deadline (``server.request_deadline``, 10 s) and a margin: past it, a create
+#: sent by a process that died can no longer be under way at the CRM.
+SETTLE_SECONDS = 15.0
 
 
 @dataclass(slots=True)
@@ -96,10 +107,6 @@ def _rejected(rejected: UpstreamRejected) -> Outcome:
     return Outcome(user_errors=errors or [UserError(None, "REJECTED", rejected.message)])
 
 
-class _QueueIt(Exception):
-    """Internal: a write that goes to the outbox without being tried first."""
-
-
 class ImportInterrupted(UpstreamUnavailable):
     """An import stopped because Salesforce could not take more; it resumes later."""
 
@@ -113,6 +120,33 @@ def _maybe_applied(exc: Exception) -> bool:
     return isinstance(exc, UpstreamError) and not isinstance(
         exc, CircuitOpen | UpstreamRateLimited | UpstreamAuthFailed
     )
+
+
+def _not_found(source: str, entity: str, native: str) -> UpstreamRejected:
+    """A record a write checked only when applied turned out missing or out of scope."""
+    message = f"no {entity} with id {native}"
+    return UpstreamRejected(source, message, problems=[([], "NOT_FOUND", message)])
+
+
+def _scope(principal: Principal) -> list[str] | None:
+    """The brands a caller may write (None: all), kept with a write checked when applied."""
+    return None if principal.brands is None else sorted(principal.brands)
+
+
+def _within(scope: list[str] | None, brand: str | None) -> bool:
+    return scope is None or brand in scope
+
+
+def _contact_of(lead: Lead) -> dict[str, Any]:
+    details = {
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "email": lead.email,
+        "phone": lead.phone,
+        "company": lead.company,
+        "brand": lead.brand,
+    }
+    return {k: v for k, v in details.items() if v}
 
 
 def _errors(invalid: Invalid) -> list[UserError]:
@@ -130,8 +164,14 @@ class WriteService:
         tickets: ZendeskClient | None = None,
         customers: HubSpotClient | None = None,
         players: PlayerStatsClient | None = None,
+        settle_seconds: float = SETTLE_SECONDS,
+        brands: Collection[str] | None = None,
     ) -> None:
         self.leads = leads
+        #: The config's brands: a new record of any other is refused (None: not checked).
+        self.brands = brands
+        #: How long a create sent without an answer may still be under way at the CRM.
+        self.settle = settle_seconds
         self.tickets = tickets
         self.customers = customers
         self.players = players
@@ -170,6 +210,7 @@ class WriteService:
         data: dict[str, Any],
         key: str | None,
         brand: str | None = None,
+        checked: bool = True,
     ) -> Outcome:
         """``brand``: the lead's, for reading a phone number without its +country code."""
 
@@ -177,7 +218,7 @@ class WriteService:
             return v.validate_lead_update(data, self.phone_region(brand))
 
         return await self._update(
-            principal, "updateLead", self.leads.name, "lead", lead_id, validate, key
+            principal, "updateLead", self.leads.name, "lead", lead_id, validate, key, checked
         )
 
     async def update_ticket(
@@ -187,6 +228,7 @@ class WriteService:
         data: dict[str, Any],
         key: str | None,
         brand: str | None = None,
+        checked: bool = True,
     ) -> Outcome:
         """``brand`` is taken as the other updates take it; a ticket holds no phone number."""
         assert self.tickets is not None
@@ -195,7 +237,14 @@ class WriteService:
             return v.validate_ticket_update(data)
 
         return await self._update(
-            principal, "updateTicket", self.tickets.name, "ticket", ticket_id, validate, key
+            principal,
+            "updateTicket",
+            self.tickets.name,
+            "ticket",
+            ticket_id,
+            validate,
+            key,
+            checked,
         )
 
     async def create_ticket(
@@ -204,7 +253,8 @@ class WriteService:
         assert self.tickets is not None
 
         def validate() -> dict[str, Any]:
-            return v.validate_new_ticket(data)
+            # A key of its own in Zendesk: a create whose answer was lost is found by it.
+            return {**v.validate_new_ticket(data), "external_id": f"crmgraph-{uuid.uuid4()}"}
 
         return await self._create(
             principal, "createTicket", self.tickets.name, "ticket", validate, key
@@ -217,6 +267,7 @@ class WriteService:
         data: dict[str, Any],
         key: str | None,
         brand: str | None = None,
+        checked: bool = True,
     ) -> Outcome:
         """``brand``: the customer's, for reading a phone number without its +country code."""
         assert self.customers is not None
@@ -225,7 +276,14 @@ class WriteService:
             return v.validate_customer_update(data, self.phone_region(brand))
 
         return await self._update(
-            principal, "updateCustomer", self.customers.name, "customer", contact_id, validate, key
+            principal,
+            "updateCustomer",
+            self.customers.name,
+            "customer",
+            contact_id,
+            validate,
+            key,
+            checked,
         )
 
     async def _create(
@@ -258,19 +316,25 @@ class WriteService:
         native: str,
         validate: Callable[[], dict[str, Any]],
         key: str | None,
+        checked: bool = True,
     ) -> Outcome:
-        """A change to one record: validated, then ordered after earlier writes to it."""
+        """A change to one record: validated, then ordered after earlier writes to it.
+        ``checked``: the caller was shown the record may be written (it exists, of a brand
+        they see); otherwise (its CRM could not say) that is checked when it is applied."""
         try:
             values = validate()
         except Invalid as invalid:
             return Outcome(user_errors=_errors(invalid))
+        payload: dict[str, Any] = {"id": native, "values": values}
+        if not checked:
+            payload["scope"] = _scope(principal)
         write = Write(
             mutation,
             source,
             entity,
             f"{entity}:{native}",
             f"update_{entity}",
-            {"id": native, "values": values},
+            payload,
             record_id=f"{source}:{native}",
         )
         return await self.run(principal, write, key)
@@ -278,11 +342,13 @@ class WriteService:
     async def award_points(
         self,
         principal: Principal,
-        brand: str,
+        brand: str | None,
         player_id: str,
         data: dict[str, Any],
         key: str | None,
     ) -> Outcome:
+        """``brand``: the player's; None when the player could not be looked up (its CRM is
+        down): the worker finds it among the brands the caller sees when it applies it."""
         assert self.players is not None
         try:
             values = v.validate_award(data)
@@ -298,10 +364,31 @@ class WriteService:
             "awardPoints",
             self.players.name,
             "player",
-            f"player:{brand}:{player_id}",
+            f"player:{brand or '*'}:{player_id}",
             "award_points",
-            {"brand": brand, "player_id": player_id, "key": upstream_key, **values},
+            {
+                "brand": brand,
+                "player_id": player_id,
+                "key": upstream_key,
+                **values,
+                **({} if brand else {"scope": _scope(principal)}),
+            },
             record_id=player_id,
+        )
+        return await self.run(principal, write, key)
+
+    async def convert_lead_later(
+        self, principal: Principal, lead_id: str, key: str | None
+    ) -> Outcome:
+        """A conversion of a lead Salesforce could not show now: queued, the lead read (and
+        checked as :meth:`convert_lead` checks it) when the worker applies it."""
+        write = Write(
+            "convertLead",
+            self.leads.name,
+            "lead",
+            f"lead:{lead_id}",
+            "convert_lead",
+            {"id": lead_id, "contact": None, "scope": _scope(principal)},
         )
         return await self.run(principal, write, key)
 
@@ -320,21 +407,13 @@ class WriteService:
             )
         if errors:
             return Outcome(user_errors=errors)
-        details = {
-            "first_name": lead.first_name,
-            "last_name": lead.last_name,
-            "email": lead.email,
-            "phone": lead.phone,
-            "company": lead.company,
-            "brand": lead.brand,
-        }
         write = Write(
             "convertLead",
             self.leads.name,
             "lead",
             f"lead:{lead.id.native}",
             "convert_lead",
-            {"id": lead.id.native, "contact": {k: v for k, v in details.items() if v}},
+            {"id": lead.id.native, "contact": _contact_of(lead)},
         )
         return await self.run(principal, write, key)
 
@@ -374,6 +453,10 @@ class WriteService:
     # -- one path for every write -------------------------------------------------------------
 
     async def run(self, principal: Principal, write: Write, key: str | None) -> Outcome:
+        """Idempotency, then the write stored in the outbox *before* it is sent (claimed by
+        this request, bound to its key), tried at once, and its job marked with the outcome.
+        A process killed mid-write leaves the job for the worker (after a restart, or when its
+        lease runs out), so a key never stays unresolved and no write is lost."""
         scoped = f"{principal.subject}|{write.mutation}|{write.record_key}|{key}" if key else None
         if scoped is not None:
             earlier = await self.keys.claim(scoped)
@@ -381,30 +464,13 @@ class WriteService:
                 message = "a request with this idempotencyKey is still being applied; retry soon"
                 return Outcome(user_errors=[UserError(["idempotencyKey"], "IN_PROGRESS", message)])
             if isinstance(earlier, dict):
-                return Outcome.from_json(earlier)
-        started = time.time()
+                return await self._answered(Outcome.from_json(earlier))
         try:
-            if write.queue:
-                raise _QueueIt
-            result = await self.handlers[write.operation](write.payload)
-        except UpstreamRejected as rejected:
-            outcome = _rejected(rejected)
-        except (UpstreamError, _QueueIt) as exc:
-            # The CRM cannot take it now (or the work is long): keep it durably, answer at once.
-            payload = write.payload
-            if write.operation == "create_lead" and _maybe_applied(exc):
-                # The answer was lost, not necessarily the write: look before creating again.
-                payload = {**payload, "attempted_at": started}
-            job = await self.outbox.enqueue(
-                write.source, write.entity, write.record_key, write.operation, payload
-            )
-            outcome = Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
+            outcome = await self._apply_or_queue(write, scoped)
         except BaseException:
             if scoped is not None:
                 await self.keys.settle(scoped, None)
             raise
-        else:
-            outcome = Outcome(status="APPLIED", record_id=result.get("record_id"))
         if scoped is not None:
             await self.keys.settle(scoped, outcome.as_json())
         audit.info(
@@ -419,22 +485,135 @@ class WriteService:
         )
         return outcome
 
+    async def _answered(self, earlier: Outcome) -> Outcome:
+        """A key's first outcome, brought up to date: a write that was queued (or cut off
+        by a restart) answers APPLIED with its record once the worker has applied it."""
+        if earlier.status != "QUEUED" or earlier.job_id is None:
+            return earlier
+        try:
+            job = await self.outbox.get(earlier.job_id)
+        except OutboxError:  # the outbox's Redis is away: the first answer still holds
+            return earlier
+        if job is None or job.state != APPLIED:
+            return earlier
+        record_id = (job.result or {}).get("record_id", earlier.record_id)
+        return Outcome("APPLIED", record_id, earlier.job_id)
+
+    async def _apply_or_queue(self, write: Write, scoped: str | None) -> Outcome:
+        started = time.time()
+        stored = write.payload
+        if write.operation in ("create_lead", "create_ticket"):
+            # If this process dies or the answer is lost, the worker looks before creating
+            # again, and waits while the first request may still be under way.
+            stored = {**stored, "attempted_at": started, "settled_at": started + self.settle}
+        if write.queue:  # long work: the worker does it
+            job = await self.outbox.enqueue(
+                write.source, write.entity, write.record_key, write.operation, stored
+            )
+            return Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
+        job = await self.outbox.enqueue(
+            write.source, write.entity, write.record_key, write.operation, stored, applying=True
+        )
+        if scoped is not None:  # from now on the key answers this job, whatever happens here
+            queued = Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
+            await self.keys.settle(scoped, queued.as_json())
+        try:
+            result = await self._inline(job.id, write)
+        except UpstreamRejected as rejected:
+            await self._settle_job(job.id, rejected.message, rejected=True)
+            return _rejected(rejected)
+        except UpstreamError as exc:
+            # The CRM cannot take it now: the worker applies it later; answer at once.
+            answered = exc.status is not None or not _maybe_applied(exc)
+            settled = {k: v for k, v in stored.items() if k != "settled_at"}
+            await self._settle_job(job.id, str(exc), payload=settled if answered else None)
+            return Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
+        except BaseException:
+            # Cut off (the client went away): the write may be out; the worker finishes it.
+            await asyncio.shield(self._settle_job(job.id, "interrupted"))
+            raise
+        await self.outbox.applied(job.id, result)
+        return Outcome(status="APPLIED", record_id=result.get("record_id"), job_id=None)
+
+    async def _inline(self, job_id: str, write: Write) -> dict[str, Any]:
+        """The write applied by this request, its job's lease (Redis) renewed meanwhile."""
+        lease = self.outbox.lease_seconds
+        if lease is None:
+            return await self.handlers[write.operation](write.payload)
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(lease / 3)
+                with contextlib.suppress(Exception):
+                    await self.outbox.keepalive([job_id])
+
+        renewing = asyncio.create_task(renew())
+        try:
+            return await self.handlers[write.operation](write.payload)
+        finally:
+            renewing.cancel()
+
+    async def _settle_job(
+        self,
+        job_id: str,
+        error: str,
+        rejected: bool = False,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        """A job this request could not apply: queued for the worker, or (refused by the CRM)
+        dropped, with the reason, so it never holds up its record."""
+        try:
+            if rejected:
+                await self.outbox.retry_later(job_id, error, 0, 1)
+                await self.outbox.drop(job_id)
+            else:
+                # Never parked for this first try: the worker counts it in its attempts.
+                await self.outbox.retry_later(job_id, error, 0, 2, payload)
+        except OutboxError:  # recovery (a restart, its lease running out) queues it instead
+            log.exception("outbox job %s could not be settled", job_id)
+
     # -- the handlers: what a write does upstream, now or from the outbox ----------------------
 
     async def _create_lead(self, payload: dict[str, Any]) -> dict[str, Any]:
         values = dict(payload)
         attempted = values.pop("attempted_at", None)
+        settled = values.pop("settled_at", None)
         lead_id = None
         if attempted is not None and values.get("email"):
             found = await self.leads.leads_by_email([values["email"]], ["email", "created_at"])
             earlier = created_since(found.get(values["email"], []), attempted)
             lead_id = earlier.id.native if earlier is not None else None
+            if lead_id is None and settled is not None and time.time() < settled:
+                raise WriteInFlight(self.leads.name, settled - time.time())
         if lead_id is None:
             lead_id = await self.leads.create_lead(values)
         await self._forget_answers("leads_by_email", "list_lead")
         return {"record_id": f"{self.leads.name}:{lead_id}"}
 
+    async def _in_scope(self, entity: str, payload: dict[str, Any]) -> None:
+        """An update queued unchecked (its CRM was down): the record must exist, of a brand
+        the caller sees, or the write is refused as a read would be (NOT_FOUND)."""
+        if "scope" not in payload:
+            return
+        native, scope = payload["id"], payload["scope"]
+        found: dict[str, Any]
+        if entity == "lead":
+            found = await self.leads.leads_by_id([native], FIELDS["lead"])
+            source = self.leads.name
+        elif entity == "ticket":
+            assert self.tickets is not None
+            found = await self.tickets.tickets_by_id([native], FIELDS["ticket"])
+            source = self.tickets.name
+        else:
+            assert self.customers is not None
+            found = await self.customers.customers_by_id([native], FIELDS["customer"])
+            source = self.customers.name
+        record = found.get(native)
+        if record is None or not _within(scope, record.brand):
+            raise _not_found(source, entity, native)
+
     async def _update_lead(self, payload: dict[str, Any]) -> dict[str, Any]:
+        await self._in_scope("lead", payload)
         lead_id = payload["id"]
         await self.leads.update_lead(lead_id, payload["values"])
         await self._forget("lead", self.leads.name, lead_id, "leads_by_email", "list_lead")
@@ -442,6 +621,7 @@ class WriteService:
 
     async def _update_ticket(self, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.tickets is not None
+        await self._in_scope("ticket", payload)
         ticket_id = payload["id"]
         await self.tickets.update_ticket(ticket_id, payload["values"])
         await self._forget("ticket", self.tickets.name, ticket_id, "tickets", "list_ticket")
@@ -449,12 +629,22 @@ class WriteService:
 
     async def _create_ticket(self, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.tickets is not None
-        ticket_id = await self.tickets.create_ticket(payload)
+        values = dict(payload)
+        attempted = values.pop("attempted_at", None)
+        settled = values.pop("settled_at", None)
+        ticket_id = None
+        if attempted is not None and values.get("external_id"):
+            ticket_id = await self.tickets.ticket_id_by_external_id(values["external_id"])
+            if ticket_id is None and settled is not None and time.time() < settled:
+                raise WriteInFlight(self.tickets.name, settled - time.time())
+        if ticket_id is None:
+            ticket_id = await self.tickets.create_ticket(values)
         await self._forget_answers("tickets", "list_ticket")
         return {"record_id": f"{self.tickets.name}:{ticket_id}"}
 
     async def _update_customer(self, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.customers is not None
+        await self._in_scope("customer", payload)
         contact_id = payload["id"]
         await self.customers.update_contact(contact_id, payload["values"])
         await self._forget(
@@ -465,15 +655,41 @@ class WriteService:
     async def _award_points(self, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.players is not None
         brand, player_id = payload["brand"], payload["player_id"]
+        if brand is None:  # queued while the player could not be looked up
+            brand = await self._player_brand(player_id, payload.get("scope"))
         await self.players.award_points(
             brand, player_id, payload["delta"], payload["reason"], payload["key"]
         )
         await self._forget("player", f"{self.players.name}@{brand}", player_id)
         return {"record_id": player_id}
 
+    async def _player_brand(self, player_id: str, scope: list[str] | None) -> str:
+        assert self.players is not None
+        for brand in self.players.brands:
+            if _within(scope, brand):
+                found = await self.players.players_by_id(brand, [player_id], FIELDS["player"])
+                if player_id in found:
+                    return brand
+        raise _not_found(self.players.name, "player", player_id)
+
+    async def _lead_contact(self, lead_id: str, scope: list[str] | None) -> dict[str, Any]:
+        """The contact details of a lead queued for conversion unread, checked as
+        ``convert_lead`` checks them."""
+        lead = (await self.leads.leads_by_id([lead_id], FIELDS["lead"])).get(lead_id)
+        if lead is None or not _within(scope, lead.brand):
+            raise _not_found(self.leads.name, "lead", lead_id)
+        if lead.status is not None and lead.status.name == "CONVERTED":
+            raise UpstreamRejected(self.leads.name, "the lead is converted already")
+        if not lead.email:
+            raise UpstreamRejected(self.leads.name, "a lead needs an email to become a customer")
+        return _contact_of(lead)
+
     async def _convert_lead(self, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.customers is not None
-        contact = {**payload["contact"], "lifecycle_stage": "customer"}
+        given = payload["contact"]
+        if given is None:
+            given = await self._lead_contact(payload["id"], payload.get("scope"))
+        contact = {**given, "lifecycle_stage": "customer"}
         contact_id = await self.customers.create_contact(contact)
         await self.leads.update_lead(payload["id"], {"status": "CONVERTED"})
         await self._forget("lead", self.leads.name, payload["id"], "leads_by_email", "list_lead")
@@ -528,6 +744,9 @@ class WriteService:
 
     def _brand(self, principal: Principal, values: dict[str, Any]) -> UserError | None:
         brand = values.get("brand")
+        unknown = unknown_brand(brand, self.brands)
+        if unknown is not None:
+            return UserError(["input", "brand"], UNKNOWN_BRAND, unknown)
         if brand is None and principal.brands is not None and len(principal.brands) == 1:
             values["brand"] = next(iter(principal.brands))
             return None

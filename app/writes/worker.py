@@ -8,12 +8,23 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.connectors.errors import UpstreamError, UpstreamRejected
+from app.connectors.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
 from app.writes.backends import AnyOutbox
 from app.writes.outbox import Job, backoff
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class WriteInFlight(UpstreamUnavailable):
+    """A write sent by a process that died (or whose answer was lost) may still be under way
+    at the CRM: not found yet, it is not sent again before ``retry_after`` seconds. Waiting
+    costs no attempt."""
+
+    def __init__(self, source: str, retry_after: float) -> None:
+        super().__init__(
+            source, "an earlier attempt may still be in flight", retry_after=retry_after
+        )
 
 
 class OutboxWorker:
@@ -124,6 +135,10 @@ class OutboxWorker:
             return
         try:
             result = await handler(job.payload)
+        except WriteInFlight as waiting:
+            await self.outbox.retry_later(
+                job.id, str(waiting), waiting.retry_after or 0.0, job.attempts + 2
+            )
         except UpstreamRejected as rejected:
             # The CRM said no: retrying will not change its mind. Park it with its reason.
             await self.outbox.retry_later(job.id, rejected.message, 0, job.attempts + 1)

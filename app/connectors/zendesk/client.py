@@ -197,6 +197,8 @@ class ZendeskClient:
         }
         if values.get("priority"):
             ticket["priority"] = str(values["priority"]).lower()
+        if values.get("external_id"):
+            ticket["external_id"] = values["external_id"]
         brand_ids = self.brand_ids.get(values.get("brand") or "", [])
         if brand_ids:
             ticket["brand_id"] = brand_ids[0]
@@ -212,6 +214,20 @@ class ZendeskClient:
         if created.get("id") is None:
             raise UpstreamProtocolError(self.name, "the create answer has no ticket id")
         return str(created["id"])
+
+    async def ticket_id_by_external_id(self, external_id: str) -> str | None:
+        """The ticket created with ``external_id`` (how a create whose answer was lost is
+        found), or None. Zendesk's search index may lag a create by a few seconds."""
+        params = {
+            "query": f'external_id:"{external_id}"',
+            "filter[type]": "ticket",
+            "page[size]": "10",
+        }
+        answer = await self._get("/api/v2/search/export", params)
+        for record in answer.get("results", []):
+            if record.get("external_id") == external_id and record.get("id") is not None:
+                return str(record["id"])
+        return None
 
     async def list_tickets(
         self, query: TicketQuery, first: int, cursor: str | None, fields: Fields, total: bool
