@@ -8,7 +8,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from app.connectors.errors import UpstreamError, UpstreamRejected, UpstreamUnavailable
+from app.connectors.errors import (
+    CircuitOpen,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from app.writes.backends import AnyOutbox
 from app.writes.outbox import Job, backoff
 
@@ -138,6 +143,12 @@ class OutboxWorker:
         except WriteInFlight as waiting:
             await self.outbox.retry_later(
                 job.id, str(waiting), waiting.retry_after or 0.0, job.attempts + 2
+            )
+        except CircuitOpen as failing_fast:
+            # Nothing was sent: waiting for the source's breaker spends none of the write's
+            # attempts, so an outage longer than the backoff never parks a write unsent.
+            await self.outbox.retry_later(
+                job.id, str(failing_fast), failing_fast.retry_after or 0.0, job.attempts + 2
             )
         except UpstreamRejected as rejected:
             # The CRM said no: retrying will not change its mind. Park it with its reason.

@@ -388,3 +388,35 @@ def test_backoff_is_full_jitter_under_the_exponential_ceiling() -> None:
 
 def test_backoff_of_a_huge_attempt_is_capped() -> None:
     assert 0 <= backoff(10_000, base=1.0, cap=300.0, rng=random.Random(1)) <= 300.0
+
+
+async def test_an_open_breaker_spends_none_of_a_writes_attempts(tmp_path: Path) -> None:
+    """A source failing fast sent nothing: the write waits for it however long that takes,
+    rather than being parked after max_attempts of nothing."""
+    from app.connectors.errors import CircuitOpen
+    from app.writes.worker import OutboxWorker
+
+    box = Outbox(tmp_path / "outbox.sqlite3")
+    job = await box.enqueue("players", "player", "player:p-1", "award_points", {"delta": 5})
+    refusals = 0
+
+    async def handler(payload: dict[str, object]) -> dict[str, object]:
+        nonlocal refusals
+        if refusals < 6:  # three times the attempts the worker allows
+            refusals += 1
+            raise CircuitOpen("players", "failing fast", retry_after=0.0)
+        return {"record_id": "players:p-1"}
+
+    worker = OutboxWorker(box, {"award_points": handler}, interval=0.01, max_attempts=2)
+    running = asyncio.create_task(worker.run())
+    try:
+        for _ in range(500):
+            found = await box.get(job.id)
+            assert found is not None
+            if found.state in ("applied", "failed"):
+                break
+            await asyncio.sleep(0.01)
+        assert (found.state, refusals) == ("applied", 6)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
