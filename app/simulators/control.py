@@ -5,6 +5,7 @@ the control routes itself and shapes every other request before the vendor app s
 
     PUT  {prefix}/__config   {"latency_ms", "jitter_ms", "error_rate", "error_status",
                               "timeout_rate", "timeout_ms", "drop_rate", "lost_rate",
+                              "clean_first",
                               "rate_limit": {"requests", "per_seconds"},
                               "routes": {"POST /crm/v3/objects/contacts/batch/read": {...}}}
     GET  {prefix}/__config   what is in force ({} resets it)
@@ -70,6 +71,9 @@ class Faults(BaseModel):
     #: The request is carried out, then its answer is lost (the connection dropped): the
     #: case where a client cannot know whether its write happened.
     lost_rate: float = Field(0, ge=0, le=1)
+    #: The first n requests after the config is put are served untouched (no latency, no
+    #: fault), counted per route under ``routes``: "it fails from the n+1st call on".
+    clean_first: int = Field(0, ge=0)
     rate_limit: RateLimit | None = None
 
 
@@ -189,6 +193,7 @@ class SimulatorControl:
 
     def configure(self, config: ControlConfig) -> None:
         self.config = config
+        self.since_config: Counter[str] = Counter()
         self.rng = random.Random(self.seed if config.seed is None else config.seed)
         self.windows: dict[str, FixedWindow] = {}
         self.nominal_window = FixedWindow(self.nominal)
@@ -216,6 +221,10 @@ class SimulatorControl:
         self.stats.total += 1
         self.stats.requests[template] += 1
         faults = self.faults_for(template)
+        counted = template if template in self.config.routes else ""
+        self.since_config[counted] += 1
+        if self.since_config[counted] <= faults.clean_first:
+            faults = Faults(rate_limit=faults.rate_limit)
 
         budget, refused = self._take_budget(template, faults)
         if refused is not None:

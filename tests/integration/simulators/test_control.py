@@ -182,6 +182,28 @@ async def test_a_route_override_applies_to_that_route_only(players, control, pla
     assert (await stats(control))["refused"]["requests"] == {BATCH_GET_ROUTE: 1}
 
 
+async def test_clean_first_serves_n_requests_then_the_faults_apply(players, control) -> None:
+    await configure(control, {"clean_first": 2, "error_rate": 1, "error_status": 503})
+    statuses = [(await players.get("/v1/brands")).status_code for _ in range(4)]
+    assert statuses == [200, 200, 503, 503]
+    await configure(control, {"clean_first": 1, "error_rate": 1, "error_status": 503})
+    statuses = [(await players.get("/v1/brands")).status_code for _ in range(2)]
+    assert statuses == [200, 503]  # counted afresh from each config
+
+
+async def test_clean_first_under_a_route_counts_that_route_only(
+    players, control, player_id
+) -> None:
+    faults = {"clean_first": 1, "error_rate": 1, "error_status": 500}
+    await configure(control, {"routes": {BATCH_GET_ROUTE: faults}})
+    assert (await players.get("/v1/brands")).status_code == 200  # another route: not counted
+    statuses = [
+        (await players.post(BATCH_GET, json={"player_ids": [player_id]})).status_code
+        for _ in range(3)
+    ]
+    assert statuses == [200, 500, 500]
+
+
 # -- rate limits -----------------------------------------------------------------------------
 
 
