@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -17,6 +16,7 @@ from schema.common import (
     shown,
 )
 from schema.context import Info
+from schema.fields import plain_fields
 
 if TYPE_CHECKING:
     from schema.leads import LeadType
@@ -30,17 +30,8 @@ PlayerStatsRef = Annotated["PlayerStatsType", strawberry.lazy("schema.players")]
 
 @strawberry.type(name="Customer")
 class CustomerType(Node):
-    id: strawberry.ID
-    brand: str | None
-    first_name: str | None
-    last_name: str | None
+    __annotations__ = {"id": strawberry.ID, **plain_fields("customer")}
     name: str | None
-    email: str | None
-    phone: str | None
-    company: str | None
-    lifecycle_stage: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
 
     @strawberry.field
     def external_refs(self, root: strawberry.Parent[Customer]) -> list[ExternalRefType]:

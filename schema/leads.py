@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -10,6 +9,7 @@ import strawberry
 from app.domain.models import Customer, Lead, LeadStatus
 from schema.common import DateTimeRange, Node
 from schema.context import Info
+from schema.fields import plain_fields
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -19,18 +19,8 @@ CustomerRef = Annotated["CustomerType", strawberry.lazy("schema.customers")]
 
 @strawberry.type(name="Lead")
 class LeadType(Node):
-    id: strawberry.ID
-    brand: str | None
-    first_name: str | None
-    last_name: str | None
+    __annotations__ = {"id": strawberry.ID, **plain_fields("lead")}
     name: str | None
-    email: str | None
-    phone: str | None
-    company: str | None
-    status: LeadStatus
-    lead_source: str | None
-    created_at: datetime | None
-    updated_at: datetime | None
 
     @strawberry.field(
         description="The customer with this lead's email (the one it became).",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -10,6 +9,7 @@ import strawberry
 from app.domain.models import Customer, PlayerStats
 from schema.common import MoneyType
 from schema.context import Info
+from schema.fields import plain_fields
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -20,28 +20,9 @@ MaybeMoney = MoneyType | None
 
 @strawberry.type(name="PlayerStats")
 class PlayerStatsType:
-    player_id: strawberry.ID
-    brand: str | None
-    country: str | None
-    currency: str | None
-    registered_at: datetime | None
-    last_login_at: datetime | None
-    level: int | None
-    level_name: str | None
-    points_balance: int | None
-    points_ever: int | None
-    deposit_count: int | None
-    deposits_total: MaybeMoney
-    withdrawals_total: MaybeMoney
-    bets_total: MaybeMoney
-    wins_total: MaybeMoney
-    bonus_total: MaybeMoney
+    __annotations__ = {"player_id": strawberry.ID, **plain_fields("player")}
     ggr: MaybeMoney = strawberry.field(description="Gross gaming revenue: bets less wins.")
     ngr: MaybeMoney = strawberry.field(description="Net gaming revenue: GGR less bonuses.")
-    missions_completed: int | None
-    tournaments_played: int | None
-    churn_risk: float | None
-    predicted_ltv: MaybeMoney
 
     @strawberry.field(
         description="The customer with this player's email.", graphql_type=CustomerRef | None

@@ -2,12 +2,12 @@
 
 Connectors ask their CRM only for these (HubSpot ``properties``, Salesforce ``fields``), so a
 query that selects a customer's name never fetches their phone. The union over the whole
-operation is used, so every loader of a request shares one projection.
+operation is used, so every loader of a request shares one projection. Which domain fields a
+GraphQL field needs is the entity registry's answer (:mod:`app.domain.entities`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -23,32 +23,7 @@ from graphql import (
     visit,
 )
 
-#: GraphQL type → entity name used by the loaders.
-ENTITIES = {"Customer": "customer", "Lead": "lead", "Ticket": "ticket", "PlayerStats": "player"}
-
-#: GraphQL fields that need other domain fields than their own snake_case name.
-NEEDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "Customer": {
-        "id": (),
-        "externalRefs": (),
-        "name": ("first_name", "last_name"),
-        "leads": ("email",),
-        "tickets": ("email",),
-        "playerStats": ("player_id", "brand", "email"),
-    },
-    "Lead": {"id": (), "name": ("first_name", "last_name"), "customer": ("email",)},
-    "Ticket": {"id": (), "requester": ("requester_id",)},
-    "PlayerStats": {
-        "playerId": (),
-        "customer": ("email",),
-        "ggr": ("bets_total", "wins_total"),
-        "ngr": ("bets_total", "wins_total", "bonus_total"),
-    },
-}
-
-
-def snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+from app.domain.entities import ENTITIES
 
 
 @dataclass(slots=True)
@@ -61,11 +36,10 @@ class Selection:
         return field_name in self.by_type.get(type_name, ())
 
     def domain_fields(self, entity: str) -> Collection[str]:
-        type_name = next(t for t, e in ENTITIES.items() if e == entity)
-        needs = NEEDS.get(type_name, {})
+        spec = ENTITIES[entity]
         found: set[str] = set()
-        for name in self.by_type.get(type_name, ()):
-            found.update(needs.get(name, (snake(name),)))
+        for name in self.by_type.get(spec.type_name, ()):
+            found.update(spec.needs(name))
         return found
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from app.domain.models import Customer, Ticket, TicketPriority, TicketStatus
+from app.domain.models import Customer, Ticket, TicketStatus
 from app.loaders import requester_of
 from schema.common import (
     DateTimeRange,
     Node,
 )
 from schema.context import Info
+from schema.fields import plain_fields
 
 if TYPE_CHECKING:
     from schema.customers import CustomerType
@@ -23,14 +23,7 @@ CustomerRef = Annotated["CustomerType", strawberry.lazy("schema.customers")]
 
 @strawberry.type(name="Ticket")
 class TicketType(Node):
-    id: strawberry.ID
-    brand: str | None
-    subject: str | None
-    description: str | None
-    status: TicketStatus
-    priority: TicketPriority | None
-    created_at: datetime | None
-    updated_at: datetime | None
+    __annotations__ = {"id": strawberry.ID, **plain_fields("ticket")}
 
     @strawberry.field(description="The customer who asked.", graphql_type=CustomerRef | None)
     async def requester(self, root: strawberry.Parent[Ticket], info: Info) -> Customer | None:

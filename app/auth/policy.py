@@ -17,21 +17,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from app.config import Role
+from app.domain.entities import BY_TYPE, ENTITIES
+from app.domain.fields import Tag
 
 #: The types whose fields roles govern; every other type (connections, Money…) is structure.
-GOVERNED = ("Customer", "Lead", "Ticket", "PlayerStats", "Query")
+GOVERNED = (*BY_TYPE, "Query")
 
-PERSONAL = ["!email", "!phone"]
-MONEY = [
-    "!depositsTotal",
-    "!withdrawalsTotal",
-    "!betsTotal",
-    "!winsTotal",
-    "!bonusTotal",
-    "!ggr",
-    "!ngr",
-    "!predictedLtv",
-]
+
+def _not(tag: Tag) -> list[str]:
+    """Patterns removing every field tagged ``tag``, of any entity (a name absent from a type
+    removes nothing there)."""
+    return sorted({f"!{name}" for e in ENTITIES.values() for name in e.tagged(tag)})
+
+
+PERSONAL = _not("personal")
+MONEY = _not("money")
 LEAD_WRITES = ["createLead", "updateLead", "convertLead", "importLeads"]
 TICKET_WRITES = ["createTicket", "updateTicket"]
 
@@ -89,22 +89,16 @@ QUERY_TYPES = {
 }
 
 
-#: Each filter input's fields → the (type, field) a filter by it reveals. Every field of every
-#: filter input is here (``tests/unit/test_filter_policy.py`` checks it against the schema).
+#: Each filter input's fields → the (type, field) a filter by it reveals: the fields the
+#: registry declares filterable, and the requester's email. Every field of every filter input
+#: is here (``tests/unit/test_filter_policy.py`` checks it against the schema).
 FILTER_REVEALS: dict[str, dict[str, tuple[str, str]]] = {
-    "CustomerFilter": {
-        f: ("Customer", f)
-        for f in ("email", "brand", "company", "lifecycleStage", "createdAt", "updatedAt")
-    },
-    "LeadFilter": {
-        f: ("Lead", f) for f in ("email", "brand", "company", "status", "createdAt", "updatedAt")
-    },
-    "TicketFilter": {
-        **{f: ("Ticket", f) for f in ("brand", "status", "createdAt", "updatedAt")},
-        # The requester is a customer: filtering by their email reads Customer.email.
-        "requesterEmail": ("Customer", "email"),
-    },
+    f"{e.type_name}Filter": {f: (e.type_name, f) for f in e.filterable()}
+    for e in ENTITIES.values()
+    if e.filterable()
 }
+# The requester is a customer: filtering tickets by their email reads Customer.email.
+FILTER_REVEALS["TicketFilter"]["requesterEmail"] = ("Customer", "email")
 
 
 def roles_in_force(configured: Mapping[str, Role]) -> dict[str, Role]:

@@ -3,7 +3,8 @@
 A group is fetched, cached and expired as a whole: a query that needs one of its fields gets
 the group's fields from the CRM (still a projection: a cold-only query never asks for hot
 properties), and an entry is fresh for the group's TTL. ``ALWAYS`` fields ride along in every
-group, because every lookup needs them (brand scope, linking).
+group, because every lookup needs them (brand scope, linking). All three are read from the
+entity registry (:mod:`app.domain.entities`).
 """
 
 from __future__ import annotations
@@ -11,73 +12,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-ENTITIES = ("customer", "lead", "ticket", "player")
+from app.domain.entities import ENTITIES as REGISTRY
+
+ENTITIES = tuple(REGISTRY)
 
 #: Fields every group entry carries: brand scope and identity linking need them always.
-ALWAYS: dict[str, frozenset[str]] = {
-    "customer": frozenset({"brand", "email", "player_id"}),
-    "lead": frozenset({"brand", "email", "created_at"}),
-    "ticket": frozenset({"brand", "requester_id", "created_at"}),
-    "player": frozenset({"brand", "email"}),
-}
+ALWAYS: dict[str, frozenset[str]] = {key: e.always for key, e in REGISTRY.items()}
 
-#: The default split. Every field not named hot is cold.
-DEFAULT_HOT: dict[str, frozenset[str]] = {
-    "customer": frozenset({"lifecycle_stage", "updated_at"}),
-    "lead": frozenset({"status", "updated_at", "converted_contact_id"}),
-    "ticket": frozenset({"status", "priority", "updated_at"}),
-    "player": frozenset(
-        {
-            "last_login_at",
-            "updated_at",
-            "level",
-            "level_name",
-            "points_balance",
-            "points_ever",
-            "deposit_count",
-            "deposits_total",
-            "withdrawals_total",
-            "bets_total",
-            "wins_total",
-            "bonus_total",
-            "missions_completed",
-            "tournaments_played",
-            "churn_risk",
-            "predicted_ltv",
-        }
-    ),
-}
+#: The default split, as the models declare it. Every field not named hot is cold.
+DEFAULT_HOT: dict[str, frozenset[str]] = {key: e.hot for key, e in REGISTRY.items()}
 
-#: Every domain field of each entity (the dataclass fields less id and problems).
-FIELDS: dict[str, frozenset[str]] = {
-    "customer": frozenset(
-        {
-            "brand", "first_name", "last_name", "email", "phone", "company", "lifecycle_stage",
-            "created_at", "updated_at", "player_id",
-        }
-    ),
-    "lead": frozenset(
-        {
-            "brand", "first_name", "last_name", "email", "phone", "company", "status",
-            "lead_source", "created_at", "updated_at", "converted_contact_id",
-        }
-    ),
-    "ticket": frozenset(
-        {
-            "brand", "subject", "description", "status", "priority", "created_at",
-            "updated_at", "requester_id",
-        }
-    ),
-    "player": frozenset(
-        {
-            "brand", "email", "country", "currency", "registered_at", "last_login_at",
-            "updated_at", "level", "level_name", "points_balance", "points_ever",
-            "deposit_count", "deposits_total", "withdrawals_total", "bets_total", "wins_total",
-            "bonus_total", "missions_completed", "tournaments_played", "churn_risk",
-            "predicted_ltv",
-        }
-    ),
-}  # fmt: skip
+#: Every domain field of each entity.
+FIELDS: dict[str, frozenset[str]] = {key: e.names for key, e in REGISTRY.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 Every field but the id is optional: a connector fills only the fields a query asked for, and
 a CRM may simply not hold a value. ``None`` means "not known", never "empty string".
+Fields declared with :func:`~app.domain.fields.attr` are the domain fields the rest of the
+gateway derives its tables from (:mod:`app.domain.entities`).
 ``problems`` names the fields whose wire value could not be read (field → reason): the record
 is still served, and those fields answer with an error instead of a guess.
 """
@@ -12,6 +14,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from app.domain.fields import MONEY, PERSONAL, attr
 from app.domain.ids import ExternalRef, NodeId
 from app.domain.money import Money
 
@@ -44,16 +47,16 @@ class TicketPriority(enum.Enum):
 class Customer:
     id: NodeId
     external_refs: list[ExternalRef] = field(default_factory=list)
-    brand: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    company: str | None = None
-    lifecycle_stage: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    player_id: str | None = None
+    brand: str | None = attr(always=True, filterable=True)
+    first_name: str | None = attr()
+    last_name: str | None = attr()
+    email: str | None = attr(always=True, filterable=True, tags=PERSONAL)
+    phone: str | None = attr(tags=PERSONAL)
+    company: str | None = attr(filterable=True)
+    lifecycle_stage: str | None = attr(hot=True, filterable=True)
+    created_at: datetime | None = attr(filterable=True)
+    updated_at: datetime | None = attr(hot=True, filterable=True)
+    player_id: str | None = attr(always=True, graphql=False)
     problems: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -65,17 +68,17 @@ class Customer:
 @dataclass(slots=True)
 class Lead:
     id: NodeId
-    status: LeadStatus | None = None
-    brand: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    company: str | None = None
-    lead_source: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    converted_contact_id: str | None = None
+    status: LeadStatus | None = attr(hot=True, required=True, filterable=True)
+    brand: str | None = attr(always=True, filterable=True)
+    first_name: str | None = attr()
+    last_name: str | None = attr()
+    email: str | None = attr(always=True, filterable=True, tags=PERSONAL)
+    phone: str | None = attr(tags=PERSONAL)
+    company: str | None = attr(filterable=True)
+    lead_source: str | None = attr()
+    created_at: datetime | None = attr(always=True, filterable=True)
+    updated_at: datetime | None = attr(hot=True, filterable=True)
+    converted_contact_id: str | None = attr(hot=True, graphql=False)
     problems: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -87,14 +90,15 @@ class Lead:
 @dataclass(slots=True)
 class Ticket:
     id: NodeId
-    status: TicketStatus | None = None
-    brand: str | None = None
-    subject: str | None = None
-    description: str | None = None
-    priority: TicketPriority | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    requester_id: str | None = None
+    status: TicketStatus | None = attr(hot=True, required=True, filterable=True)
+    brand: str | None = attr(always=True, filterable=True)
+    subject: str | None = attr()
+    description: str | None = attr()
+    priority: TicketPriority | None = attr(hot=True)
+    created_at: datetime | None = attr(always=True, filterable=True)
+    updated_at: datetime | None = attr(hot=True, filterable=True)
+    requester_id: str | None = attr(always=True, graphql=False)
+    # Set by the loaders from the customer asked about, never fetched.
     requester_email: str | None = None
     requester_external_id: str | None = None
     problems: dict[str, str] = field(default_factory=dict)
@@ -103,27 +107,27 @@ class Ticket:
 @dataclass(slots=True)
 class PlayerStats:
     player_id: str
-    brand: str | None = None
-    email: str | None = None
-    country: str | None = None
-    currency: str | None = None
-    registered_at: datetime | None = None
-    last_login_at: datetime | None = None
-    updated_at: datetime | None = None
-    level: int | None = None
-    level_name: str | None = None
-    points_balance: int | None = None
-    points_ever: int | None = None
-    deposit_count: int | None = None
-    deposits_total: Money | None = None
-    withdrawals_total: Money | None = None
-    bets_total: Money | None = None
-    wins_total: Money | None = None
-    bonus_total: Money | None = None
-    missions_completed: int | None = None
-    tournaments_played: int | None = None
-    churn_risk: float | None = None
-    predicted_ltv: Money | None = None
+    brand: str | None = attr(always=True)
+    email: str | None = attr(always=True, graphql=False, tags=PERSONAL)
+    country: str | None = attr()
+    currency: str | None = attr()
+    registered_at: datetime | None = attr()
+    last_login_at: datetime | None = attr(hot=True)
+    updated_at: datetime | None = attr(hot=True, graphql=False)
+    level: int | None = attr(hot=True)
+    level_name: str | None = attr(hot=True)
+    points_balance: int | None = attr(hot=True)
+    points_ever: int | None = attr(hot=True)
+    deposit_count: int | None = attr(hot=True)
+    deposits_total: Money | None = attr(hot=True, tags=MONEY)
+    withdrawals_total: Money | None = attr(hot=True, tags=MONEY)
+    bets_total: Money | None = attr(hot=True, tags=MONEY)
+    wins_total: Money | None = attr(hot=True, tags=MONEY)
+    bonus_total: Money | None = attr(hot=True, tags=MONEY)
+    missions_completed: int | None = attr(hot=True)
+    tournaments_played: int | None = attr(hot=True)
+    churn_risk: float | None = attr(hot=True)
+    predicted_ltv: Money | None = attr(hot=True, tags=MONEY)
     problems: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -8,15 +8,8 @@ filtered list for another; a lead whose email changed moves between customers.
 from __future__ import annotations
 
 from app.cache.records import FieldCache
-from app.live.changes import Change, Entity
-
-#: Per entity, the kinds of relation and list answers one of its records can be part of.
-ANSWERS: dict[Entity, tuple[str, ...]] = {
-    "customer": ("customer_by_email", "list_customer", "requester"),
-    "lead": ("leads_by_email", "list_lead"),
-    "ticket": ("tickets", "list_ticket"),
-    "player": (),
-}
+from app.domain.entities import ENTITIES
+from app.live.changes import Change
 
 
 def record_source(change: Change) -> str:
@@ -33,5 +26,6 @@ async def forget(cache: FieldCache | None, change: Change) -> None:
     if cache is None:
         return
     await cache.invalidate(change.entity, record_source(change), change.native_id)
-    if ANSWERS[change.entity]:
-        await cache.forget_answers(*ANSWERS[change.entity])
+    answers = ENTITIES[change.entity].answers
+    if answers:
+        await cache.forget_answers(*answers)

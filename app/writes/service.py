@@ -33,6 +33,7 @@ from app.connectors.player_stats import PlayerStatsClient
 from app.connectors.salesforce import SalesforceClient
 from app.connectors.zendesk import ZendeskClient
 from app.domain import validation as v
+from app.domain.entities import ENTITIES
 from app.domain.models import Lead
 from app.domain.validation import FieldError, Invalid
 from app.writes.backends import AnyOutbox, import_ledger
@@ -587,7 +588,7 @@ class WriteService:
                 raise WriteInFlight(self.leads.name, settled - time.time())
         if lead_id is None:
             lead_id = await self.leads.create_lead(values)
-        await self._forget_answers("leads_by_email", "list_lead")
+        await self._forget_answers("lead")
         return {"record_id": f"{self.leads.name}:{lead_id}"}
 
     async def _in_scope(self, entity: str, payload: dict[str, Any]) -> None:
@@ -616,7 +617,7 @@ class WriteService:
         await self._in_scope("lead", payload)
         lead_id = payload["id"]
         await self.leads.update_lead(lead_id, payload["values"])
-        await self._forget("lead", self.leads.name, lead_id, "leads_by_email", "list_lead")
+        await self._forget("lead", self.leads.name, lead_id)
         return {"record_id": f"{self.leads.name}:{lead_id}"}
 
     async def _update_ticket(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -624,7 +625,7 @@ class WriteService:
         await self._in_scope("ticket", payload)
         ticket_id = payload["id"]
         await self.tickets.update_ticket(ticket_id, payload["values"])
-        await self._forget("ticket", self.tickets.name, ticket_id, "tickets", "list_ticket")
+        await self._forget("ticket", self.tickets.name, ticket_id)
         return {"record_id": f"{self.tickets.name}:{ticket_id}"}
 
     async def _create_ticket(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -639,7 +640,7 @@ class WriteService:
                 raise WriteInFlight(self.tickets.name, settled - time.time())
         if ticket_id is None:
             ticket_id = await self.tickets.create_ticket(values)
-        await self._forget_answers("tickets", "list_ticket")
+        await self._forget_answers("ticket")
         return {"record_id": f"{self.tickets.name}:{ticket_id}"}
 
     async def _update_customer(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -647,9 +648,7 @@ class WriteService:
         await self._in_scope("customer", payload)
         contact_id = payload["id"]
         await self.customers.update_contact(contact_id, payload["values"])
-        await self._forget(
-            "customer", self.customers.name, contact_id, "customer_by_email", "list_customer"
-        )
+        await self._forget("customer", self.customers.name, contact_id)
         return {"record_id": f"{self.customers.name}:{contact_id}"}
 
     async def _award_points(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -692,8 +691,8 @@ class WriteService:
         contact = {**given, "lifecycle_stage": "customer"}
         contact_id = await self.customers.create_contact(contact)
         await self.leads.update_lead(payload["id"], {"status": "CONVERTED"})
-        await self._forget("lead", self.leads.name, payload["id"], "leads_by_email", "list_lead")
-        await self._forget_answers("customer_by_email", "list_customer")
+        await self._forget("lead", self.leads.name, payload["id"])
+        await self._forget_answers("customer")
         return {"record_id": f"{self.customers.name}:{contact_id}"}
 
     async def _import_leads(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -714,7 +713,7 @@ class WriteService:
             )
         finally:
             self.import_progress.pop(ledger_id, None)
-        await self._forget_answers("leads_by_email", "list_lead")
+        await self._forget_answers("lead")
         if report.stopped is not None:  # the worker tries again later; the ledger resumes it
             raise ImportInterrupted(self.leads.name, report.stopped)
         return {"import": report.as_json()}
@@ -722,15 +721,17 @@ class WriteService:
     async def forget_ticket(self, ticket_id: str) -> None:
         """Read your writes for a ticket changed outside a handler."""
         if self.tickets is not None:
-            await self._forget("ticket", self.tickets.name, ticket_id, "tickets", "list_ticket")
+            await self._forget("ticket", self.tickets.name, ticket_id)
 
-    async def _forget(self, entity: str, source: str, native: str, *answers: str) -> None:
+    async def _forget(self, entity: str, source: str, native: str) -> None:
         """Read your writes: the record's cached groups, and the answers it may move in."""
         if self.cache is not None:
             await self.cache.invalidate(entity, source, native)
-        await self._forget_answers(*answers)
+        await self._forget_answers(entity)
 
-    async def _forget_answers(self, *kinds: str) -> None:
+    async def _forget_answers(self, entity: str) -> None:
+        """Every cached relation and list answer a record of ``entity`` can be part of."""
+        kinds = ENTITIES[entity].answers
         if self.cache is not None and kinds:
             await self.cache.forget_answers(*kinds)
 
