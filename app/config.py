@@ -8,160 +8,39 @@ file never half-starts a server.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import phonenumbers
 import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     HttpUrl,
     IPvAnyNetwork,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from app.domain.models import LeadStatus
+from app.connectors.hubspot.settings import HubSpotSource
+from app.connectors.kind import ENTITY_KEYS
+from app.connectors.kinds import KINDS, serving, source_settings
+from app.connectors.player_stats.settings import PlayerStatsSource
+from app.connectors.salesforce.settings import SalesforceSource
+from app.connectors.settings import SecretRef as SecretRef  # imported from here too
+from app.connectors.settings import (
+    SourceBase,
+    Strict,
+)
+from app.connectors.zendesk.settings import ZendeskSource
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SecretRef(Strict):
-    """Where a secret lives: an environment variable or a file (e.g. a mounted secret)."""
-
-    env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    file: Path | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("name exactly one of 'env' (a variable) or 'file' (a path)")
-        return self
-
-    def describe(self) -> str:
-        return f"environment variable {self.env}" if self.env else f"secret file {self.file}"
-
-    def read(self) -> SecretStr:
-        """The secret's value; raises ValueError naming where it was looked for (not its value)."""
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if not value:
-                raise ValueError(f"environment variable {self.env} is not set")
-            return SecretStr(value)
-        assert self.file is not None
-        try:
-            value = self.file.read_text().strip()
-        except OSError as exc:
-            raise ValueError(f"secret file {self.file} cannot be read: {exc.strerror}") from exc
-        if not value:
-            raise ValueError(f"secret file {self.file} is empty")
-        return SecretStr(value)
-
-
-class Timeouts(Strict):
-    connect: float = Field(3.0, gt=0, le=60)
-    read: float = Field(10.0, gt=0, le=300)
-
-
-class Breaker(Strict):
-    """Open after ``failure_rate`` of at least ``min_calls`` calls in ``window_seconds``
-    failed; let one probe through after ``open_seconds``."""
-
-    failure_rate: float = Field(0.5, gt=0, le=1)
-    min_calls: int = Field(10, ge=1)
-    window_seconds: float = Field(30, gt=0)
-    open_seconds: float = Field(15, gt=0)
-
-
-class SourceRateLimit(Strict):
-    """The pace crmgraph keeps to for this source (all instances together, with Redis)."""
-
-    requests: int = Field(gt=0)
-    per_seconds: float = Field(gt=0)
-
-
-class Resilience(Strict):
-    #: Off: one attempt, no breaker, no budget (only to measure what the layer is worth).
-    enabled: bool = True
-    max_attempts: int = Field(3, ge=1, le=10)  # idempotent reads only
-    backoff_base: float = Field(0.05, gt=0)
-    backoff_cap: float = Field(1.0, gt=0)
-    max_concurrency: int = Field(20, ge=1, le=500)
-    breaker: Breaker = Breaker()
-    rate_limit: SourceRateLimit | None = None
-
-
-class SourceBase(Strict):
-    base_url: HttpUrl
-    timeout: Timeouts = Timeouts()
-    max_connections: int = Field(20, ge=1, le=500)
-    resilience: Resilience = Resilience()
-
-    @property
-    def url(self) -> str:
-        return str(self.base_url).rstrip("/")
-
-
-class HubSpotAuth(Strict):
-    token: SecretRef
-
-
-class HubSpotSource(SourceBase):
-    kind: Literal["hubspot"]
-    auth: HubSpotAuth
-    brand_property: str = "brand"
-    player_id_property: str | None = "player_id"
-
-
-class SalesforceAuth(Strict):
-    client_id: SecretRef
-    client_secret: SecretRef
-
-
-class SalesforceSource(SourceBase):
-    kind: Literal["salesforce"]
-    auth: SalesforceAuth
-    api_version: str = Field("v61.0", pattern=r"^v\d{2}\.\d$")
-    brand_field: str | None = "Brand__c"
-    #: The org's own LeadStatus picklist values beyond Salesforce's defaults.
-    lead_statuses: dict[str, LeadStatus] = Field(default_factory=dict)
-
-
-class ZendeskAuth(Strict):
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
-    api_token: SecretRef
-
-
-class ZendeskSource(SourceBase):
-    kind: Literal["zendesk"]
-    auth: ZendeskAuth
-    #: Zendesk brand id → crmgraph brand key.
-    brands: dict[int, str] = Field(default_factory=dict)
-
-
-class PlayerStatsAuth(Strict):
-    api_key: SecretRef
-
-
-class PlayerStatsSource(SourceBase):
-    kind: Literal["player_stats"]
-    auth: PlayerStatsAuth
-    #: The brand keys this API key may name (X-Brand-Key).
-    brands: list[str] = Field(min_length=1)
-
-
-Source = Annotated[
-    HubSpotSource | SalesforceSource | ZendeskSource | PlayerStatsSource,
-    Field(discriminator="kind"),
-]
+#: A source's settings: the model of the kind it names (:mod:`app.connectors.kinds`).
+if TYPE_CHECKING:
+    Source = SourceBase
+else:
+    Source = source_settings()
 
 
 class Entities(Strict):
@@ -467,43 +346,40 @@ class Settings(Strict):
         return sources
 
     @model_validator(mode="after")
-    def _entities_name_sources_of_the_right_kind(self) -> Settings:
-        wanted = {
-            "customer": "hubspot",
-            "lead": "salesforce",
-            "ticket": "zendesk",
-            "player_stats": "player_stats",
-        }
+    def _entities_name_sources_that_serve_them(self) -> Settings:
         problems = []
-        for entity, kind in wanted.items():
+        for entity in ENTITY_KEYS:
             name = getattr(self.entities, entity)
             source = self.sources.get(name)
             if source is None:
                 problems.append(f"entities.{entity}: no source named {name!r}")
-            elif source.kind != kind:
+            elif entity not in KINDS[source.kind].serves:
                 problems.append(
-                    f"entities.{entity}: source {name!r} is a {source.kind} source; "
-                    f"a {entity} source must be {kind}"
+                    f"entities.{entity}: source {name!r} is a {source.kind} source, which "
+                    f"serves no {entity}; choose a source of kind {' or '.join(serving(entity))}"
                 )
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
+    def source_of(self, entity: str) -> tuple[str, SourceBase]:
+        """The name and settings of the source serving ``entity`` (the validator above has
+        checked that it can)."""
+        name: str = getattr(self.entities, entity)
+        return name, self.sources[name]
+
     def entity_sources(
         self,
     ) -> tuple[HubSpotSource, SalesforceSource, ZendeskSource, PlayerStatsSource]:
-        """The sources of customers, leads, tickets and player stats, each of its kind (the
-        validator above has checked them)."""
-        entities = self.entities
-        hub = self.sources[entities.customer]
-        sf = self.sources[entities.lead]
-        zd = self.sources[entities.ticket]
-        ps = self.sources[entities.player_stats]
-        assert isinstance(hub, HubSpotSource)
-        assert isinstance(sf, SalesforceSource)
-        assert isinstance(zd, ZendeskSource)
-        assert isinstance(ps, PlayerStatsSource)
-        return hub, sf, zd, ps
+        """The sources of customers, leads, tickets and player stats, each of its kind.
+        Only for the parts not yet free of vendors: raises ValueError when a config chooses
+        another kind for an entity."""
+        found = tuple(self.source_of(e)[1] for e in ENTITY_KEYS)
+        wanted = (HubSpotSource, SalesforceSource, ZendeskSource, PlayerStatsSource)
+        for entity, source, model in zip(ENTITY_KEYS, found, wanted, strict=True):
+            if not isinstance(source, model):
+                raise ValueError(f"entities.{entity}: this part needs a {model.__name__}")
+        return found  # type: ignore[return-value]
 
     def resolved_from(self, base: Path) -> Settings:
         """These settings with relative file paths taken from ``base``."""
@@ -590,9 +466,6 @@ def parse_config(
     if problems:
         raise ConfigError(source, problems)
     return settings
-
-
-KINDS = ("hubspot", "salesforce", "zendesk", "player_stats")
 
 
 def _role_problems(settings: Settings) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -20,25 +21,18 @@ from app.cache.grouped_tier import GroupedTier
 from app.cache.groups import DEFAULT_HOT, default_groups
 from app.cache.records import FieldCache
 from app.cache.redis_tier import RedisTier
-from app.config import (
-    CacheSettings,
-    SecretRef,
-    Settings,
-    SourceRateLimit,
-)
+from app.config import CacheSettings, Settings
 from app.connectors.http import UpstreamClient
-from app.connectors.hubspot import HubSpotClient
-from app.connectors.player_stats import PlayerStatsClient
+from app.connectors.kind import BuildContext
+from app.connectors.kinds import KINDS
 from app.connectors.salesforce import SalesforceClient
-from app.connectors.salesforce.auth import SalesforceClientCredentials
-from app.connectors.secret import LiveSecret
-from app.connectors.zendesk import ZendeskClient
-from app.connectors.zendesk.client import ZendeskTokenAuth
+from app.connectors.settings import SourceRateLimit
 from app.live.bus import MemoryBus, RedisBus
 from app.loaders import FieldsOf, Loaders, Sources
 from app.observability.setup import upstream_observers
 from app.resilience.breaker import CircuitBreaker
 from app.resilience.budget import SourceBudget
+from app.resilience.rates import RateDialect
 from app.resilience.retry import RetryPolicy
 from app.services.health import SourceHealth
 from app.webhooks.intake import WebhookIntake
@@ -193,7 +187,9 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
             )
             if on
             else None,
-            budget=budget_for(name, source.kind, resilience.rate_limit, shared) if on else None,
+            budget=budget_for(name, KINDS[source.kind].rates, resilience.rate_limit, shared)
+            if on
+            else None,
             retry=RetryPolicy(
                 max_attempts=resilience.max_attempts,
                 base=resilience.backoff_base,
@@ -205,36 +201,19 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         )
         return client
 
-    entities = settings.entities
-    hub, sf, zd, ps = settings.entity_sources()
+    link_players = settings.linking.player == "property"
+    built: dict[str, Any] = {}
 
-    customers = HubSpotClient(
-        entities.customer,
-        client_for(entities.customer),
-        live(hub.auth.token),
-        brand_property=hub.brand_property,
-        player_id_property=hub.player_id_property
-        if settings.linking.player == "property"
-        else None,
-    )
-    sf_auth = SalesforceClientCredentials(
-        entities.lead,
-        f"{sf.url}/services/oauth2/token",
-        live(sf.auth.client_id),
-        live(sf.auth.client_secret),
-    )
-    leads = SalesforceClient(
-        entities.lead,
-        client_for(entities.lead, sf_auth),
-        api_version=sf.api_version,
-        brand_field=sf.brand_field,
-        extra_statuses=sf.lead_statuses,
-    )
-    zd_auth = ZendeskTokenAuth(zd.auth.email, live(zd.auth.api_token))
-    tickets = ZendeskClient(entities.ticket, client_for(entities.ticket, zd_auth), brands=zd.brands)
-    players = PlayerStatsClient(
-        entities.player_stats, client_for(entities.player_stats), live(ps.auth.api_key), ps.brands
-    )
+    def connector(entity: str) -> Any:
+        """The connector of the source serving ``entity``: one per source, whatever it serves."""
+        name, source = settings.source_of(entity)
+        if name not in built:
+            ctx = BuildContext(name, lambda auth: client_for(name, auth), link_players)
+            built[name] = KINDS[source.kind].build(source, ctx)
+        return built[name]
+
+    customers, leads = connector("customer"), connector("lead")
+    tickets, players = connector("ticket"), connector("player_stats")
     cache, redis = build_cache(settings.cache)
     outbox = open_outbox(settings)
     window = settings.writes.idempotency_hours * 3600
@@ -284,13 +263,13 @@ def change_bus(settings: Settings) -> MemoryBus | RedisBus:
 
 
 def budget_for(
-    name: str, kind: str, limit: SourceRateLimit | None, redis: Redis | None
+    name: str, rates: RateDialect, limit: SourceRateLimit | None, redis: Redis | None
 ) -> SourceBudget:
     """The source's rate budget: its configured pace (shared by every instance through
     Redis when there is one), tightened by the CRM's own rate-limit headers."""
     limiter: RateLimiter | None = None
     if limit is None:
-        return SourceBudget(name, kind, None)
+        return SourceBudget(name, rates, None)
     # GCRA lets burst + rate x T through in any T seconds: keep the two summing to the limit
     # less two — one because the CRM's windows need not start when ours do, one because
     # requests released on time can still arrive bunched (a busy client, a slow connection).
@@ -301,9 +280,4 @@ def budget_for(
         limiter = RedisRateLimiter(redis, rate, burst, prefix="crmgraph:upstream:")
     else:
         limiter = MemoryRateLimiter(rate, burst)
-    return SourceBudget(name, kind, limiter, window=limit.per_seconds)
-
-
-def live(ref: SecretRef) -> LiveSecret:
-    """A secret file is followed as it changes; an environment variable is read once."""
-    return LiveSecret(ref.read, ref.file)
+    return SourceBudget(name, rates, limiter, window=limit.per_seconds)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from app.connectors.errors import UpstreamError
+from app.connectors.http import UpstreamClient
 from app.domain.models import Customer, Lead, LeadStatus, PlayerStats, Ticket, TicketStatus
 
 T = TypeVar("T")
@@ -169,4 +170,59 @@ class PlayerStatsSource(Protocol):
         self, brand: str, ids: Sequence[str], fields: Fields
     ) -> dict[str, PlayerStats]:
         """The players of ``brand`` found among ``ids``."""
+        ...
+
+
+#: A CRM's reasons for refusing one record: (domain fields, code, message).
+Problem = tuple[list[str], str, str]
+
+
+class LeadWriter(LeadSource, Protocol):
+    """A lead source that takes writes. ``values`` are domain values (``status`` is our
+    enum's name); refusals raise :class:`~app.connectors.errors.UpstreamRejected`."""
+
+    #: The wire field holding the brand (named in the CRM's refusals), if any.
+    brand_field: str | None
+    #: The most records one :meth:`create_leads` call takes.
+    max_batch: int
+    #: Its HTTP client (an import counts its upstream requests there).
+    http: UpstreamClient
+
+    async def create_lead(self, values: dict[str, Any]) -> str: ...
+
+    async def update_lead(self, lead_id: str, values: dict[str, Any]) -> None: ...
+
+    async def create_leads(
+        self, records: list[dict[str, Any]]
+    ) -> list[tuple[str | None, list[Problem]]]:
+        """Create up to ``max_batch`` leads in one call: per record, in order, its id or None
+        with the CRM's reasons."""
+        ...
+
+
+class CustomerWriter(CustomerSource, Protocol):
+    async def create_contact(self, values: dict[str, Any]) -> str:
+        """Create a customer; if the CRM already has one with that email, its id."""
+        ...
+
+    async def update_contact(self, contact_id: str, values: dict[str, Any]) -> None: ...
+
+
+class TicketWriter(TicketSource, Protocol):
+    async def create_ticket(self, values: dict[str, Any]) -> str:
+        """Create a ticket for ``requester_email`` (``external_id``: our idempotency key)."""
+        ...
+
+    async def update_ticket(self, ticket_id: str, values: dict[str, Any]) -> None: ...
+
+    async def ticket_id_by_external_id(self, external_id: str) -> str | None:
+        """The ticket created with ``external_id`` (a create whose answer was lost), or None."""
+        ...
+
+
+class PlayerWriter(PlayerStatsSource, Protocol):
+    async def award_points(
+        self, brand: str, player_id: str, delta: int, reason: str, key: str
+    ) -> None:
+        """Award (or take back) points; the service applies one ``key`` once."""
         ...

@@ -22,12 +22,12 @@ from aiodataloader import DataLoader
 from app.auth.principal import SYSTEM, Principal
 from app.cache.records import FieldCache, Served
 from app.connectors.base import (
-    CustomerSource,
-    LeadSource,
-    PlayerStatsSource,
+    CustomerWriter,
+    LeadWriter,
+    PlayerWriter,
     Requester,
     RequesterRef,
-    TicketSource,
+    TicketWriter,
 )
 from app.connectors.errors import UpstreamError
 from app.domain.models import Customer, Lead, PlayerStats, Ticket, TicketStatus
@@ -58,10 +58,12 @@ class PlayerKey:
 
 @dataclass(frozen=True, slots=True)
 class Sources:
-    customers: CustomerSource
-    leads: LeadSource
-    tickets: TicketSource
-    players: PlayerStatsSource
+    """The source of each entity; each also takes that entity's writes."""
+
+    customers: CustomerWriter
+    leads: LeadWriter
+    tickets: TicketWriter
+    players: PlayerWriter
 
 
 def _loader(

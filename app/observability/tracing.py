@@ -27,9 +27,8 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from app.config import Tracing
-
-if TYPE_CHECKING:  # app.connectors.http opens these spans
+if TYPE_CHECKING:
+    from app.config import Tracing  # app.connectors.http opens these spans
     from app.connectors.http import UpstreamCall
 
 _PROPAGATOR = TraceContextTextMapPropagator()

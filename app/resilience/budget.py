@@ -24,33 +24,21 @@ Three things hold a request back, checked in this order:
    :class:`~app.auth.ratelimit.RateLimiterUnavailable` (Redis down), requests are paced by
    the pause and the headers alone; that is logged once per outage (and its end once).
 
-What is read from each CRM ("the window" is where its reset is taken from):
+What is read from each CRM is its kind's :class:`~app.resilience.rates.RateDialect`
+(``app/connectors/<vendor>/ratelimit.py``): the limit and remaining requests of the window,
+its reset when the CRM says it, and which answers are refusals. A CRM that does not say when
+its window resets has the reset estimated as ``window`` after the first answer of the current
+window (one arriving when the previous estimate has passed, or reporting more remaining than
+the answer before): never earlier than the real reset; a ``429`` without ``Retry-After``
+pauses until that estimate. A **rolling** allowance (Salesforce's daily API calls) never
+resets at once: calls free as old ones age out. Headroom pacing then spreads the remaining
+calls over a whole window, but sends at least one call a ``probe`` (60 s, or the window if
+shorter) so that freed calls are noticed; a spent allowance pauses for ``probe``, doubling
+with each spent answer after a pause (up to the window), back to ``probe`` once an answer
+shows calls left.
 
-- **HubSpot**: ``X-HubSpot-RateLimit-Max`` (limit) and ``-Remaining``; the window is
-  ``-Interval-Milliseconds`` long (10 s when absent or malformed). HubSpot does not say when
-  its window resets, so the reset is estimated as ``interval`` after the first answer of the
-  current window (one arriving when the previous estimate has passed, or reporting more
-  remaining than the answer before): never earlier than the real reset. A ``429`` without
-  ``Retry-After`` pauses until that estimate. The daily headers are not used (HubSpot does
-  not say when its day ends).
-- **Zendesk**: ``X-Rate-Limit`` (or ``ratelimit-limit``) is the limit; the remaining count is
-  the lower of ``X-Rate-Limit-Remaining`` and ``ratelimit-remaining`` (the same account-wide
-  minute); the reset is ``ratelimit-reset`` seconds away, or, without it, estimated as for
-  HubSpot over a ``window`` of 60 s. A ``429`` carries ``Retry-After``.
-- **Salesforce**: ``Sforce-Limit-Info: api-usage=N/M`` (``per-app-api-usage`` is not read):
-  limit ``M``, remaining ``M - N``, of a rolling ``window`` (24 h unless given) that never
-  resets at once: calls free as old ones age out. Headroom pacing spreads the remaining
-  calls over a whole window, but sends at least one call a ``probe`` (60 s, or the window if
-  shorter) so that freed calls are noticed. A spent allowance (``403 REQUEST_LIMIT_EXCEEDED``,
-  or usage reaching the allowance) pauses for ``probe``, doubling with each spent answer
-  after a pause (up to the window), back to ``probe`` once an answer shows calls left.
-- **Player stats**: ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset``
-  (seconds to the reset; without it, estimated as for HubSpot over a 60 s ``window``). A
-  ``429`` carries ``Retry-After``.
-
-``window`` (keyword) replaces the assumed window where the headers do not state one: 24 h
-for Salesforce, 60 s for Zendesk and player stats, 10 s for HubSpot; e.g. ``window=10`` for
-a Salesforce simulator limited per 10 s.
+``window`` (keyword) replaces the dialect's assumed window where the headers do not state
+one; e.g. ``window=10`` for a Salesforce simulator limited per 10 s.
 
 A header that is missing, not a finite non-negative number, or inconsistent (a limit of 0,
 more remaining than the limit) is ignored; ``observe`` never raises. ``state()`` shows the
@@ -61,35 +49,25 @@ CRM's last reported limit and remaining and the end of a pause. Times are ``cloc
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from app.auth.ratelimit import RateLimiter, RateLimiterUnavailable
 from app.connectors.errors import UpstreamRateLimited
+from app.resilience.rates import RateDialect, number
 
 log = logging.getLogger(__name__)
 
-#: The window assumed where a CRM's headers do not state one (seconds).
-DEFAULT_WINDOWS: dict[str, float] = {
-    "hubspot": 10.0,
-    "salesforce": 86_400.0,
-    "zendesk": 60.0,
-    "player_stats": 60.0,
-}
 #: The longest pause any answer can impose; a longer ``Retry-After`` is read as this.
 MAX_PAUSE = 86_400.0
-#: Salesforce: the first pause on a spent allowance, and the longest gap between calls while
-#: it is nearly spent (its rolling window frees calls that only a call can reveal).
-SALESFORCE_PROBE = 60.0
+#: A rolling allowance: the first pause once it is spent, and the longest gap between calls
+#: while it is nearly spent (its window frees calls that only a call can reveal).
+PROBE = 60.0
 #: The shortest wait when the limiter refuses without saying for how long.
 _MIN_WAIT = 0.001
-
-_API_USAGE = re.compile(r"(?<![\w-])api-usage=(\d+)/(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,29 +97,27 @@ class SourceBudget:
     def __init__(
         self,
         source: str,
-        kind: str,
+        rates: RateDialect,
         limiter: RateLimiter | None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         headroom: float = 0.1,
         window: float | None = None,
     ) -> None:
-        if kind not in DEFAULT_WINDOWS:
-            raise ValueError(f"unknown source kind {kind!r}")
         if not 0 <= headroom < 1:
             raise ValueError("headroom must be at least 0 and below 1")
         if window is not None and not window > 0:
             raise ValueError("window must be positive")
         self.source = source
-        self.kind = kind
+        self.rates = rates
         #: The key this source's configured pace is kept under in ``limiter``.
         self.key = source
         self._limiter = limiter
         self._clock = clock
         self._sleep = sleep
         self._headroom = headroom
-        self._window = window if window is not None else DEFAULT_WINDOWS[kind]
-        self._probe = min(SALESFORCE_PROBE, self._window)
+        self._window = window if window is not None else rates.window
+        self._probe = min(PROBE, self._window)
         self._spent_pause = self._probe
         self._paused_until = -math.inf
         self._spacing: float | None = None
@@ -230,57 +206,27 @@ class SourceBudget:
         now = self._clock()
         lower = {str(name).lower(): value for name, value in headers.items()}
         reading = self._read(lower, now)
-        refused = status == 429 or (
-            self.kind == "salesforce" and status == 403 and _limit_exceeded(body)
-        )
+        refused = self.rates.refused(status, body)
         if reading is not None:
             self._limit, self._remaining = reading.limit, reading.remaining
         spent = reading is not None and reading.remaining <= 0
         if refused or spent:
             self._pause(now, self._pause_length(now, lower, reading, refused))
-        elif reading is not None and self.kind == "salesforce":
+        elif reading is not None and self.rates.rolling:
             self._spent_pause = self._probe
         if reading is not None:
             self._pace(now, reading)
 
     def _read(self, h: dict[str, str], now: float) -> _Reading | None:
-        if self.kind == "salesforce":
-            usage = _API_USAGE.search(h.get("sforce-limit-info", ""))
-            if usage is None or int(usage[2]) <= 0:
-                return None
-            used, allowance = int(usage[1]), float(usage[2])
-            return _Reading(allowance, max(allowance - used, 0.0), now + self._window)
-        window, reset = self._window, None
-        if self.kind == "hubspot":
-            pair = _pair(
-                _number(h.get("x-hubspot-ratelimit-max")),
-                _number(h.get("x-hubspot-ratelimit-remaining")),
-            )
-            interval = _number(h.get("x-hubspot-ratelimit-interval-milliseconds"))
-            if interval:
-                window = interval / 1000
-        elif self.kind == "zendesk":
-            limit = _number(h.get("x-rate-limit"))
-            if limit is None:
-                limit = _number(h.get("ratelimit-limit"))
-            remaining = [
-                n
-                for n in (
-                    _number(h.get("x-rate-limit-remaining")),
-                    _number(h.get("ratelimit-remaining")),
-                )
-                if n is not None
-            ]
-            pair = _pair(limit, min(remaining) if remaining else None)
-            reset = _number(h.get("ratelimit-reset"))
-        else:  # player_stats
-            pair = _pair(_number(h.get("ratelimit-limit")), _number(h.get("ratelimit-remaining")))
-            reset = _number(h.get("ratelimit-reset"))
-        if pair is None:
+        report = self.rates.report(h)
+        if report is None:
             return None
-        if reset is None:
-            return self._estimated(*pair, window, now)
-        return _Reading(*pair, now + reset)
+        if self.rates.rolling:
+            return _Reading(report.limit, report.remaining, now + self._window)
+        if report.reset_in is None:
+            window = report.window if report.window is not None else self._window
+            return self._estimated(report.limit, report.remaining, window, now)
+        return _Reading(report.limit, report.remaining, now + report.reset_in)
 
     def _estimated(self, limit: float, remaining: float, window: float, now: float) -> _Reading:
         """A reading of a CRM that does not say when its window resets: the reset is
@@ -297,10 +243,10 @@ class SourceBudget:
         self, now: float, h: dict[str, str], reading: _Reading | None, refused: bool
     ) -> float:
         if refused:
-            retry_after = _number(h.get("retry-after"))
+            retry_after = number(h.get("retry-after"))
             if retry_after is not None:
                 return retry_after
-        if self.kind == "salesforce":
+        if self.rates.rolling:
             if now < self._paused_until:  # an answer to a call sent before the pause
                 return 0.0
             length = self._spent_pause
@@ -326,7 +272,7 @@ class SourceBudget:
             return
         # A reset already passed gives a spacing of 0 or less: no wait.
         spacing = (reading.reset_at - now) / reading.remaining
-        if self.kind == "salesforce":
+        if self.rates.rolling:
             spacing = min(spacing, self._probe)
         self._spacing, self._spacing_until = spacing, reading.reset_at
 
@@ -335,39 +281,3 @@ class SourceBudget:
     def state(self) -> BudgetState:
         paused = self._paused_until if self._clock() < self._paused_until else None
         return BudgetState(self._limit, self._remaining, paused, self.source)
-
-
-def _number(raw: str | None) -> float | None:
-    """A finite, non-negative number, or None."""
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(value) or value < 0:
-        return None
-    return value
-
-
-def _pair(limit: float | None, remaining: float | None) -> tuple[float, float] | None:
-    """(limit, remaining) when both were read and are consistent."""
-    if limit is None or remaining is None or limit <= 0 or remaining > limit:
-        return None
-    return limit, remaining
-
-
-def _limit_exceeded(body: bytes | None) -> bool:
-    """Whether a Salesforce error array says the org's API allowance is spent."""
-    if not body:
-        return False
-    try:
-        errors = json.loads(body)
-    except (ValueError, RecursionError):
-        return False
-    if not isinstance(errors, list):
-        errors = [errors]
-    return any(
-        isinstance(error, dict) and error.get("errorCode") == "REQUEST_LIMIT_EXCEEDED"
-        for error in errors
-    )

@@ -32,7 +32,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.config import ConfigError, load_config
-from app.connectors.salesforce import SalesforceClient
 from app.domain.validation import INVALID_VALUE, FieldError, Invalid
 from app.observability.setup import routine_calls
 from app.writes.importer import ImportReport, import_leads
@@ -201,9 +200,6 @@ async def _run(args: argparse.Namespace) -> int:
     ledger: Path = args.ledger or path.with_name(path.name + ".ledger")
     gateway = build_gateway(settings)
     leads = gateway.sources.leads
-    if not isinstance(leads, SalesforceClient):  # the config validator checked the kind
-        await gateway.aclose()
-        raise SetupError("the lead source is not a Salesforce source")
     # The progress is the import's own account: each call that went well is logged at debug,
     # not on top of it (a failed or throttled call still is, as a warning).
     routine_calls()

@@ -3,7 +3,7 @@
 ``import_leads`` reads ``(line number, row)`` pairs, validates each row with
 :func:`~app.domain.validation.validate_new_lead` (a rejected row keeps its line number and every
 reason), and sends the valid ones through Salesforce's sObject Collections create
-(``SalesforceClient.create_leads``), a few batches at a time; the source's rate budget paces
+(the lead source's ``create_leads``), a few batches at a time; the source's rate budget paces
 them. Rows Salesforce refuses are rejected with its own reasons.
 
 **The ledger** makes a re-run after an interruption safe. On one machine it is an
@@ -42,9 +42,9 @@ from typing import Any, TextIO
 from redis.asyncio import Redis
 from redis.typing import EncodableT, FieldT
 
+from app.connectors.base import LeadWriter
 from app.connectors.errors import UpstreamError, UpstreamRateLimited, UpstreamRejected
 from app.connectors.http import UpstreamCall
-from app.connectors.salesforce import SalesforceClient
 from app.domain.models import Lead
 from app.domain.validation import (
     Invalid,
@@ -273,7 +273,7 @@ UNKNOWN_BRAND = "UNKNOWN_BRAND"
 class _Importer:
     def __init__(
         self,
-        leads: SalesforceClient,
+        leads: LeadWriter,
         ledger: Ledger | None,
         report: ImportReport,
         on_progress: ProgressFn | None,
@@ -378,7 +378,7 @@ class _Importer:
 
 async def import_leads(
     rows: Iterable[tuple[int, Mapping[str, Any] | Invalid]],
-    leads: SalesforceClient,
+    leads: LeadWriter,
     ledger: Path | Ledger,
     *,
     dry_run: bool = False,
@@ -405,6 +405,7 @@ async def import_leads(
     def count(_: UpstreamCall) -> None:
         report.upstream_requests += 1
 
+    size = min(BATCH_SIZE, leads.max_batch)
     leads.http.observers.append(count)
     try:
         batch: list[Row] = []
@@ -438,7 +439,7 @@ async def import_leads(
                 doubtful.append((line, values, sent))
                 continue
             batch.append((line, values))
-            if len(batch) == BATCH_SIZE:
+            if len(batch) == size:
                 await work.dispatch(batch)
                 batch = []
             elif report.read % BATCH_SIZE == 0:
@@ -451,8 +452,8 @@ async def import_leads(
                 except UpstreamError as exc:
                     report.stopped = str(exc)
                     batch = []
-            for start in range(0, len(batch), BATCH_SIZE):
-                await work.dispatch(batch[start : start + BATCH_SIZE])
+            for start in range(0, len(batch), size):
+                await work.dispatch(batch[start : start + size])
         await work.drain()
     finally:
         for task in list(work.tasks):  # cancelled: the ledger keeps what was sent as P

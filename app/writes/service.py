@@ -20,6 +20,7 @@ from typing import Any
 from app.auth.principal import Principal
 from app.cache.groups import FIELDS
 from app.cache.records import FieldCache
+from app.connectors.base import CustomerWriter, LeadWriter, PlayerWriter, TicketWriter
 from app.connectors.errors import (
     CircuitOpen,
     UpstreamAuthFailed,
@@ -28,10 +29,6 @@ from app.connectors.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
-from app.connectors.hubspot import HubSpotClient
-from app.connectors.player_stats import PlayerStatsClient
-from app.connectors.salesforce import SalesforceClient
-from app.connectors.zendesk import ZendeskClient
 from app.domain import validation as v
 from app.domain.entities import ENTITIES
 from app.domain.models import Lead
@@ -157,14 +154,14 @@ def _errors(invalid: Invalid) -> list[UserError]:
 class WriteService:
     def __init__(
         self,
-        leads: SalesforceClient,
+        leads: LeadWriter,
         outbox: AnyOutbox,
         keys: IdempotencyStore | SharedIdempotencyStore,
         cache: FieldCache | None,
         phone_region: v.PhoneRegionOf,
-        tickets: ZendeskClient | None = None,
-        customers: HubSpotClient | None = None,
-        players: PlayerStatsClient | None = None,
+        tickets: TicketWriter | None = None,
+        customers: CustomerWriter | None = None,
+        players: PlayerWriter | None = None,
         settle_seconds: float = SETTLE_SECONDS,
         brands: Collection[str] | None = None,
     ) -> None:

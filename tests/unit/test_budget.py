@@ -9,6 +9,7 @@ import pytest
 
 from app.auth.ratelimit import MemoryRateLimiter
 from app.connectors.errors import UpstreamRateLimited
+from app.connectors.kinds import KINDS
 from app.resilience.budget import BudgetState, SourceBudget
 
 T0 = 1_000.0
@@ -35,7 +36,7 @@ class FakeTime:
 def budget_of(
     kind: str, t: FakeTime, limiter: MemoryRateLimiter | None = None, **kwargs: float
 ) -> SourceBudget:
-    return SourceBudget(kind, kind, limiter, clock=t.clock, sleep=t.sleep, **kwargs)
+    return SourceBudget(kind, KINDS[kind].rates, limiter, clock=t.clock, sleep=t.sleep, **kwargs)
 
 
 def hubspot(remaining: int, limit: int = 100, interval_ms: int = 10_000) -> dict[str, str]:
@@ -489,6 +490,6 @@ async def test_state_shows_no_pause_once_it_has_passed() -> None:
     assert budget.state().paused_until is None
 
 
-def test_an_unknown_kind_is_refused() -> None:
-    with pytest.raises(ValueError, match="kind"):
-        SourceBudget("crm", "pipedrive", None)
+def test_every_kind_declares_a_positive_assumed_window() -> None:
+    for kind in KINDS.values():
+        assert kind.rates.window > 0, kind.name

@@ -88,6 +88,8 @@ class SalesforceClient:
     ) -> None:
         self.name = name
         self.http = http
+        #: sObject Collections saves at most 200 records a call.
+        self.max_batch = 200
         self.base = f"/services/data/{api_version}"
         self.brand_field = brand_field
         self.statuses = lead_statuses(extra_statuses or {})

@@ -15,6 +15,7 @@ from redis.backoff import NoBackoff
 
 from app.auth.ratelimit import RedisRateLimiter
 from app.connectors.errors import UpstreamRateLimited
+from app.connectors.hubspot.ratelimit import HubSpotRates
 from app.resilience.budget import SourceBudget
 
 # Slow enough that nothing refills while a test runs (one request every 100 s).
@@ -49,7 +50,7 @@ def instance(redis: Redis, prefix: str, rate: float, burst: int) -> tuple[Source
     """One gateway instance's budget of the ``hubspot`` source."""
     sleeps = Sleeps()
     limiter = RedisRateLimiter(redis, rate, burst, prefix=prefix)
-    return SourceBudget("hubspot", "hubspot", limiter, sleep=sleeps), sleeps
+    return SourceBudget("hubspot", HubSpotRates(), limiter, sleep=sleeps), sleeps
 
 
 def soon() -> float:

@@ -1,0 +1,25 @@
+"""HubSpot's rate headers: ``X-HubSpot-RateLimit-Max`` and ``-Remaining`` of a window
+``-Interval-Milliseconds`` long (10 s when absent). HubSpot does not say when its window
+resets; the daily headers are not read (it does not say when its day ends either)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from app.resilience.rates import RateReport, number, report
+
+
+class HubSpotRates:
+    window = 10.0
+    rolling = False
+
+    def report(self, headers: Mapping[str, str]) -> RateReport | None:
+        interval = number(headers.get("x-hubspot-ratelimit-interval-milliseconds"))
+        return report(
+            number(headers.get("x-hubspot-ratelimit-max")),
+            number(headers.get("x-hubspot-ratelimit-remaining")),
+            window=interval / 1000 if interval else None,
+        )
+
+    def refused(self, status: int, body: bytes | None) -> bool:
+        return status == 429
