@@ -20,3 +20,9 @@ ZENDESK_WEBHOOK_SECRET = "sim-zendesk-webhook-secret"
 
 PLAYERS_API_KEY = "sim-players-api-key"
 PLAYERS_WEBHOOK_SECRET = "sim-players-webhook-secret"
+
+# Microsoft Dynamics 365 (Dataverse): an Entra ID app registration's client credentials.
+DYNAMICS_TENANT_ID = "5c2f7d1e-0b4a-4e3c-9d8f-6a1b2c3d4e5f"
+DYNAMICS_CLIENT_ID = "8a6e4c2b-1d3f-4a5b-9c7d-0e1f2a3b4c5d"
+DYNAMICS_CLIENT_SECRET = "sim~dynamics.client-secret_Q8w"
+DYNAMICS_API_VERSION = "v9.2"

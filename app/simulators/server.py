@@ -1,4 +1,4 @@
-"""The four simulators behind one server, under the prefixes the gateway's config names."""
+"""The simulators behind one server, under the prefixes the gateway's config names."""
 
 from __future__ import annotations
 
@@ -24,11 +24,12 @@ VENDORS: dict[str, str] = {
     "salesforce": "/salesforce",
     "zendesk": "/zendesk",
     "player_stats": "/players",
+    "dynamics": "/dynamics",
 }
 
 
 def create_simulators(world: World, vendors: Sequence[str] = tuple(VENDORS)) -> Starlette:
-    """One ASGI app serving the named simulators (all four by default) under their prefixes."""
+    """One ASGI app serving the named simulators (all by default) under their prefixes."""
     mounts = []
     for vendor in vendors:
         if vendor not in VENDORS:
