@@ -191,7 +191,40 @@ def _config_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
+    if args.live:
+        return _live_check(path, settings)
     print(f"{path}: OK ({len(settings.sources)} sources)")
+    return 0
+
+
+#: ``config check --live``: a CRM could not be asked.
+EXIT_UNREACHABLE = 2
+
+
+def _live_check(path: str, settings: Any) -> int:
+    """Ask each CRM what it has: one line per problem on stdout (errors first); 0 when
+    there is no error, 1 when there is, 2 when a CRM could not be reached (one line each on
+    stderr: which, and why)."""
+    import asyncio
+
+    from app.checks.live import run_live_check
+
+    report = asyncio.run(run_live_check(settings))
+    for problem in report.problems:
+        print(problem.line())
+    for name, why in report.unreachable.items():
+        url = settings.sources[name].url
+        print(f"{path}: source {name} ({url}) could not be reached: {why}", file=sys.stderr)
+    if report.unreachable:
+        return EXIT_UNREACHABLE
+    errors, warnings = len(report.errors), len(report.warnings)
+    if errors:
+        print(f"{path}: {errors} problem(s), {warnings} warning(s)", file=sys.stderr)
+        return 1
+    print(
+        f"{path}: OK ({len(settings.sources)} sources; the CRMs have what it names"
+        f"{f', {warnings} warning(s)' if warnings else ''})"
+    )
     return 0
 
 
@@ -283,6 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--config", help="the YAML config to check")
     check.add_argument("file", nargs="?", help=argparse.SUPPRESS)  # the older form
+    check.add_argument(
+        "--live",
+        action="store_true",
+        help="also ask each CRM whether the fields, properties, brands and statuses the "
+        "config names exist (exit 1: problems; 2: a CRM could not be reached)",
+    )
     check.set_defaults(handler=_config_check)
 
     add_keys_commands(commands)

@@ -314,6 +314,11 @@ class Server(Strict):
     #: Batch and de-duplicate upstream reads per request. Off only to measure the naive
     #: one-call-per-object baseline in the benchmark.
     batch_loads: bool = True
+    #: At start, ask each CRM whether the fields, properties, brands and statuses the config
+    #: names exist (as ``crmgraph config check --live`` does); ``/readyz`` reports the answer.
+    startup_check: bool = True
+    #: How long start-up waits for that check; past it, the check finishes in the background.
+    startup_check_seconds: float = Field(5.0, ge=0, le=120)
 
 
 class Settings(Strict):

@@ -21,6 +21,7 @@ from app.auth.access import build_access
 from app.auth.guard import GraphQLGuard
 from app.auth.principal import NOBODY, Principal
 from app.cache.flush import listen_for_flushes
+from app.checks.startup import StartupCheck
 from app.config import Settings
 from app.gateway import Gateway, build_gateway
 from app.graphiql import assets_router
@@ -47,6 +48,7 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
     from schema.sources import source_statuses
 
     state: dict[str, Gateway] = {}
+    startup_check = StartupCheck()
     configure_observability(settings.observability)
     access = build_access(settings, transport)
 
@@ -63,6 +65,8 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
         if isinstance(gateway.bus, RedisBus):
             tasks.append(asyncio.create_task(gateway.bus.run()))
         served.state.gateway = gateway  # for tests that publish changes on its bus
+        # Ask the CRMs whether they have what the config names (bounded; see StartupCheck).
+        await startup_check.start(settings, gateway.sources.leads, transport)
         for runner in (gateway.webhook_worker(), gateway.salesforce_poller()):
             if runner is not None:
                 tasks.append(asyncio.create_task(runner.run()))
@@ -82,6 +86,7 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
         try:
             yield
         finally:
+            await startup_check.stop()
             await stop_tasks(tasks)
             untrack()
             for forget_depth in unregister:
@@ -133,7 +138,12 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
             }
             for s in source_statuses(gateway)
         }
-        body: dict[str, Any] = {"ready": True, "config": "loaded", "sources": sources}
+        # A config naming what the CRMs lack is not ready (app.checks.startup says why);
+        # asked again now and then, so that a fix made in the CRM is seen without a restart.
+        startup_check.recheck_if_stale()
+        ready = not startup_check.misconfigured
+        body: dict[str, Any] = {"ready": ready, "config": "loaded", "sources": sources}
+        body["liveCheck"] = startup_check.as_json()
         if gateway.cache is not None and gateway.cache.shared is not None:
             # Redis down is not "not ready": the first tier and the CRMs carry on; say so.
             up = await gateway.cache.shared.ping()  # type: ignore[attr-defined]
@@ -150,7 +160,9 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
             or body.get("cache", {}).get("shared_tier") == "down"
         )
         body["status"] = "degraded" if degraded else "ok"
-        return JSONResponse(body)
+        if not ready:
+            body["status"] = "misconfigured"
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_text() -> Response:

@@ -158,9 +158,11 @@ class UpstreamClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send one request, retried when it is idempotent (GETs, and reads sent as POST that
-        say so) and the CRM was unwell or busy, within the request's deadline. Transport
+        say so) and the CRM was unwell or busy, within the request's deadline. ``content`` is
+        a raw body (a multipart ``$batch``), beside ``json`` and ``data``. Transport
         failures become upstream errors; an error status is returned for
         :meth:`raise_for_status` to read."""
         retryable = (method == "GET") if idempotent is None else idempotent
@@ -169,7 +171,7 @@ class UpstreamClient:
             last = attempt == attempts
             try:
                 response = await self._attempt(
-                    method, url, route, items, params, json, data, headers, attempt
+                    method, url, route, items, params, json, data, headers, attempt, content
                 )
             except (UpstreamTimeout, UpstreamUnavailable) as exc:
                 if last or isinstance(exc, CircuitOpen) or not await self._pause(attempt):
@@ -201,6 +203,7 @@ class UpstreamClient:
         data: Mapping[str, str] | None,
         headers: Mapping[str, str] | None,
         attempt: int,
+        content: bytes | None = None,
     ) -> httpx.Response:
         # The attempt's span (the observers record its outcome on it) and the trace headers.
         with tracing.upstream_span(self.source, method, route, attempt) as trace_headers:
@@ -228,6 +231,7 @@ class UpstreamClient:
                         params=params,
                         json=json,
                         data=data,
+                        content=content,
                         headers=headers,
                         timeout=timeout,
                     )
@@ -241,12 +245,12 @@ class UpstreamClient:
             except httpx.TimeoutException as exc:
                 error = "timeout"
                 self._failed()
-                raise UpstreamTimeout(self.source, f"{method} {route} timed out") from exc
+                raise UpstreamTimeout(self.source, f"{route} timed out") from exc
             except httpx.TransportError as exc:
                 error = type(exc).__name__
                 self._failed()
                 raise UpstreamUnavailable(
-                    self.source, f"{method} {route} failed: {type(exc).__name__}"
+                    self.source, f"{route} failed: {type(exc).__name__}"
                 ) from exc
             finally:
                 call = UpstreamCall(
@@ -292,7 +296,7 @@ class UpstreamClient:
             await asyncio.wait_for(self._slots.acquire(), timeout=left)
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                self.source, f"{method} {route}: no free connection before the deadline"
+                self.source, f"{route}: no free connection before the deadline"
             ) from exc
         try:
             yield

@@ -66,6 +66,7 @@ class HubSpotClient:
         self.http = http
         self._token = token
         self.brand_property = brand_property
+        self.player_id_property = player_id_property
         self.map: FieldMap = customer_map(brand_property, player_id_property)
 
     async def customers_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Customer]:
@@ -172,6 +173,22 @@ class HubSpotClient:
                 customer = self._customer(record, fields)
                 found[customer.id.native] = customer
         return found
+
+    async def properties(self, object_type: str = "contacts") -> list[dict[str, Any]]:
+        """The object type's property definitions (``GET /crm/v3/properties/{objectType}``)."""
+        route = f"/crm/v3/properties/{object_type}"
+        response = await self.http.send(
+            "GET",
+            route,
+            route="GET /crm/v3/properties/{objectType}",
+            headers={"Authorization": f"Bearer {self._token.value()}"},
+        )
+        self.http.raise_for_status(response, describe_error)
+        answer = self.http.json(response)
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list):
+            raise UpstreamProtocolError(self.name, f"answer to GET {route} has no results")
+        return [r for r in results if isinstance(r, dict)]
 
     async def _post(self, route: str, body: Any, items: int) -> Any:
         response = await self.http.send(

@@ -13,12 +13,19 @@ import httpx
 from app.connectors.base import Fields, LeadQuery, Page, count_apart
 from app.connectors.errors import (
     UnsupportedQuery,
+    UpstreamError,
     UpstreamProtocolError,
     UpstreamRateLimited,
     UpstreamRejected,
 )
 from app.connectors.http import UpstreamClient
 from app.connectors.salesforce import payloads
+from app.connectors.salesforce.describe import (
+    LeadMetadata,
+    Vocabulary,
+    read_lead_metadata,
+    vocabulary,
+)
 from app.connectors.salesforce.mapping import lead_map, lead_statuses
 from app.domain.ids import NodeId
 from app.domain.models import Lead, LeadStatus
@@ -92,8 +99,44 @@ class SalesforceClient:
         self.max_batch = 200
         self.base = f"/services/data/{api_version}"
         self.brand_field = brand_field
-        self.statuses = lead_statuses(extra_statuses or {})
+        self.overrides: dict[str, LeadStatus] = dict(extra_statuses or {})
+        self.statuses = lead_statuses(self.overrides)
         self.map: FieldMap = lead_map(brand_field, self.statuses)
+        #: The org's own status vocabulary once read (:meth:`learn`); None: the guesses.
+        self.vocabulary: Vocabulary | None = None
+
+    def learn(self, metadata: LeadMetadata) -> Vocabulary:
+        """Read and write lead statuses in the org's own values from now on (the config's
+        ``lead_statuses`` still win); the vocabulary."""
+        words = vocabulary(metadata, self.overrides)
+        self.vocabulary = words
+        # Salesforce's default values stay readable: records may still hold one the org
+        # has since replaced.
+        self.statuses = {**lead_statuses({}), **words.read, **lead_statuses(self.overrides)}
+        self.map = lead_map(self.brand_field, self.statuses)
+        return words
+
+    async def ensure_vocabulary(self) -> None:
+        """Learn the org's statuses once, before a write that sends one. An org that cannot
+        be asked leaves the guesses in force (and is asked again next time)."""
+        if self.vocabulary is not None:
+            return
+        try:
+            self.learn(await read_lead_metadata(self))
+        except (UpstreamError, ValueError) as exc:
+            log.warning(
+                "the org's lead statuses could not be read; using the configured ones",
+                extra={"source": self.name, "error": str(exc)[:300]},
+            )
+
+    async def describe(self, sobject: str) -> Any:
+        """``GET sobjects/{sobject}/describe``: the object's fields and picklists."""
+        route = f"{self.base}/sobjects/{sobject}/describe"
+        return await self._call("GET", route)
+
+    async def query(self, soql: str) -> list[dict[str, Any]]:
+        """Every record a SOQL query finds (following ``nextRecordsUrl``)."""
+        return await self._query(soql)
 
     async def leads_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Lead]:
         keys = list(dict.fromkeys(ids))
@@ -235,6 +278,7 @@ class SalesforceClient:
         """Change a Lead: only the fields given are sent; ``status`` is our enum name."""
         record = {WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS}
         if "status" in values:
+            await self.ensure_vocabulary()
             record["Status"] = self._picklist_value(values["status"])
         route = f"{self.base}/sobjects/Lead/{{id}}"
         response = await self.http.send(
@@ -255,12 +299,12 @@ class SalesforceClient:
         return await self._query(soql, limit=limit)
 
     def _new_lead(self, values: dict[str, Any]) -> dict[str, Any]:
-        """A new Lead's fields from domain values (with its brand, and Salesforce's default
-        status unless one is given)."""
+        """A new Lead's fields from domain values, with its brand."""
         record = {WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS}
         if self.brand_field and values.get("brand"):
             record[self.brand_field] = values["brand"]
-        record.setdefault("Status", "Open - Not Contacted")
+        # No Status: the org gives a new Lead its own default (describe: defaultedOnCreate),
+        # which need not be Salesforce's "Open - Not Contacted".
         return record
 
     def _check_write(self, response: httpx.Response) -> None:
@@ -277,7 +321,24 @@ class SalesforceClient:
         self.http.raise_for_status(response, describe_error)
 
     def _picklist_value(self, status: str) -> str:
-        """The org's picklist value for one of our statuses (the first that maps to it)."""
+        """The org's picklist value for one of our statuses: what the org's vocabulary says
+        once read, else the first guessed value that maps to it."""
+        if self.vocabulary is not None:
+            sent = self.vocabulary.send.get(LeadStatus[status])
+            if sent is not None:
+                return sent
+            raise UpstreamRejected(
+                self.name,
+                f"the org's Lead.Status picklist has no value for {status}",
+                problems=[
+                    (
+                        ["status"],
+                        "INVALID_VALUE",
+                        f"this org has no lead status for {status}; its operator can map one "
+                        "in the source's lead_statuses",
+                    )
+                ],
+            )
         for value in self._picklist():
             if (
                 self.statuses.get(value.lower()) is not None
@@ -298,6 +359,9 @@ class SalesforceClient:
             "closed - converted": "Closed - Converted",
             "closed - not converted": "Closed - Not Converted",
         }
+        if self.vocabulary is not None:  # and the org's own values, as it spells them
+            known |= {v.lower(): v for v in self.vocabulary.spelled}
+            known |= {k.lower(): k for k in self.overrides}
         return [known.get(k, k) for k in self.statuses]
 
     async def _count(self, conditions: list[str]) -> int:

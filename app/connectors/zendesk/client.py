@@ -304,6 +304,14 @@ class ZendeskClient:
         except (TypeError, ValueError) as exc:
             raise UpstreamProtocolError(self.name, f"the {what} is not a number") from exc
 
+    async def setup(self, resource: str) -> list[dict[str, Any]]:
+        """One list of the account's setup (``ticket_fields``, ``brands``), unpaginated."""
+        answer = await self._get(f"/api/v2/{resource}", {})
+        found = answer.get(resource) if isinstance(answer, dict) else None
+        if not isinstance(found, list):
+            raise UpstreamProtocolError(self.name, f"answer to GET /api/v2/{resource} has none")
+        return [item for item in found if isinstance(item, dict)]
+
     async def _get(self, route: str, params: Mapping[str, str], items: int | None = None) -> Any:
         response = await self.http.send(
             "GET", route, route=f"GET {route}", params=params, items=items

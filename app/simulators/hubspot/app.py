@@ -38,6 +38,7 @@ from app.simulators.hubspot.dialect import (
     invalid_properties_body,
 )
 from app.simulators.hubspot.events import SCHEME, ContactEvents
+from app.simulators.hubspot.properties import property_routes
 from app.simulators.hubspot.store import (
     ASSOCIATION_TYPES,
     DEFAULT_TYPE,
@@ -755,6 +756,7 @@ def build_routes(store: HubSpotStore, events: ContactEvents | None = None) -> li
         mine = events if schema.name == "contacts" else None
         routes += ObjectEndpoints(store, schema, mine).routes()
     routes += AssociationEndpoints(store).routes()
+    routes += property_routes(object_type)
     return routes
 
 

@@ -14,9 +14,14 @@ Routes (under the instance URL; the API version is any ``v50.0``…``v62.0``)::
     POST  /services/data/{version}/composite/sobjects      create many (≤200)
     PATCH /services/data/{version}/composite/sobjects      update many (≤200)
     POST  /services/data/{version}/composite               up to 25 subrequests, @{ref.path}
+    GET   /services/data/{version}/sobjects/{Type}/describe the object's fields and picklists
     POST  /__expire_tokens                                 test control: every token expires
+    PUT   /__org  GET /__org  DELETE /__org                test control: the org's shape
+                                                           (``org.OrgShape``; DELETE: fresh)
 
-``{Type}`` is Lead, Contact or Account, one literal route each.
+``{Type}`` is Lead, Contact or Account, one literal route each; LeadStatus (the Lead Status
+picklist's values) can be described and queried (``SELECT ApiName, IsConverted … FROM
+LeadStatus``).
 """
 
 from __future__ import annotations
@@ -44,8 +49,10 @@ from starlette.routing import BaseRoute, Route
 from app.simulators.control import SimulatorControl
 from app.simulators.credentials import SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET
 from app.simulators.salesforce.dialect import NOMINAL, SalesforceDialect, error_array
+from app.simulators.salesforce.org import Org, OrgShape, describe
 from app.simulators.salesforce.soql import Query, SoqlError, parse
 from app.simulators.salesforce.store import (
+    SCHEMA,
     SOBJECTS,
     FieldSpec,
     Record,
@@ -56,7 +63,6 @@ from app.simulators.salesforce.store import (
     make_id,
     no_such_column,
     normalize_id,
-    sobject,
     wire_value,
 )
 from app.simulators.world import World
@@ -125,6 +131,7 @@ class SalesforceSimulator:
 
     def __init__(self, world: World) -> None:
         self.store = SalesforceStore(world)
+        self.org = Org()
         self.tokens: set[str] = set()
         self.cursors: OrderedDict[str, Cursor] = OrderedDict()
         self.locators = itertools.count(62**6)
@@ -133,14 +140,16 @@ class SalesforceSimulator:
         )
 
     def reset(self) -> None:
+        self.org = Org()
         self.store.reset()
         self.cursors.clear()
 
     def routes(self) -> list[BaseRoute]:
         guard = self.guard
 
-        def typed(handler: TypedEndpoint, sotype: SObjectType) -> Endpoint:
-            return guard(lambda request: handler(request, sotype))
+        def typed(handler: TypedEndpoint, name: str) -> Endpoint:
+            # The org's current shape of the type (a test may have reshaped it).
+            return guard(lambda request: handler(request, self._type(name)))
 
         routes: list[BaseRoute] = [
             Route("/services/oauth2/token", self.token, methods=["POST"]),
@@ -151,17 +160,42 @@ class SalesforceSimulator:
             Route(f"{API}/composite/sobjects", guard(self.update_many), methods=["PATCH"]),
             Route(f"{API}/composite", guard(self.composite), methods=["POST"]),
         ]
-        for name, sotype in SOBJECTS.items():
+        for name in SCHEMA:  # before ``{id}``, which would take "describe" for an id
+            path = f"{API}/sobjects/{name}/describe"
+            routes.append(Route(path, typed(self.describe, name), methods=["GET"]))
+        for name in SOBJECTS:
             one, many = f"{API}/sobjects/{name}", f"{API}/composite/sobjects/{name}"
             routes += [
-                Route(one, typed(self.create_one, sotype), methods=["POST"]),
-                Route(f"{one}/{{id}}", typed(self.read_one, sotype), methods=["GET"]),
-                Route(f"{one}/{{id}}", typed(self.update_one, sotype), methods=["PATCH"]),
-                Route(many, typed(self.read_many_by_url, sotype), methods=["GET"]),
-                Route(many, typed(self.read_many_by_body, sotype), methods=["POST"]),
+                Route(one, typed(self.create_one, name), methods=["POST"]),
+                Route(f"{one}/{{id}}", typed(self.read_one, name), methods=["GET"]),
+                Route(f"{one}/{{id}}", typed(self.update_one, name), methods=["PATCH"]),
+                Route(many, typed(self.read_many_by_url, name), methods=["GET"]),
+                Route(many, typed(self.read_many_by_body, name), methods=["POST"]),
             ]
         routes.append(Route("/__expire_tokens", self.expire_tokens, methods=["POST"]))
+        routes.append(Route("/__org", self.org_shape, methods=["GET", "PUT", "DELETE"]))
         return routes
+
+    def _type(self, name: str) -> SObjectType:
+        sotype = self.org.sobject(name)
+        assert sotype is not None
+        return sotype
+
+    async def describe(self, request: Request, sotype: SObjectType) -> Response:
+        return JSONResponse(describe(sotype, _version(request)))
+
+    async def org_shape(self, request: Request) -> Response:
+        """Test control: reshape the org (PUT), show its shape (GET), make it fresh (DELETE)."""
+        if request.method == "PUT":
+            try:
+                shape = OrgShape.model_validate_json(await request.body())
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)[:2000]}, 422)
+            self.org = Org(shape)
+        elif request.method == "DELETE":
+            self.org = Org()
+        self.store.set_lead_statuses(self.org.lead_statuses)
+        return JSONResponse(self.org.shape.model_dump())
 
     def guard(self, handler: Endpoint) -> Endpoint:
         """Wrap a data endpoint: bearer token first, then the API version, then the handler,
@@ -332,7 +366,7 @@ class SalesforceSimulator:
         return JSONResponse(out)
 
     async def create_many(self, request: Request) -> Response:
-        all_or_none, items = _save_request(await _json_body(request))
+        all_or_none, items = _save_request(await _json_body(request), self.org)
         if all_or_none:
             checked = [self.store.check_create(t, body) for t, body in items]
             if any(isinstance(c, SaveError) for c in checked):
@@ -352,7 +386,7 @@ class SalesforceSimulator:
         return JSONResponse(results)
 
     async def update_many(self, request: Request) -> Response:
-        all_or_none, items = _save_request(await _json_body(request))
+        all_or_none, items = _save_request(await _json_body(request), self.org)
         checked = [self._check_update(sotype, body) for sotype, body in items]
         failed = any(isinstance(c, SaveError) for c in checked)
         results: list[dict[str, Any]] = []
@@ -391,7 +425,7 @@ class SalesforceSimulator:
         if not text.strip():
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
         try:
-            query = parse(text)
+            query = parse(text, self.org.schema)
         except SoqlError as error:
             raise ApiError(400, error.code, error.message) from None
         rows = query.execute(self.store)
@@ -619,7 +653,7 @@ def _object(body: Any, sotype: SObjectType) -> dict[str, Any]:
     return body
 
 
-def _save_request(body: Any) -> tuple[bool, list[tuple[SObjectType, dict[str, Any]]]]:
+def _save_request(body: Any, org: Org) -> tuple[bool, list[tuple[SObjectType, dict[str, Any]]]]:
     """``allOrNone`` and each record with its type, from a collections create/update body."""
     if not isinstance(body, dict):
         raise _deserialize_error(body, "SObjectCollectionRequest")
@@ -646,8 +680,8 @@ def _save_request(body: Any) -> tuple[bool, list[tuple[SObjectType, dict[str, An
         type_name = attrs.get("type") if isinstance(attrs, dict) else None
         if not isinstance(type_name, str):
             raise ApiError(400, "INVALID_TYPE", "Must send a concrete entity type.")
-        sotype = sobject(type_name)
-        if sotype is None:
+        sotype = org.sobject(type_name)
+        if sotype is None or sotype.name not in SOBJECTS:
             raise ApiError(400, "INVALID_TYPE", f"sObject type '{type_name}' is not supported.")
         items.append((sotype, record))
     return all_or_none, items

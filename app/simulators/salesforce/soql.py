@@ -3,7 +3,7 @@
 Supported::
 
     SELECT field, Relationship.field, … | COUNT()
-    FROM Lead | Contact | Account
+    FROM Lead | Contact | Account | LeadStatus
     [WHERE cond]   cond: field op literal | field [NOT] IN (literal, …) | field LIKE 'pat%'
                          | NOT cond | (cond) | cond AND cond … | cond OR cond …
                    op: = != <> < > <= >=   literal: 'text' 12 true false null
@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from app.simulators.salesforce.store import (
-    SOBJECTS,
+    SCHEMA,
     FieldSpec,
     FieldType,
     Record,
@@ -35,7 +35,6 @@ from app.simulators.salesforce.store import (
     attributes,
     no_such_column,
     normalize_id,
-    sobject,
     wire_value,
 )
 
@@ -71,11 +70,13 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     ">=": operator.ge,
 }
 _LITERAL_KINDS = {
+    FieldType.INT: "number",
     FieldType.BOOLEAN: "boolean",
     FieldType.DATETIME: "datetime",
     FieldType.DATE: "date",
 }
 _TYPE_WORDS = {
+    FieldType.INT: "int",
     FieldType.ID: "id",
     FieldType.REFERENCE: "id",
     FieldType.BOOLEAN: "boolean",
@@ -391,20 +392,22 @@ def _key(value: Any, norm: Callable[[Any], Any]) -> Any:
 # -- parsing ------------------------------------------------------------------------------------
 
 
-def parse(text: str) -> Query:
-    """Parse and check ``text`` against the org's schema; raises :class:`SoqlError`."""
+def parse(text: str, schema: Mapping[str, SObjectType] = SCHEMA) -> Query:
+    """Parse and check ``text`` against the org's schema (its types by name); raises
+    :class:`SoqlError`."""
     try:
-        return _Parser(text).query()
+        return _Parser(text, schema).query()
     except RecursionError:
         raise SoqlError("MALFORMED_QUERY", "The query is nested too deeply") from None
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, schema: Mapping[str, SObjectType]) -> None:
         self.text = text
         self.tokens = tokenize(text)
         self.at = 0
-        self.sobject = SOBJECTS["Lead"]  # replaced once FROM is read
+        self.schema = {name.lower(): sotype for name, sotype in schema.items()}
+        self.sobject = self.schema["lead"]  # replaced once FROM is read
 
     # token helpers
 
@@ -451,7 +454,7 @@ class _Parser:
         name = self.take()
         if name.kind != "ident" or name.text.upper() in KEYWORDS:
             raise self.error(name)
-        found = sobject(name.text)
+        found = self.schema.get(name.text.lower())
         if found is None:
             raise self.error(
                 name,
@@ -527,7 +530,7 @@ class _Parser:
                     "INVALID_FIELD",
                 )
             hops.append(hop)
-            current = SOBJECTS[hop.reference_to]
+            current = self.schema[hop.reference_to.lower()]
         spec = current.field(leaf)
         if spec is None:
             raise self.error(token, no_such_column(leaf, current.name), "INVALID_FIELD")

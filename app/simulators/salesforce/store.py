@@ -18,13 +18,15 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from app.simulators.world import Person, World
+from app.simulators.world import WORLD_START, Person, World
 
 Record = dict[str, Any]
 NextId = Callable[["SObjectType"], str]
 
 #: What Web-to-Lead puts in ``Company`` when a person gives none (``Company`` is required).
 COMPANY_STAND_IN = "[not provided]"
+#: When the org's setup rows (the LeadStatus values) were made.
+WORLD_CREATED = WORLD_START
 DEFAULT_LEAD_STATUS = "Open - Not Contacted"
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -92,9 +94,21 @@ class FieldType(StrEnum):
     BOOLEAN = "boolean"
     DATETIME = "datetime"
     DATE = "date"
+    INT = "int"
 
 
 TEXT_TYPES = frozenset({FieldType.STRING, FieldType.EMAIL, FieldType.PHONE, FieldType.PICKLIST})
+
+
+@dataclass(frozen=True, slots=True)
+class PicklistEntry:
+    """One value of a picklist, as describe lists it; ``converted`` is LeadStatus.IsConverted."""
+
+    value: str
+    label: str
+    active: bool = True
+    default: bool = False
+    converted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +124,9 @@ class FieldSpec:
     reference_to: str | None = None
     relationship: str | None = None  # e.g. ``Account`` for ``AccountId``
     default: Any = None  # what a create writes when it leaves the field out
+    picklist: tuple[PicklistEntry, ...] = ()
+    #: A restricted picklist refuses any value that is not one of its active values.
+    restricted: bool = False
 
     @property
     def is_text(self) -> bool:
@@ -146,6 +163,16 @@ def _audit_fields() -> tuple[FieldSpec, ...]:
     )
 
 
+#: The Lead Status picklist of a fresh org (Setup → Lead Status Picklist); the converted value
+#: is the one lead conversion sets.
+FRESH_ORG_LEAD_STATUSES: tuple[PicklistEntry, ...] = (
+    PicklistEntry(DEFAULT_LEAD_STATUS, DEFAULT_LEAD_STATUS, default=True),
+    PicklistEntry("Working - Contacted", "Working - Contacted"),
+    PicklistEntry("Closed - Converted", "Closed - Converted", converted=True),
+    PicklistEntry("Closed - Not Converted", "Closed - Not Converted"),
+)
+LEAD_SOURCE_VALUES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+
 LEAD = SObjectType(
     "Lead",
     "00Q",
@@ -165,8 +192,16 @@ LEAD = SObjectType(
             required=True,
             length=255,
             default=DEFAULT_LEAD_STATUS,
+            picklist=FRESH_ORG_LEAD_STATUSES,
         ),
-        FieldSpec("LeadSource", FieldType.PICKLIST, "Lead Source", writable=True, length=255),
+        FieldSpec(
+            "LeadSource",
+            FieldType.PICKLIST,
+            "Lead Source",
+            writable=True,
+            length=255,
+            picklist=tuple(PicklistEntry(v, v) for v in LEAD_SOURCE_VALUES),
+        ),
         FieldSpec("IsConverted", FieldType.BOOLEAN, "Converted", default=False),
         FieldSpec(
             "ConvertedAccountId",
@@ -217,9 +252,26 @@ ACCOUNT = SObjectType(
         *_audit_fields(),
     ),
 )
+#: The values of the Lead Status picklist, one row each: queryable and describable, not writable.
+LEAD_STATUS = SObjectType(
+    "LeadStatus",
+    "01J",
+    (
+        FieldSpec("Id", FieldType.ID, "Lead Status Value ID"),
+        FieldSpec("MasterLabel", FieldType.STRING, "Master Label", length=255),
+        FieldSpec("ApiName", FieldType.STRING, "API Name", length=255),
+        FieldSpec("SortOrder", FieldType.INT, "Sort Order"),
+        FieldSpec("IsDefault", FieldType.BOOLEAN, "Is Default", default=False),
+        FieldSpec("IsConverted", FieldType.BOOLEAN, "Is Converted", default=False),
+        *_audit_fields(),
+    ),
+)
+#: The types with record routes (create, read, update).
 SOBJECTS: dict[str, SObjectType] = {t.name: t for t in (LEAD, CONTACT, ACCOUNT)}
+#: Every type SOQL and describe know.
+SCHEMA: dict[str, SObjectType] = {**SOBJECTS, LEAD_STATUS.name: LEAD_STATUS}
 _SOBJECTS_BY_LOWER = {name.lower(): t for name, t in SOBJECTS.items()}
-_BY_KEY_PREFIX = {t.key_prefix: t for t in SOBJECTS.values()}
+_BY_KEY_PREFIX = {t.key_prefix: t for t in SCHEMA.values()}
 
 
 def no_such_column(name: str, entity: str) -> str:
@@ -320,6 +372,7 @@ class SalesforceStore:
 
     def __init__(self, world: World) -> None:
         self.world = world
+        self.lead_statuses: tuple[PicklistEntry, ...] = FRESH_ORG_LEAD_STATUSES
         self._last_stamp = datetime(1970, 1, 1, tzinfo=UTC)
         self.reset()
 
@@ -398,7 +451,8 @@ class SalesforceStore:
 
     def insert(self, sotype: SObjectType, values: Record) -> Record:
         stamp = self._stamp()
-        record: Record = {f.name: f.default for f in sotype.fields}
+        # Every field of the full type: a field the org's shape hides is still stored.
+        record: Record = {f.name: f.default for f in SCHEMA[sotype.name].fields}
         record.update(values)
         record.update(
             Id=self._next_id(sotype),
@@ -424,16 +478,40 @@ class SalesforceStore:
 
     def reset(self) -> None:
         """Throw away every write and seed the org from the world again."""
-        self._records: dict[str, dict[str, Record]] = {name: {} for name in SOBJECTS}
-        self._positions: dict[str, dict[str, int]] = {name: {} for name in SOBJECTS}
-        self._emails: dict[str, dict[str, list[str]]] = {name: {} for name in SOBJECTS}
+        self._records: dict[str, dict[str, Record]] = {name: {} for name in SCHEMA}
+        self._positions: dict[str, dict[str, int]] = {name: {} for name in SCHEMA}
+        self._emails: dict[str, dict[str, list[str]]] = {name: {} for name in SCHEMA}
         self._sequence = itertools.count()
         rng = random.Random(self.world.seed + 17)
         # Each type's numbering starts somewhere of its own, so the ids do not look alike.
         self._numbers = {name: rng.randrange(62**5, 62**6) for name in SOBJECTS}
+        self._numbers[LEAD_STATUS.name] = 62**5
         for sotype, record in _seed(self.world, rng, self._next_id):
             self._add(sotype, record)
             self._last_stamp = max(self._last_stamp, record["SystemModstamp"])
+        self.set_lead_statuses(FRESH_ORG_LEAD_STATUSES)
+
+    def set_lead_statuses(self, entries: tuple[PicklistEntry, ...]) -> None:
+        """Make the LeadStatus rows the values of the org's Lead Status picklist."""
+        self.lead_statuses = entries
+        self._records[LEAD_STATUS.name].clear()
+        self._positions[LEAD_STATUS.name].clear()
+        self._numbers[LEAD_STATUS.name] = 62**5
+        for order, entry in enumerate(entries, start=1):
+            stamp = WORLD_CREATED
+            record: Record = {
+                "Id": self._next_id(LEAD_STATUS),
+                "MasterLabel": entry.label,
+                "ApiName": entry.value,
+                "SortOrder": order,
+                "IsDefault": entry.default,
+                "IsConverted": entry.converted,
+                "CreatedDate": stamp,
+                "LastModifiedDate": stamp,
+                "SystemModstamp": stamp,
+            }
+            self._records[LEAD_STATUS.name][record["Id"]] = record
+            self._positions[LEAD_STATUS.name][record["Id"]] = next(self._sequence)
 
     def _stamp(self) -> datetime:
         # Now to the millisecond, but always after every stamp handed out before (even across
@@ -491,6 +569,12 @@ class SalesforceStore:
     def _check_value(self, spec: FieldSpec, value: Any) -> SaveError | None:
         if value is None:
             return None
+        if spec.restricted and value not in {e.value for e in spec.picklist if e.active}:
+            return SaveError(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{spec.label}: bad value for restricted picklist field: {value}",
+                (spec.name,),
+            )
         if spec.length is not None and len(value) > spec.length:
             return SaveError(
                 "STRING_TOO_LONG",

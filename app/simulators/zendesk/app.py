@@ -35,6 +35,7 @@ from app.simulators.webhooks import WebhookSender
 from app.simulators.world import World
 from app.simulators.zendesk.dialect import ZendeskDialect, error_body, status_body
 from app.simulators.zendesk.events import SCHEME, TicketEvents
+from app.simulators.zendesk.metadata import metadata_routes
 from app.simulators.zendesk.search import Record, SearchError, compile_query, parse, run
 from app.simulators.zendesk.store import (
     STATUS_RANK,
@@ -620,6 +621,7 @@ def create_app(world: World) -> SimulatorControl:
     store = ZendeskStore(world)
     webhooks = WebhookSender(SCHEME)
     routes = ZendeskApi(store, TicketEvents(webhooks)).routes()
+    routes += metadata_routes(world.brands, _base)
     handled = (ApiError, RecordNotFound, RecordInvalid, UpdateConflict, SearchError, HTTPException)
     app = Starlette(routes=routes, exception_handlers=dict.fromkeys(handled, _error_response))
     secured = TokenAuth(app, ZENDESK_EMAIL, ZENDESK_API_TOKEN)

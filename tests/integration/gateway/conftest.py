@@ -22,8 +22,8 @@ from tests.upstreams import Upstreams as Upstreams
 
 
 def gateway_config(simulators_url: str, keys_file: Path, **overrides: Any) -> dict[str, Any]:
-    """The demo's config, with the per-caller rate budget and the field cache off unless a
-    test turns them on (most tests count upstream requests a cache would absorb)."""
+    """The demo's config, with the per-caller rate budget, the field cache and the live check
+    at start off unless a test turns them on (most tests count upstream requests)."""
     config = demo_config(simulators_url, keys_file)
     config["limits"] = {"rate": None}
     config["cache"] = {"enabled": False}
@@ -34,6 +34,8 @@ def gateway_config(simulators_url: str, keys_file: Path, **overrides: Any) -> di
         "backoff_base": 0.05,
         "default_phone_region": "GB",
     }
+    # The live check at start asks each CRM for its metadata: requests most tests count.
+    config["server"] = {"startup_check": False}
     config.update(overrides)
     return config
 

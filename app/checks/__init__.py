@@ -1,0 +1,1 @@
+"""Checks of a deployment against the CRMs it names."""
