@@ -51,6 +51,8 @@ class Gateway:
     settings: Settings
     sources: Sources
     clients: dict[str, UpstreamClient]
+    #: The connector of each source serving an entity, by source name.
+    connectors: dict[str, Any]
     health: dict[str, SourceHealth]
     cache: FieldCache | None = None
     redis: Redis | None = None
@@ -242,6 +244,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         settings=settings,
         sources=Sources(customers, leads, tickets, players),
         clients=clients,
+        connectors=built,
         health=health,
         cache=cache,
         redis=redis,

@@ -66,7 +66,7 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
             tasks.append(asyncio.create_task(gateway.bus.run()))
         served.state.gateway = gateway  # for tests that publish changes on its bus
         # Ask the CRMs whether they have what the config names (bounded; see StartupCheck).
-        await startup_check.start(settings, gateway.sources.leads, transport)
+        await startup_check.start(settings, gateway.connectors, transport)
         for runner in (gateway.webhook_worker(), gateway.salesforce_poller()):
             if runner is not None:
                 tasks.append(asyncio.create_task(runner.run()))

@@ -1,8 +1,8 @@
 """The live check: ask every configured CRM what it has, and report what the config and the
 field maps name that it lacks.
 
-Each vendor's own module reads its metadata and words its findings
-(``app/connectors/<vendor>/describe.py``); this one runs them side by side, sorts a CRM that
+Each kind's own check reads its metadata and words its findings (declared on the kind, in
+``app/connectors/<vendor>/describe.py``); this one runs them side by side, sorts a CRM that
 cannot be reached from one that answered, and adds the source's name to each finding. It
 serves ``crmgraph config check --live`` and the gateway's check at startup (``/readyz``).
 
@@ -15,7 +15,9 @@ reads as "no value" (a status of ours the org has no value for, a value none of 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -24,16 +26,9 @@ from app.config import Settings
 from app.connectors.errors import UpstreamAuthFailed, UpstreamError, UpstreamTimeout
 from app.connectors.errors import UpstreamUnavailable as Unreachable
 from app.connectors.http import UpstreamClient
-from app.connectors.hubspot import HubSpotClient
-from app.connectors.hubspot import describe as hubspot
-from app.connectors.metadata import Finding
-from app.connectors.salesforce import SalesforceClient
-from app.connectors.salesforce import describe as salesforce
-from app.connectors.salesforce.auth import SalesforceClientCredentials
-from app.connectors.secret import LiveSecret
-from app.connectors.zendesk import ZendeskClient
-from app.connectors.zendesk import describe as zendesk
-from app.connectors.zendesk.client import ZendeskTokenAuth
+from app.connectors.kind import ENTITY_KEYS, BuildContext
+from app.connectors.kinds import KINDS
+from app.connectors.metadata import CheckContext, Checked, Finding
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +55,8 @@ class LiveReport:
     problems: list[Problem] = field(default_factory=list)
     #: Source name → why it could not be asked.
     unreachable: dict[str, str] = field(default_factory=dict)
-    #: What the lead org said, for the gateway's client to learn from (None: not read).
-    leads: salesforce.LeadMetadata | None = None
+    #: Source name → how the gateway's connector of that source takes what the check read.
+    learned: dict[str, Callable[[Any], None]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -72,23 +67,17 @@ class LiveReport:
         return [p for p in self.problems if p.severity == "warning"]
 
 
-@dataclass(frozen=True, slots=True)
-class Connectors:
-    customers: HubSpotClient
-    leads: SalesforceClient
-    tickets: ZendeskClient
-
-
-async def check(settings: Settings, connectors: Connectors) -> LiveReport:
-    """Ask the customer, lead and ticket CRMs at once (the player-stats service publishes
-    no metadata to check)."""
+async def check(settings: Settings, connectors: Mapping[str, Any]) -> LiveReport:
+    """Ask every source that serves an entity, at once, by its kind's check (a kind that
+    publishes no metadata, like the player-stats service, is not asked)."""
     report = LiveReport()
-    names = settings.entities
-    await asyncio.gather(
-        _guarded(report, names.customer, _customers(settings, connectors.customers)),
-        _guarded(report, names.lead, _leads(settings, connectors.leads, report)),
-        _guarded(report, names.ticket, _tickets(settings, connectors.tickets)),
-    )
+    context = CheckContext(tuple(settings.brands))
+    runs = []
+    for name, connector in connectors.items():
+        asks = KINDS[settings.sources[name].kind].check
+        if asks is not None:
+            runs.append(_guarded(report, name, asks(connector, context)))
+    await asyncio.gather(*runs)
     order = {name: i for i, name in enumerate(settings.sources)}
     report.problems.sort(key=lambda p: (p.severity != "error", order.get(p.source, 0)))
     return report
@@ -109,9 +98,8 @@ async def run_live_check(
 
 def bare_connectors(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> tuple[Connectors, list[UpstreamClient]]:
-    hub, sf, zd, _ = settings.entity_sources()
-    names = settings.entities
+) -> tuple[dict[str, Any], list[UpstreamClient]]:
+    """A connector of every source serving an entity, built by its kind, over bare clients."""
     clients: list[UpstreamClient] = []
 
     def http(name: str, auth: httpx.Auth | None = None) -> UpstreamClient:
@@ -127,65 +115,23 @@ def bare_connectors(
         clients.append(client)
         return client
 
-    player = hub.player_id_property if settings.linking.player == "property" else None
-    customers = HubSpotClient(
-        names.customer,
-        http(names.customer),
-        LiveSecret(hub.auth.token.read, hub.auth.token.file),
-        brand_property=hub.brand_property,
-        player_id_property=player,
-    )
-    sf_auth = SalesforceClientCredentials(
-        names.lead,
-        f"{sf.url}/services/oauth2/token",
-        LiveSecret(sf.auth.client_id.read, sf.auth.client_id.file),
-        LiveSecret(sf.auth.client_secret.read, sf.auth.client_secret.file),
-    )
-    leads = SalesforceClient(
-        names.lead,
-        http(names.lead, sf_auth),
-        api_version=sf.api_version,
-        brand_field=sf.brand_field,
-        extra_statuses=sf.lead_statuses,
-    )
-    zd_auth = ZendeskTokenAuth(
-        zd.auth.email, LiveSecret(zd.auth.api_token.read, zd.auth.api_token.file)
-    )
-    tickets = ZendeskClient(names.ticket, http(names.ticket, zd_auth), brands=zd.brands)
-    return Connectors(customers, leads, tickets), clients
+    link_players = settings.linking.player == "property"
+    connectors: dict[str, Any] = {}
+    for entity in ENTITY_KEYS:
+        name, source = settings.source_of(entity)
+        if name not in connectors:
+            ctx = BuildContext(name, partial(http, name), link_players)
+            connectors[name] = KINDS[source.kind].build(source, ctx)
+    return connectors, clients
 
 
-async def _customers(settings: Settings, client: HubSpotClient) -> list[Finding]:
-    properties = await hubspot.contact_properties(client)
-    return hubspot.problems(
-        f"sources.{client.name}",
-        properties,
-        client.brand_property,
-        client.player_id_property,
-        client.map.wire_fields(),
-        settings.brands,
-    )
-
-
-async def _leads(settings: Settings, client: SalesforceClient, report: LiveReport) -> list[Finding]:
-    metadata = await salesforce.read_lead_metadata(client)
-    report.leads = metadata
-    wire = [*client.map.wire_fields(), "SystemModstamp"]  # the poller's cursor
-    return salesforce.problems(
-        f"sources.{client.name}", metadata, client.brand_field, wire, client.overrides
-    )
-
-
-async def _tickets(settings: Settings, client: ZendeskClient) -> list[Finding]:
-    source = settings.sources[client.name]
-    brands: dict[int, str] = getattr(source, "brands", {})
-    return zendesk.problems(f"sources.{client.name}", await zendesk.account_setup(client), brands)
-
-
-async def _guarded(report: LiveReport, name: str, work: Any) -> None:
+async def _guarded(report: LiveReport, name: str, work: Awaitable[Checked]) -> None:
     """Run one source's check; file its findings, or why it could not be asked."""
     try:
-        findings: list[Finding] = await work
+        checked = await work
+        findings = checked.findings
+        if checked.learn is not None:
+            report.learned[name] = checked.learn
     except (Unreachable, UpstreamTimeout) as exc:
         report.unreachable[name] = exc.message
         return

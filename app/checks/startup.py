@@ -1,8 +1,9 @@
 """The live check run once as the gateway starts, and what ``/readyz`` says of it.
 
 Start-up waits for it at most ``server.startup_check_seconds``; a check still running then
-finishes in the background (``/readyz`` says ``running``). What it learnt of the lead org's
-statuses is handed to the gateway's Salesforce client, so writes send the org's own values.
+finishes in the background (``/readyz`` says ``running``). What it learnt (a Salesforce
+org's lead statuses) is handed to the gateway's connector of that source, so writes send the
+org's own values.
 
 Readiness: an *error* (the config or the field maps name a field, property, brand or status
 value the CRM does not have) makes ``/readyz`` answer 503 with ``ready: false`` and the
@@ -17,13 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from app.checks.live import LiveReport, run_live_check
 from app.config import Settings
-from app.connectors.salesforce import SalesforceClient
 
 log = logging.getLogger(__name__)
 RECHECK_SECONDS = 30.0
@@ -39,7 +40,7 @@ class StartupCheck:
     async def start(
         self,
         settings: Settings,
-        leads: Any,
+        connectors: Mapping[str, Any],
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """Run the check, waiting for it no longer than the config allows."""
@@ -48,7 +49,7 @@ class StartupCheck:
 
         async def run() -> LiveReport:
             report = await run_live_check(settings, transport)
-            self._done(report, leads)
+            self._done(report, connectors)
             return report
 
         def launch() -> None:
@@ -61,10 +62,11 @@ class StartupCheck:
         assert self.task is not None
         await asyncio.wait({self.task}, timeout=settings.server.startup_check_seconds)
 
-    def _done(self, report: LiveReport, leads: Any) -> None:
+    def _done(self, report: LiveReport, connectors: Mapping[str, Any]) -> None:
         self.report = report
-        if report.leads is not None and isinstance(leads, SalesforceClient):
-            leads.learn(report.leads)
+        for name, learn in report.learned.items():
+            if name in connectors:
+                learn(connectors[name])
         for problem in report.problems:
             level = logging.ERROR if problem.severity == "error" else logging.WARNING
             log.log(level, "live check: %s", problem.line())

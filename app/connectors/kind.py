@@ -2,19 +2,21 @@
 
 Each package under ``app/connectors/<vendor>/`` ends in a ``kind.py`` that declares one
 :class:`ConnectorKind`: its settings model (the ``kind:`` a config names), the entities it can
-serve, its rate-limit dialect, and how to build its connector from its settings. The gateway,
+serve, its rate-limit dialect, how to build its connector from its settings, and how to ask
+the CRM whether it has what the config names. The gateway,
 the config validator and the rate budgets read the kind; none of them names a vendor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from app.connectors.http import UpstreamClient
+from app.connectors.metadata import CheckContext, Checked
 from app.connectors.settings import SourceBase
 from app.resilience.rates import RateDialect
 
@@ -43,6 +45,9 @@ class ConnectorKind:
     serves: frozenset[str]
     rates: RateDialect
     build: Callable[[Any, BuildContext], Any]
+    #: Asks the CRM what it has (``config check --live``, ``/readyz``); None: it cannot be
+    #: asked (it publishes no metadata).
+    check: Callable[[Any, CheckContext], Awaitable[Checked]] | None = None
 
     def __post_init__(self) -> None:
         unknown = self.serves - set(ENTITY_KEYS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from app.connectors.metadata import Finding
+from app.connectors.metadata import CheckContext, Checked, Finding
 
 if TYPE_CHECKING:
     from app.connectors.hubspot.client import HubSpotClient
@@ -60,3 +60,17 @@ def problems(
                     )
                 )
     return found
+
+
+async def check(client: HubSpotClient, ctx: CheckContext) -> Checked:
+    properties = await contact_properties(client)
+    return Checked(
+        problems(
+            f"sources.{client.name}",
+            properties,
+            client.brand_property,
+            client.player_id_property,
+            client.map.wire_fields(),
+            ctx.brands,
+        )
+    )

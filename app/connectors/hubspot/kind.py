@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.connectors.base import CustomerWriter
+from app.connectors.hubspot import describe
 from app.connectors.hubspot.client import HubSpotClient
 from app.connectors.hubspot.ratelimit import HubSpotRates
 from app.connectors.hubspot.settings import HubSpotSource
@@ -19,4 +20,6 @@ def build(settings: HubSpotSource, ctx: BuildContext) -> CustomerWriter:
     )
 
 
-KIND = ConnectorKind("hubspot", HubSpotSource, frozenset({"customer"}), HubSpotRates(), build)
+KIND = ConnectorKind(
+    "hubspot", HubSpotSource, frozenset({"customer"}), HubSpotRates(), build, describe.check
+)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.connectors.metadata import Finding
+from app.connectors.metadata import CheckContext, Checked, Finding
 from app.domain.models import LeadStatus
 from app.mapping.converters import SALESFORCE_LEAD_STATUSES
 
@@ -215,3 +215,17 @@ def _from_picklist(entries: list[Any]) -> list[StatusValue]:
         for e in entries
         if isinstance(e, dict) and e.get("value")
     ]
+
+
+async def check(client: SalesforceClient, ctx: CheckContext) -> Checked:
+    """The org's Lead fields and statuses; the gateway's client learns the statuses."""
+    metadata = await read_lead_metadata(client)
+    wire = [*client.map.wire_fields(), "SystemModstamp"]  # the poller's cursor
+    findings = problems(
+        f"sources.{client.name}", metadata, client.brand_field, wire, client.overrides
+    )
+
+    def learn(other: SalesforceClient) -> None:
+        other.learn(metadata)
+
+    return Checked(findings, learn)

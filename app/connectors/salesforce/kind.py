@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.connectors.base import LeadWriter
 from app.connectors.kind import BuildContext, ConnectorKind
+from app.connectors.salesforce import describe
 from app.connectors.salesforce.auth import SalesforceClientCredentials
 from app.connectors.salesforce.client import SalesforceClient
 from app.connectors.salesforce.ratelimit import SalesforceRates
@@ -26,4 +27,6 @@ def build(settings: SalesforceSource, ctx: BuildContext) -> LeadWriter:
     )
 
 
-KIND = ConnectorKind("salesforce", SalesforceSource, frozenset({"lead"}), SalesforceRates(), build)
+KIND = ConnectorKind(
+    "salesforce", SalesforceSource, frozenset({"lead"}), SalesforceRates(), build, describe.check
+)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from app.connectors.metadata import Finding
+from app.connectors.metadata import CheckContext, Checked, Finding
 from app.mapping.converters import ZENDESK_TICKET_PRIORITIES, ZENDESK_TICKET_STATUSES
 
 if TYPE_CHECKING:
@@ -75,3 +75,8 @@ def problems(path: str, setup: AccountSetup, brands: Mapping[int, str]) -> list[
 
 def _listed(brands: Mapping[int, str]) -> str:
     return ", ".join(f"{i} ({n})" for i, n in brands.items()) or "none"
+
+
+async def check(client: ZendeskClient, ctx: CheckContext) -> Checked:
+    setup = await account_setup(client)
+    return Checked(problems(f"sources.{client.name}", setup, client.brands))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.connectors.base import TicketWriter
 from app.connectors.kind import BuildContext, ConnectorKind
+from app.connectors.zendesk import describe
 from app.connectors.zendesk.client import ZendeskClient, ZendeskTokenAuth
 from app.connectors.zendesk.ratelimit import ZendeskRates
 from app.connectors.zendesk.settings import ZendeskSource
@@ -14,4 +15,6 @@ def build(settings: ZendeskSource, ctx: BuildContext) -> TicketWriter:
     return ZendeskClient(ctx.name, ctx.http(auth), brands=settings.brands)
 
 
-KIND = ConnectorKind("zendesk", ZendeskSource, frozenset({"ticket"}), ZendeskRates(), build)
+KIND = ConnectorKind(
+    "zendesk", ZendeskSource, frozenset({"ticket"}), ZendeskRates(), build, describe.check
+)
