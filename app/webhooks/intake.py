@@ -1,4 +1,7 @@
-"""``POST /webhooks/{hubspot,zendesk,players}``: check, store, answer; never process here.
+"""``POST /webhooks/<route>``: check, store, answer; never process here.
+
+Each route is a CRM's :class:`~app.webhooks.dialect.RoutedDialect` (its settings, signature
+and event shape); nothing here knows one CRM from another.
 
 In order, each refusal stores nothing:
 
@@ -19,24 +22,24 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import IPvAnyNetwork
 
-from app.config import SecretRef, Settings
+from app.config import Settings
 from app.connectors.secret import LiveSecret
 from app.observability.metrics import webhook_event
-from app.webhooks import signatures
-from app.webhooks.normalise import Malformed, split
+from app.webhooks.dialect import Malformed, RoutedDialect, WebhookDialect
+from app.webhooks.dialects import DIALECTS, routes
+from app.webhooks.signatures import SignatureError
 from app.webhooks.store import EventStore
 
 log = logging.getLogger(__name__)
 audit = logging.getLogger("crmgraph.audit")
-
-ROUTES = ("hubspot", "zendesk", "players")
 
 
 class Refused(Exception):
@@ -64,13 +67,13 @@ class Hook:
         return any(address in network for network in self.networks)
 
 
-def _live(ref: SecretRef) -> LiveSecret:
-    return LiveSecret(ref.read, ref.file)
-
-
 class WebhookIntake:
     def __init__(
-        self, settings: Settings, store: EventStore, on_stored: Callable[[], None] = lambda: None
+        self,
+        settings: Settings,
+        store: EventStore,
+        on_stored: Callable[[], None] = lambda: None,
+        dialects: Mapping[str, WebhookDialect[Any]] = DIALECTS,
     ) -> None:
         config = settings.webhooks
         self.store = store
@@ -78,22 +81,15 @@ class WebhookIntake:
         self.max_body_bytes = config.max_body_bytes
         self.tolerance = config.tolerance_seconds
         self.public_url = str(config.public_url).rstrip("/") if config.public_url else None
+        self.routes = routes(dialects)
         self.hooks: dict[str, Hook] = {}
-        if config.hubspot is not None:
-            hook = config.hubspot
-            self.hooks["hubspot"] = Hook((_live(hook.secret),), tuple(hook.allow_ips))
-        if config.zendesk is not None:
-            hook = config.zendesk
-            self.hooks["zendesk"] = Hook((_live(hook.secret),), tuple(hook.allow_ips))
-        if config.players is not None:
-            players = config.players
-            secrets = tuple(_live(ref) for ref in players.secrets)
-            self.hooks["players"] = Hook(secrets, tuple(players.allow_ips))
-        entities = settings.entities
+        for route, dialect in self.routes.items():
+            section = dialect.hook(config)
+            if section is not None:
+                secrets = tuple(ref.live() for ref in section.secrets)
+                self.hooks[route] = Hook(secrets, tuple(section.allow_ips))
         self.sources = {
-            "hubspot": entities.customer,
-            "zendesk": entities.ticket,
-            "players": entities.player_stats,
+            route: settings.source_of(dialect.entity)[0] for route, dialect in self.routes.items()
         }
 
     async def receive(self, kind: str, request: Request) -> JSONResponse:
@@ -108,13 +104,14 @@ class WebhookIntake:
             if not hook.admits(client):
                 raise Refused(403, "forbidden_ip", "this address may not deliver webhooks")
             body = await self._body(request)
-            self._verify(kind, hook, request, body)
+            dialect = self.routes[kind]
+            self._verify(dialect, hook, request, body)
             try:
                 document = json.loads(body)
             except (ValueError, UnicodeDecodeError):
                 raise Refused(400, "malformed", "the body is not JSON") from None
             try:
-                events = split(kind, self.sources[kind], document)
+                events = dialect.split(self.sources[kind], document)
             except Malformed as exc:
                 raise Refused(400, "malformed", str(exc)) from None
         except Refused as refused:
@@ -153,26 +150,15 @@ class WebhookIntake:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _verify(self, kind: str, hook: Hook, request: Request, body: bytes) -> None:
+    def _verify(
+        self, dialect: RoutedDialect[Any], hook: Hook, request: Request, body: bytes
+    ) -> None:
         headers = {k.lower(): v for k, v in request.headers.items()}
         secrets: Sequence[str] = [secret.value() for secret in hook.secrets]
-        now = time.time()
+        uri = self._uri(request)
         try:
-            if kind == "hubspot":
-                signatures.verify_hubspot(
-                    secrets[0],
-                    request.method,
-                    self._uri(request),
-                    body,
-                    headers,
-                    now,
-                    self.tolerance,
-                )
-            elif kind == "zendesk":
-                signatures.verify_zendesk(secrets[0], body, headers, now, self.tolerance)
-            else:
-                signatures.verify_players(secrets, body, headers, now, self.tolerance)
-        except signatures.SignatureError as exc:
+            dialect.verify(secrets, request.method, uri, body, headers, time.time(), self.tolerance)
+        except SignatureError as exc:
             raise Refused(401, exc.outcome, str(exc)) from None
 
     def _uri(self, request: Request) -> str:
@@ -199,14 +185,18 @@ class WebhookIntake:
             log.info("webhook from %s refused (%s): %s", kind, refused.status, refused.message)
 
 
-def webhook_router(intake: Callable[[], WebhookIntake | None]) -> APIRouter:
+def webhook_router(
+    intake: Callable[[], WebhookIntake | None],
+    dialects: Mapping[str, WebhookDialect[Any]] = DIALECTS,
+) -> APIRouter:
     """The routes, reading the running gateway's intake at each request."""
     router = APIRouter(prefix="/webhooks")
+    names = tuple(routes(dialects))
 
     @router.post("/{kind}")
     async def receive(kind: str, request: Request) -> JSONResponse:
-        if kind not in ROUTES:
-            message = f"no webhook route {kind!r}; one of {', '.join(ROUTES)}"
+        if kind not in names:
+            message = f"no webhook route {kind!r}; one of {', '.join(names)}"
             return JSONResponse({"error": "not_found", "message": message}, status_code=404)
         current = intake()
         if current is None:

@@ -2,12 +2,13 @@
 
 Every interval the poller asks for the leads changed since its cursor (through the source's
 upstream client, so its rate budget and breaker apply) and stores each as an event
-``"<source>:<Id>:<SystemModstamp>"`` in the webhook store, where the worker takes it like any
-webhook. The cursor (the last stamp seen, and the ids seen at that stamp, since the query
-includes that stamp) is kept in the store, so a restart carries on where it stopped; the
-first run starts from now rather than replaying history. Instances sharing a Redis store
-take turns: one poll an interval between them, not one each. A poll is logged at debug, its
-calls too, unless it found changes (info, with their count) or failed (a warning).
+``"<source>:<Id>:<SystemModstamp>"`` (see :mod:`app.connectors.salesforce.webhooks`) in the
+webhook store, where the worker takes it like any webhook. The cursor (the last stamp seen,
+and the ids seen at that stamp, since the query includes that stamp) is kept in the store,
+so a restart carries on where it stopped; the first run starts from now rather than
+replaying history. Instances sharing a Redis store take turns: one poll an interval between
+them, not one each. A poll is logged at debug, its calls too, unless it found changes (info,
+with their count) or failed (a warning).
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from typing import Any
 
 from app.connectors.errors import UpstreamError
 from app.connectors.salesforce import SalesforceClient
+from app.connectors.salesforce.webhooks import DIALECT as SALESFORCE
 from app.mapping.converters import ConversionError, salesforce_datetime
 from app.observability.setup import routine_calls
-from app.webhooks.store import EventStore, NewEvent
+from app.webhooks.store import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +107,7 @@ class SalesforcePoller:
             extra={"event": "salesforce.poll", "changed": len(fresh)},
         )
         if fresh:
-            events = [
-                NewEvent(
-                    f"{self.leads.name}:{record['Id']}:{record['SystemModstamp']}",
-                    "salesforce",
-                    {k: v for k, v in record.items() if k != "attributes"},
-                )
-                for _, record in fresh
-            ]
+            events = [SALESFORCE.polled(self.leads.name, record) for _, record in fresh]
             stored = await self.store.add(events)
             await self.store.set_cursor(self.cursor_name, _advance(cursor, fresh).dumps())
             if any(stored) and self.on_stored is not None:

@@ -38,13 +38,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from app.config import Settings
 from app.durable import open_durable
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 _T = TypeVar("_T")
 
@@ -53,7 +55,7 @@ _T = TypeVar("_T")
 class NewEvent:
     """An event as the intake (or the Salesforce poller) hands it over. ``event_id`` is the
     de-duplication key, ``"<source>:<vendor event id>"``; ``kind`` says which CRM's format
-    ``payload`` is in (``hubspot``, ``zendesk``, ``players``, ``salesforce``)."""
+    ``payload`` is in: the kind of its dialect (:mod:`app.webhooks.dialects`)."""
 
     event_id: str
     kind: str

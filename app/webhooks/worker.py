@@ -15,7 +15,8 @@ import logging
 from app.cache.records import FieldCache
 from app.live.changes import ChangeBus
 from app.live.forget import forget
-from app.webhooks.normalise import Normaliser, Poisoned
+from app.webhooks.dialect import Poisoned
+from app.webhooks.normalise import Normaliser
 from app.webhooks.store import EventStore, StoredEvent
 from app.writes.outbox import backoff
 

@@ -8,7 +8,8 @@ import pytest
 
 from app.config import Settings
 from app.demo import demo_settings
-from app.webhooks.normalise import Malformed, Normaliser, Poisoned, split
+from app.webhooks.dialect import Malformed, Poisoned
+from app.webhooks.normalise import Normaliser, split
 from app.webhooks.store import StoredEvent
 
 

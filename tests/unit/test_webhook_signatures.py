@@ -9,7 +9,10 @@ import hmac
 
 import pytest
 
-from app.webhooks.signatures import Stale, Unsigned, verify_hubspot, verify_players, verify_zendesk
+from app.connectors.hubspot.webhooks import verify_hubspot
+from app.connectors.player_stats.webhooks import verify_players
+from app.connectors.zendesk.webhooks import verify_zendesk
+from app.webhooks.signatures import Stale, Unsigned
 
 NOW = 1_795_917_600.0  # 2026-11-29T02:00:00Z
 BODY = b'[{"eventId":1,"subscriptionType":"contact.creation","objectId":1001}]'
