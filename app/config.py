@@ -8,6 +8,7 @@ file never half-starts a server.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -35,6 +36,7 @@ from app.connectors.settings import (
     Strict,
 )
 from app.connectors.zendesk.settings import ZendeskSource
+from app.domain.custom import NAME, CustomFieldSpec, FieldType
 
 #: A source's settings: the model of the kind it names (:mod:`app.connectors.kinds`).
 if TYPE_CHECKING:
@@ -43,13 +45,75 @@ else:
     Source = source_settings()
 
 
-class Entities(Strict):
-    """Which configured source is the system of record of each entity."""
+#: The config's entity keys → the entity registry's (:mod:`app.domain.entities`).
+REGISTRY_KEYS = {
+    "customer": "customer",
+    "lead": "lead",
+    "ticket": "ticket",
+    "player_stats": "player",
+}
+#: Entities with a list filter and mutations: custom fields of others are read-only, unfiltered.
+WRITABLE = ("customer", "lead", "ticket")
 
-    customer: str = "hubspot"
-    lead: str = "salesforce"
-    ticket: str = "zendesk"
-    player_stats: str = "players"
+
+class CustomField(Strict):
+    """A field of the org's own, served as a field of the entity's GraphQL type (see
+    :mod:`app.domain.custom`)."""
+
+    #: Where the CRM keeps it: a property or column name, or a dotted path into its JSON.
+    path: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:-]*$")
+    #: String, Int, Float, Boolean, DateTime, Money or Enum[A, B, ...].
+    type: str = "String"
+    #: The source it is read from: the entity's own (the default; another is refused).
+    source: str | None = None
+    group: Literal["hot", "cold"] = "cold"
+    filterable: bool = False
+    writable: bool = False
+    #: The roles that may read it; unset: every role that may read the type.
+    roles: list[str] | None = None
+    #: Enum: member → the CRM's value, where they differ.
+    values: dict[str, str] = Field(default_factory=dict)
+    #: Money: the ISO 4217 currency of the CRM's amounts.
+    currency: str | None = None
+    description: str | None = Field(None, max_length=500)
+
+    @model_validator(mode="after")
+    def _type_reads(self) -> CustomField:
+        self.field_type()  # raises ValueError naming what is wrong
+        return self
+
+    def field_type(self) -> FieldType:
+        return FieldType.parse(self.type, self.values, self.currency)
+
+
+class EntitySettings(Strict):
+    """The source that is the system of record of an entity, and the org's own fields."""
+
+    source: str
+    fields: dict[str, CustomField] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_name_alone(cls, data: Any) -> Any:
+        return {"source": data} if isinstance(data, str) else data
+
+    @field_validator("fields")
+    @classmethod
+    def _names(cls, fields: dict[str, CustomField]) -> dict[str, CustomField]:
+        for name in fields:
+            if not NAME.match(name):
+                raise ValueError(f"field name {name!r} must be lowerCamelCase (vipTier)")
+        return fields
+
+
+class Entities(Strict):
+    """Which configured source is the system of record of each entity (a source name, or
+    ``{source, fields}`` with custom fields)."""
+
+    customer: EntitySettings = EntitySettings(source="hubspot")
+    lead: EntitySettings = EntitySettings(source="salesforce")
+    ticket: EntitySettings = EntitySettings(source="zendesk")
+    player_stats: EntitySettings = EntitySettings(source="players")
 
 
 class Linking(Strict):
@@ -354,7 +418,7 @@ class Settings(Strict):
     def _entities_name_sources_that_serve_them(self) -> Settings:
         problems = []
         for entity in ENTITY_KEYS:
-            name = getattr(self.entities, entity)
+            name = getattr(self.entities, entity).source
             source = self.sources.get(name)
             if source is None:
                 problems.append(f"entities.{entity}: no source named {name!r}")
@@ -370,8 +434,28 @@ class Settings(Strict):
     def source_of(self, entity: str) -> tuple[str, SourceBase]:
         """The name and settings of the source serving ``entity`` (the validator above has
         checked that it can)."""
-        name: str = getattr(self.entities, entity)
+        name: str = getattr(self.entities, entity).source
         return name, self.sources[name]
+
+    def custom_fields(self) -> dict[str, dict[str, CustomFieldSpec]]:
+        """The custom fields of each entity, by registry key (``player`` for player stats)."""
+        found: dict[str, dict[str, CustomFieldSpec]] = {}
+        for entity in ENTITY_KEYS:
+            fields = getattr(self.entities, entity).fields
+            found[REGISTRY_KEYS[entity]] = {
+                name: CustomFieldSpec(
+                    name,
+                    f.path,
+                    f.field_type(),
+                    hot=f.group == "hot",
+                    filterable=f.filterable,
+                    writable=f.writable,
+                    roles=None if f.roles is None else tuple(f.roles),
+                    description=f.description,
+                )
+                for name, f in fields.items()
+            }
+        return found
 
     def entity_sources(
         self,
@@ -479,11 +563,20 @@ def _role_problems(settings: Settings) -> list[tuple[str, str]]:
     roles = roles_in_force(settings.roles)
     from app.cache.groups import FIELDS
 
-    problems = []
+    problems = _custom_field_problems(settings, roles)
     for entity, group in settings.cache.groups.items():
         for field in group.hot:
             if field not in FIELDS[entity]:
                 problems.append((f"cache.groups.{entity}.hot", f"{entity} has no field {field!r}"))
+    if settings.webhooks.salesforce_poll_interval:
+        lead_source = settings.source_of("lead")[1]
+        if lead_source.kind != "salesforce":
+            problems.append(
+                (
+                    "webhooks.salesforce_poll_interval",
+                    f"polls a Salesforce lead source; the leads come from {lead_source.kind}",
+                )
+            )
     writes = settings.writes
     if writes.backend == "redis" and not (writes.redis_url or settings.redis_url):
         problems.append(("writes.backend", "redis needs writes.redis_url or redis_url (top level)"))
@@ -500,6 +593,40 @@ def _role_problems(settings: Settings) -> list[tuple[str, str]]:
                 problems.append(
                     (f"roles.{name}.read.{type_name}", f"not a type roles govern ({known})")
                 )
+    return problems
+
+
+def _custom_field_problems(settings: Settings, roles: Mapping[str, Any]) -> list[tuple[str, str]]:
+    from app.domain.entities import ENTITIES
+
+    problems = []
+    for entity in ENTITY_KEYS:
+        chosen = getattr(settings.entities, entity)
+        taken = ENTITIES[REGISTRY_KEYS[entity]].graphql_names() | {"custom"}
+        for name, spec in chosen.fields.items():
+            path = f"entities.{entity}.fields.{name}"
+            if name in taken:
+                problems.append((path, f"{entity} already has a field {name!r}"))
+            if spec.source is not None and spec.source != chosen.source:
+                problems.append(
+                    (f"{path}.source", f"must be the {entity} source, {chosen.source!r}")
+                )
+            for role in spec.roles or []:
+                if role not in roles:
+                    problems.append((f"{path}.roles", f"no role named {role!r}"))
+            kind = spec.field_type().name
+            if spec.filterable and kind in ("DateTime", "Money"):
+                problems.append(
+                    (f"{path}.filterable", "a filter matches String, Int, Float, Boolean and Enum")
+                )
+            if spec.writable and kind == "Money":
+                problems.append((f"{path}.writable", "a Money field is read-only here"))
+            if entity not in WRITABLE:
+                for flag in ("filterable", "writable"):
+                    if getattr(spec, flag):
+                        problems.append(
+                            (f"{path}.{flag}", f"{entity} has no list to filter or mutation")
+                        )
     return problems
 
 

@@ -7,6 +7,7 @@ request its own loaders over them. Nothing here knows GraphQL.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ from redis.backoff import NoBackoff
 from app.auth.principal import SYSTEM, Principal
 from app.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.cache.grouped_tier import GroupedTier
-from app.cache.groups import DEFAULT_HOT, default_groups
+from app.cache.groups import default_groups
 from app.cache.records import FieldCache
 from app.cache.redis_tier import RedisTier
 from app.config import CacheSettings, Settings
@@ -27,6 +28,7 @@ from app.connectors.kind import BuildContext
 from app.connectors.kinds import KINDS
 from app.connectors.salesforce import SalesforceClient
 from app.connectors.settings import SourceRateLimit
+from app.domain.entities import ENTITIES, EntitySpec, with_custom
 from app.live.bus import MemoryBus, RedisBus
 from app.loaders import FieldsOf, Loaders, Sources
 from app.observability.setup import upstream_observers
@@ -50,6 +52,8 @@ from app.writes.worker import OutboxWorker
 class Gateway:
     settings: Settings
     sources: Sources
+    #: The entity registry with the config's custom fields.
+    entities: dict[str, EntitySpec]
     clients: dict[str, UpstreamClient]
     #: The connector of each source serving an entity, by source name.
     connectors: dict[str, Any]
@@ -89,7 +93,8 @@ class Gateway:
         leads = self.sources.leads
         if not config.salesforce_poll_interval or self.webhook_store is None:
             return None
-        assert isinstance(leads, SalesforceClient)
+        if not isinstance(leads, SalesforceClient):  # leads from another CRM: nothing to poll
+            return None
         return SalesforcePoller(
             leads,
             self.webhook_store,
@@ -140,7 +145,9 @@ def shared_redis(url: str | None) -> Redis | None:
     )
 
 
-def build_cache(settings: CacheSettings) -> tuple[FieldCache | None, Redis | None]:
+def build_cache(
+    settings: CacheSettings, entities: Mapping[str, EntitySpec] = ENTITIES
+) -> tuple[FieldCache | None, Redis | None]:
     """The field cache: in-process always, Redis behind it when configured."""
     if not settings.enabled:
         return None, None
@@ -150,7 +157,8 @@ def build_cache(settings: CacheSettings) -> tuple[FieldCache | None, Redis | Non
         cold_ttl=settings.cold_ttl,
         hot_entries=settings.hot_entries,
         cold_entries=settings.cold_entries,
-        hot={**DEFAULT_HOT, **hot},
+        hot=hot,
+        entities=entities,
     )
     redis = shared_redis(settings.redis_url)
     shared = RedisTier(redis) if redis is not None else None
@@ -204,19 +212,23 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         return client
 
     link_players = settings.linking.player == "property"
+    custom_fields = settings.custom_fields()
+    entities = with_custom(custom_fields)
     built: dict[str, Any] = {}
 
     def connector(entity: str) -> Any:
         """The connector of the source serving ``entity``: one per source, whatever it serves."""
         name, source = settings.source_of(entity)
         if name not in built:
-            ctx = BuildContext(name, lambda auth: client_for(name, auth), link_players)
+            ctx = BuildContext(
+                name, lambda auth: client_for(name, auth), link_players, custom_fields
+            )
             built[name] = KINDS[source.kind].build(source, ctx)
         return built[name]
 
     customers, leads = connector("customer"), connector("lead")
     tickets, players = connector("ticket"), connector("player_stats")
-    cache, redis = build_cache(settings.cache)
+    cache, redis = build_cache(settings.cache, entities)
     outbox = open_outbox(settings)
     window = settings.writes.idempotency_hours * 3600
     local_keys = IdempotencyStore(settings.writes.outbox_path, window_seconds=window)
@@ -233,6 +245,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         customers=customers,
         players=players,
         brands=settings.brands,
+        custom=custom_fields,
     )
     if shared is not None:
         extra_redis.append(shared)
@@ -243,6 +256,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     return Gateway(
         settings=settings,
         sources=Sources(customers, leads, tickets, players),
+        entities=entities,
         clients=clients,
         connectors=built,
         health=health,

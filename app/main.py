@@ -43,7 +43,7 @@ def _intake(state: dict[str, Gateway]) -> WebhookIntake | None:
 
 def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     """The gateway's ASGI app. ``transport`` replaces the network for tests at the edge."""
-    from schema import schema
+    from schema import schema_for
     from schema.context import Context
     from schema.sources import source_statuses
 
@@ -51,6 +51,7 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
     startup_check = StartupCheck()
     configure_observability(settings.observability)
     access = build_access(settings, transport)
+    schema = schema_for(settings.custom_fields())
 
     @asynccontextmanager
     async def lifespan(served: FastAPI) -> AsyncIterator[None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import strawberry
@@ -12,8 +12,11 @@ from strawberry.schema.schema import StreamResult
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
+from app.domain.custom import CustomFieldSpec
+from app.domain.entities import ENTITIES, EntitySpec, with_custom
 from schema.common import read_attribute
 from schema.context import Context
+from schema.custom import add_custom_fields
 from schema.customers import CustomerType
 from schema.execution import PolicyExecutionContext
 from schema.extensions import Observe, RequestPlan
@@ -57,8 +60,9 @@ class GatewaySchema(strawberry.Schema):
         )
 
 
-def build_schema() -> strawberry.Schema:
-    return GatewaySchema(
+def build_schema(entities: Mapping[str, EntitySpec] = ENTITIES) -> strawberry.Schema:
+    """The schema, with the custom fields of ``entities`` (the registry with a config's)."""
+    built = GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -67,6 +71,15 @@ def build_schema() -> strawberry.Schema:
         extensions=[Observe, RequestPlan, StreamShaping, NoSuggestionsWithoutIntrospection],
         execution_context_class=PolicyExecutionContext,
     )
+    add_custom_fields(built._schema, entities)
+    return built
 
 
 schema = build_schema()
+
+
+def schema_for(custom: Mapping[str, Mapping[str, CustomFieldSpec]]) -> strawberry.Schema:
+    """The schema of a config with these custom fields (the shared one when it has none)."""
+    if not any(custom.values()):
+        return schema
+    return build_schema(with_custom(custom))

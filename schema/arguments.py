@@ -7,14 +7,14 @@ is validated as data and answered with ``userErrors``):
   :func:`app.services.inputs.text_problem`, or the field is refused ``BAD_USER_INPUT`` naming
   the argument (``filter.company must not contain control characters``);
 - a filter by a field the caller's roles may not read is refused ``FORBIDDEN`` naming the
-  argument and what it would reveal (``app.auth.policy.FILTER_REVEALS``).
+  argument and what it would reveal (``Policy.reveals``).
 
 Either way no resolver runs, so no upstream call is made.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
@@ -27,7 +27,6 @@ from graphql import (
 )
 
 from app.auth.access import Access
-from app.auth.policy import FILTER_REVEALS
 from app.services.inputs import text_problem
 from schema.errors import BadUserInput, Forbidden, GatewayError
 
@@ -37,7 +36,7 @@ def refusal(
 ) -> GatewayError | None:
     """Why ``field`` may not resolve with ``args`` (coerced), or None."""
     if access is not None:
-        for argument, input_type, name in _filters(field, args):
+        for argument, input_type, name in _filters(field, args, access.policy.reveals):
             revealed = access.policy.unreadable_filter(roles, input_type, name)
             if revealed is not None:
                 type_name, field_name = revealed
@@ -70,17 +69,26 @@ def _strings(path: str, type_: GraphQLInputType, value: Any) -> Iterator[tuple[s
             yield from _strings(f"{path}.{name}", field.type, value.get(field.out_name or name))
 
 
-def _filters(field: GraphQLField, args: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    """(argument path, filter input type, its field) for every filter field given a value."""
+def _filters(
+    field: GraphQLField, args: dict[str, Any], reveals: Mapping[str, Any]
+) -> Iterator[tuple[str, str, str]]:
+    """(argument path, filter input type, its field) for every filter field given a value;
+    each custom field of a ``custom`` filter is its own (``custom.vipTier``)."""
     for name, arg in field.args.items():
         named = get_named_type(arg.type)
         value = args.get(arg.out_name or name)
-        if named.name not in FILTER_REVEALS or not is_input_object_type(named):
+        if named.name not in reveals or not is_input_object_type(named):
             continue
         if not isinstance(value, dict):
             continue
         for field_name, input_field in named.fields.items():
-            if value.get(input_field.out_name or field_name) is not None:
+            given = value.get(input_field.out_name or field_name)
+            if given is None:
+                continue
+            if field_name == "custom" and isinstance(given, dict):
+                for custom in given:
+                    yield f"{name}.custom.{custom}", named.name, f"custom.{custom}"
+            else:
                 yield f"{name}.{field_name}", named.name, field_name
 
 

@@ -117,7 +117,13 @@ def read_attribute(root: Any, name: str) -> object:
         raise UnreadableField(
             f"{name} of {record_id} could not be read: {problems[name]}", source=source
         )
-    value = getattr(root, name)
+    try:
+        value = getattr(root, name)
+    except AttributeError:
+        custom = getattr(root, "custom", None)
+        if not isinstance(custom, dict):
+            raise
+        value = custom.get(name)  # a custom field of the config's
     return str(value) if isinstance(value, NodeId) else value
 
 

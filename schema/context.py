@@ -33,7 +33,7 @@ class Context(BaseContext):
         self.reported: list[GraphQLError] = []
 
     def fields_of(self, entity: str) -> Collection[str]:
-        return self.selection.domain_fields(entity)
+        return self.selection.domain_fields(self.gateway.entities[entity])
 
     def report(self, message: str, extensions: dict[str, object], info: Info) -> None:
         self.reported.append(

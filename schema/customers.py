@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app.domain.models import Customer, Lead, PlayerStats, Ticket, TicketStatus
 from app.loaders import PlayerKey, TicketsKey
@@ -84,3 +85,6 @@ class CustomerFilter:
     lifecycle_stage: str | None = None
     created_at: DateTimeRange | None = None
     updated_at: DateTimeRange | None = None
+    custom: JSON | None = strawberry.field(
+        default=None, description="The org's own fields (typed when the config declares any)."
+    )

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from app.cache.groups import FIELDS
 from app.cache.records import FieldCache
@@ -150,6 +151,9 @@ class CreateLeadInput:
     company: str | None = None
     lead_source: str | None = None
     brand: str | None = None
+    custom: JSON | None = strawberry.field(
+        default=None, description="The org's own fields (typed when the config declares any)."
+    )
 
 
 @strawberry.input
@@ -163,6 +167,9 @@ class UpdateLeadInput:
     status: str | None = strawberry.field(
         default=None, description="NEW, WORKING, QUALIFIED or UNQUALIFIED (convert to CONVERT)."
     )
+    custom: JSON | None = strawberry.field(
+        default=None, description="The org's own fields (typed when the config declares any)."
+    )
 
 
 @strawberry.input
@@ -173,6 +180,9 @@ class CreateTicketInput:
     requester_name: str | None = None
     priority: str | None = strawberry.field(default=None, description="A TicketPriority name.")
     brand: str | None = None
+    custom: JSON | None = strawberry.field(
+        default=None, description="The org's own fields (typed when the config declares any)."
+    )
 
 
 @strawberry.input
@@ -181,6 +191,9 @@ class UpdateTicketInput:
     status: str | None = strawberry.field(default=None, description="A TicketStatus name.")
     priority: str | None = strawberry.field(default=None, description="A TicketPriority name.")
     comment: str | None = strawberry.field(default=None, description="Added as a public comment.")
+    custom: JSON | None = strawberry.field(
+        default=None, description="The org's own fields (typed when the config declares any)."
+    )
 
 
 @strawberry.input
@@ -191,6 +204,9 @@ class UpdateCustomerInput:
     phone: str | None = None
     company: str | None = None
     lifecycle_stage: str | None = None
+    custom: JSON | None = strawberry.field(
+        default=None, description="The org's own fields (typed when the config declares any)."
+    )
 
 
 @strawberry.input

@@ -23,7 +23,7 @@ from graphql import (
     visit,
 )
 
-from app.domain.entities import ENTITIES
+from app.domain.entities import ENTITIES, EntitySpec
 
 
 @dataclass(slots=True)
@@ -35,8 +35,10 @@ class Selection:
     def selects(self, type_name: str, field_name: str) -> bool:
         return field_name in self.by_type.get(type_name, ())
 
-    def domain_fields(self, entity: str) -> Collection[str]:
-        spec = ENTITIES[entity]
+    def domain_fields(self, entity: str | EntitySpec) -> Collection[str]:
+        """The domain fields selected of ``entity`` (a registry key, or the spec of a
+        gateway's registry, with its custom fields)."""
+        spec = ENTITIES[entity] if isinstance(entity, str) else entity
         found: set[str] = set()
         for name in self.by_type.get(spec.type_name, ()):
             found.update(spec.needs(name))

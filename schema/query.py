@@ -34,6 +34,20 @@ from schema.sync_jobs import visible
 from schema.tickets import TicketFilter, TicketType
 
 
+def _custom(info: Info, entity: str, given: Any) -> tuple[tuple[str, Any], ...]:
+    """A ``custom`` filter (coerced by its typed input) as (path, the CRM's value) pairs."""
+    if not given:
+        return ()
+    fields = info.context.gateway.entities[entity].custom
+    return tuple(
+        sorted(
+            (fields[name].path, fields[name].type.write(value))
+            for name, value in given.items()
+            if value is not None
+        )
+    )
+
+
 def _span(value: DateTimeRange | None) -> TimeRange:
     return TimeRange() if value is None else TimeRange(after=value.after, before=value.before)
 
@@ -131,6 +145,7 @@ class Query:
             lifecycle_stage=f.lifecycle_stage,
             created=_span(f.created_at),
             updated=_span(f.updated_at),
+            custom=_custom(info, "customer", f.custom),
         )
         loaders = info.context.loaders
         total = info.context.selection.selects("CustomerConnection", "totalCount")
@@ -166,6 +181,7 @@ class Query:
             else tuple(sorted(set(f.status), key=lambda s: s.value)),
             created=_span(f.created_at),
             updated=_span(f.updated_at),
+            custom=_custom(info, "lead", f.custom),
         )
         loaders = info.context.loaders
         total = info.context.selection.selects("LeadConnection", "totalCount")
@@ -200,6 +216,7 @@ class Query:
             requester_email=f.requester_email.lower() if f.requester_email else None,
             created=_span(f.created_at),
             updated=_span(f.updated_at),
+            custom=_custom(info, "ticket", f.custom),
         )
         loaders = info.context.loaders
         total = info.context.selection.selects("TicketConnection", "totalCount")

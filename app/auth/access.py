@@ -39,7 +39,7 @@ class Access:
 
 
 def build_access(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Access:
-    policy = Policy(roles_in_force(settings.roles))
+    policy = Policy(roles_in_force(settings.roles), settings.custom_fields())
     auth = settings.auth
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0), transport=transport)
     keys = KeyStore(auth.keys_file) if auth.keys_file is not None else None

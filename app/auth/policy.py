@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from app.config import Role
+from app.domain.custom import CustomFieldSpec
 from app.domain.entities import BY_TYPE, ENTITIES
 from app.domain.fields import Tag
 
@@ -133,10 +134,28 @@ def grant(patterns: Iterable[str]) -> Grant:
 
 
 class Policy:
-    """The roles in force, compiled for fast checks."""
+    """The roles in force, compiled for fast checks. ``custom`` (by entity key) are the
+    config's custom fields: a filter by one reveals it, and one that names ``roles`` may be
+    read only by those (and only where the role may read the field at all)."""
 
-    def __init__(self, roles: Mapping[str, Role]) -> None:
+    def __init__(
+        self,
+        roles: Mapping[str, Role],
+        custom: Mapping[str, Mapping[str, CustomFieldSpec]] | None = None,
+    ) -> None:
         self.roles = dict(roles)
+        #: Each filter input's fields → the (type, field) a filter by it reveals.
+        self.reveals = {name: dict(fields) for name, fields in FILTER_REVEALS.items()}
+        #: (type, field) → the only roles that may read it.
+        self.only: dict[tuple[str, str], frozenset[str]] = {}
+        for key, fields in (custom or {}).items():
+            type_name = ENTITIES[key].type_name
+            for name, spec in fields.items():
+                if spec.filterable:
+                    reveals = self.reveals.setdefault(f"{type_name}Filter", {})
+                    reveals[f"custom.{name}"] = (type_name, name)
+                if spec.roles is not None:
+                    self.only[(type_name, name)] = frozenset(spec.roles)
         self._grants = {
             name: {t: grant(role.read.get(t, [])) for t in GOVERNED}
             for name, role in self.roles.items()
@@ -149,9 +168,10 @@ class Policy:
         """Whether any of ``roles`` may read ``type_name.field``."""
         if type_name not in GOVERNED:
             return True
+        only = self.only.get((type_name, field))
         for role in roles:
             grants = self._grants.get(role)
-            if grants is None:
+            if grants is None or (only is not None and role not in only):
                 continue
             if type_name == "Query" and not self._query_field(grants, field):
                 continue
@@ -172,7 +192,7 @@ class Policy:
     ) -> tuple[str, str] | None:
         """The (type, field) a filter by ``input_type.field`` reveals, when ``roles`` may not
         read it; None when they may filter by it."""
-        revealed = FILTER_REVEALS.get(input_type, {}).get(field)
+        revealed = self.reveals.get(input_type, {}).get(field)
         if revealed is None or self.may_read(roles, *revealed):
             return None
         return revealed

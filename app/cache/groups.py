@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from app.domain.entities import ENTITIES as REGISTRY
+from app.domain.entities import EntitySpec
 
 ENTITIES = tuple(REGISTRY)
 
@@ -77,11 +78,14 @@ def default_groups(
     hot_entries: int = 50_000,
     cold_entries: int = 50_000,
     hot: Mapping[str, frozenset[str]] | None = None,
+    entities: Mapping[str, EntitySpec] = REGISTRY,
 ) -> FieldGroups:
-    hot = hot or DEFAULT_HOT
+    """Each entity's hot and cold groups: ``hot`` names the hot fields where the config
+    says so, the registry (with its custom fields) elsewhere."""
     groups = []
-    for entity in ENTITIES:
-        hot_fields = hot[entity] & FIELDS[entity]
-        groups.append(Group(entity, "hot", hot_fields, hot_ttl, hot_entries))
-        groups.append(Group(entity, "cold", FIELDS[entity] - hot_fields, cold_ttl, cold_entries))
+    for key, entity in entities.items():
+        fields = entity.names
+        hot_fields = (hot[key] if hot and key in hot else entity.hot) & fields
+        groups.append(Group(key, "hot", hot_fields, hot_ttl, hot_entries))
+        groups.append(Group(key, "cold", fields - hot_fields, cold_ttl, cold_entries))
     return FieldGroups(groups)

@@ -24,6 +24,7 @@ from app.cache.groups import ALWAYS, FieldGroups, Group
 from app.cache.stats import CacheStats
 from app.cache.tier import Entry, Tier
 from app.connectors.errors import UpstreamError
+from app.domain.entities import make, value_of
 from app.domain.ids import ExternalRef, NodeId
 from app.domain.models import Customer, Lead, PlayerStats, Ticket
 
@@ -60,12 +61,13 @@ def build(
 ) -> Any:
     if entity == "customer":
         ref = ExternalRef(source, native)
-        return Customer(id=NodeId(source, native), external_refs=[ref], problems=problems, **values)
+        node = NodeId(source, native)
+        return make(Customer, values, id=node, external_refs=[ref], problems=problems)
     if entity == "lead":
-        return Lead(id=NodeId(source, native), problems=problems, **values)
+        return make(Lead, values, id=NodeId(source, native), problems=problems)
     if entity == "ticket":
-        return Ticket(id=NodeId(source, native), problems=problems, **values)
-    return PlayerStats(player_id=native, problems=problems, **values)
+        return make(Ticket, values, id=NodeId(source, native), problems=problems)
+    return make(PlayerStats, values, player_id=native, problems=problems)
 
 
 def native_id(record: Any) -> str:
@@ -76,7 +78,7 @@ def split(record: Any, group: Group) -> dict[str, Any]:
     """The part of ``record`` one group entry holds."""
     wanted = group.fetched
     return {
-        "values": {f: getattr(record, f) for f in wanted},
+        "values": {f: value_of(record, f) for f in wanted},
         "problems": {f: p for f, p in record.problems.items() if f in wanted},
     }
 

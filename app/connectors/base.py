@@ -66,6 +66,8 @@ class CustomerQuery:
     lifecycle_stage: str | None = None
     created: TimeRange = field(default_factory=TimeRange)
     updated: TimeRange = field(default_factory=TimeRange)
+    #: The config's custom fields to match: (path in the CRM, the CRM's value), by path.
+    custom: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class LeadQuery:
     statuses: tuple[LeadStatus, ...] | None = None
     created: TimeRange = field(default_factory=TimeRange)
     updated: TimeRange = field(default_factory=TimeRange)
+    #: The config's custom fields to match: (path in the CRM, the CRM's value), by path.
+    custom: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,8 @@ class TicketQuery:
     requester_email: str | None = None
     created: TimeRange = field(default_factory=TimeRange)
     updated: TimeRange = field(default_factory=TimeRange)
+    #: The config's custom fields to match: (path in the CRM, the CRM's value), by path.
+    custom: tuple[tuple[str, Any], ...] = ()
 
 
 class CustomerSource(Protocol):

@@ -9,8 +9,8 @@ the config validator and the rate budgets read the kind; none of them names a ve
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -18,6 +18,8 @@ import httpx
 from app.connectors.http import UpstreamClient
 from app.connectors.metadata import CheckContext, Checked
 from app.connectors.settings import SourceBase
+from app.domain.custom import CustomFieldSpec
+from app.mapping.fieldmap import Wire, wire
 from app.resilience.rates import RateDialect
 
 #: The entities a source can serve, as the config's ``entities`` section names them.
@@ -34,6 +36,15 @@ class BuildContext:
     http: Callable[[httpx.Auth | None], UpstreamClient]
     #: Whether customers carry a player id to link their player stats by.
     link_players: bool = True
+    #: The config's custom fields, by registry entity key (``customer``, ``player``…).
+    custom: Mapping[str, Mapping[str, CustomFieldSpec]] = field(default_factory=dict)
+
+    def wires(self, entity: str) -> dict[str, Wire]:
+        """How the custom fields of ``entity`` are read from a record: by their path."""
+        return {
+            name: wire(spec.path, convert=spec.type.read)
+            for name, spec in self.custom.get(entity, {}).items()
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,13 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
+from app.domain.custom import CustomFieldSpec
 from app.domain.fields import MONEY, Attr, Tag
 from app.domain.models import Customer, Lead, PlayerStats, Ticket
+
+R = TypeVar("R", Customer, Lead, Ticket, PlayerStats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,9 @@ class Derived:
 
 @dataclass(frozen=True)
 class EntitySpec:
-    """An entity: its key (``customer``), its GraphQL type name and model, its fields."""
+    """An entity: its key (``customer``), its GraphQL type name and model, its fields (the
+    model's, then the config's custom fields, which are fetched and cached alike but shown
+    by the schema's own means)."""
 
     key: str
     type_name: str
@@ -62,10 +67,11 @@ class EntitySpec:
     derived: Mapping[str, Derived]
     #: The kinds of cached relation and list answers one of its records can be part of.
     answers: tuple[str, ...]
+    custom: Mapping[str, CustomFieldSpec] = dataclasses.field(default_factory=dict)
 
     @cached_property
     def names(self) -> frozenset[str]:
-        return frozenset(self.fields)
+        return frozenset(self.fields) | frozenset(self.custom)
 
     @cached_property
     def always(self) -> frozenset[str]:
@@ -73,7 +79,11 @@ class EntitySpec:
 
     @cached_property
     def hot(self) -> frozenset[str]:
-        return frozenset(f.name for f in self.fields.values() if f.hot)
+        own = {f.name for f in self.fields.values() if f.hot}
+        return frozenset(own | {f.name for f in self.custom.values() if f.hot})
+
+    def with_custom(self, custom: Mapping[str, CustomFieldSpec]) -> EntitySpec:
+        return dataclasses.replace(self, custom=dict(custom))
 
     @cached_property
     def shown(self) -> tuple[FieldSpec, ...]:
@@ -85,7 +95,13 @@ class EntitySpec:
         derived = self.derived.get(graphql_field)
         if derived is not None:
             return derived.needs
+        if graphql_field in self.custom:
+            return (graphql_field,)
         return (snake(graphql_field),)
+
+    def graphql_names(self) -> frozenset[str]:
+        """Every name its GraphQL type has (a custom field may take none of them)."""
+        return frozenset({f.graphql_name for f in self.shown} | set(self.derived))
 
     def tagged(self, tag: Tag) -> tuple[str, ...]:
         """The GraphQL fields carrying ``tag``: plain and derived."""
@@ -177,3 +193,30 @@ BY_TYPE: dict[str, EntitySpec] = {e.type_name: e for e in ENTITIES.values()}
 
 def entity(key: str) -> EntitySpec:
     return ENTITIES[key]
+
+
+def with_custom(custom: Mapping[str, Mapping[str, CustomFieldSpec]]) -> dict[str, EntitySpec]:
+    """The registry with a config's custom fields (by entity key) added."""
+    return {key: e.with_custom(custom.get(key, {})) for key, e in ENTITIES.items()}
+
+
+_MODEL_FIELDS: dict[type, frozenset[str]] = {
+    e.model: frozenset(f.name for f in dataclasses.fields(e.model)) for e in ENTITIES.values()
+}
+
+
+def value_of(record: Any, name: str) -> Any:
+    """A domain field's value in ``record``: a model attribute, or a custom field's."""
+    if name in _MODEL_FIELDS[type(record)]:
+        return getattr(record, name)
+    custom: dict[str, Any] = record.custom
+    return custom.get(name)
+
+
+def make(model: type[R], values: Mapping[str, Any], **identity: Any) -> R:
+    """A record of ``model`` from domain ``values`` (custom fields into ``custom``) and its
+    identity (id, problems…)."""
+    known = _MODEL_FIELDS[model]
+    own = {k: v for k, v in values.items() if k in known}
+    custom = {k: v for k, v in values.items() if k not in known}
+    return model(**identity, **own, custom=custom)

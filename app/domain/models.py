@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from app.domain.fields import MONEY, PERSONAL, attr
 from app.domain.ids import ExternalRef, NodeId
@@ -58,6 +59,8 @@ class Customer:
     updated_at: datetime | None = attr(hot=True, filterable=True)
     player_id: str | None = attr(always=True, graphql=False)
     problems: dict[str, str] = field(default_factory=dict)
+    #: The config's custom fields fetched, by name (:mod:`app.domain.custom`).
+    custom: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str | None:
@@ -80,6 +83,8 @@ class Lead:
     updated_at: datetime | None = attr(hot=True, filterable=True)
     converted_contact_id: str | None = attr(hot=True, graphql=False)
     problems: dict[str, str] = field(default_factory=dict)
+    #: The config's custom fields fetched, by name (:mod:`app.domain.custom`).
+    custom: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str | None:
@@ -102,6 +107,8 @@ class Ticket:
     requester_email: str | None = None
     requester_external_id: str | None = None
     problems: dict[str, str] = field(default_factory=dict)
+    #: The config's custom fields fetched, by name (:mod:`app.domain.custom`).
+    custom: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -129,6 +136,8 @@ class PlayerStats:
     churn_risk: float | None = attr(hot=True)
     predicted_ltv: Money | None = attr(hot=True, tags=MONEY)
     problems: dict[str, str] = field(default_factory=dict)
+    #: The config's custom fields fetched, by name (:mod:`app.domain.custom`).
+    custom: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ggr(self) -> Money | None:

@@ -27,6 +27,7 @@ naming that region (or asking for a country code when there is none). Extensions
 from __future__ import annotations
 
 import enum
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Collection, Mapping
@@ -36,7 +37,9 @@ from typing import Any
 
 import phonenumbers
 
+from app.domain.custom import CustomFieldSpec
 from app.domain.models import TicketPriority, TicketStatus
+from app.services.inputs import text_problem
 
 Path = tuple[str, ...]
 
@@ -551,3 +554,38 @@ def validate_award(data: Mapping[str, Any]) -> dict[str, Any]:
     reason = v.text("reason", data.get("reason"), max_length=REASON_MAX, required=True)
     v.check()
     return {"delta": delta, "reason": reason}
+
+
+#: The longest text a custom field takes (CRMs' own limits are often lower: they refuse).
+CUSTOM_TEXT_MAX = 2000
+
+
+def validate_custom(
+    given: Mapping[str, Any], fields: Mapping[str, CustomFieldSpec]
+) -> dict[str, Any]:
+    """The custom fields of a write (the config's, by name; coerced to their types by the
+    schema), as the CRM takes them: its path → its value. Each must be declared writable."""
+    errors: list[FieldError] = []
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        path = ("input", "custom", name[:64])
+        spec = fields.get(name)
+        if spec is None or not spec.writable:
+            errors.append(FieldError(path, UNKNOWN_FIELD, "this field is not writable"))
+            continue
+        if value is None:
+            continue
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem is None and len(value) > CUSTOM_TEXT_MAX:
+                problem = f"must be at most {CUSTOM_TEXT_MAX} characters"
+            if problem is not None:
+                errors.append(FieldError(path, INVALID_VALUE, f"{name} {problem}"))
+                continue
+        if isinstance(value, float) and not math.isfinite(value):
+            errors.append(FieldError(path, INVALID_VALUE, f"{name} must be a finite number"))
+            continue
+        out[spec.path] = spec.type.write(value)
+    if errors:
+        raise Invalid(errors)
+    return out

@@ -31,12 +31,24 @@ def wire(*reads: str, convert: Callable[..., Any]) -> Wire:
 
 
 def dig(record: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted ``path``. A list of ``{"id", "value"}`` entries (Zendesk's
+    ``custom_fields``) is entered by id: ``custom_fields.360001`` is that entry's value."""
     node: Any = record
     for part in path.split("."):
+        if isinstance(node, list):
+            node = _entry(node, part)
+            continue
         if not isinstance(node, Mapping):
             return None
         node = node.get(part)
     return node
+
+
+def _entry(entries: list[Any], key: str) -> Any:
+    for entry in entries:
+        if isinstance(entry, Mapping) and str(entry.get("id")) == key:
+            return entry.get("value")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,10 @@ class FieldMap:
     def __init__(self, fields: Mapping[str, Wire], always: Iterable[str] = ()) -> None:
         self.fields = dict(fields)
         self.always = tuple(always)
+
+    def with_fields(self, extra: Mapping[str, Wire]) -> FieldMap:
+        """This map with more fields (the config's custom fields)."""
+        return FieldMap({**self.fields, **extra}, self.always) if extra else self
 
     def wire_fields(self, domain_fields: Iterable[str] | None = None) -> list[str]:
         """The wire fields to ask for, in a stable order, for ``domain_fields`` (all if None)."""

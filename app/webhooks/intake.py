@@ -34,7 +34,7 @@ from app.config import Settings
 from app.connectors.secret import LiveSecret
 from app.observability.metrics import webhook_event
 from app.webhooks.dialect import Malformed, RoutedDialect, WebhookDialect
-from app.webhooks.dialects import DIALECTS, routes
+from app.webhooks.dialects import DIALECTS, in_use, routes
 from app.webhooks.signatures import SignatureError
 from app.webhooks.store import EventStore
 
@@ -81,7 +81,8 @@ class WebhookIntake:
         self.max_body_bytes = config.max_body_bytes
         self.tolerance = config.tolerance_seconds
         self.public_url = str(config.public_url).rstrip("/") if config.public_url else None
-        self.routes = routes(dialects)
+        used = {kind for kind in in_use(settings, dialects)}
+        self.routes = {r: d for r, d in routes(dialects).items() if d.kind in used}
         self.hooks: dict[str, Hook] = {}
         for route, dialect in self.routes.items():
             section = dialect.hook(config)

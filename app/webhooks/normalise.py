@@ -17,7 +17,7 @@ from typing import Any
 from app.config import Settings
 from app.live.changes import Change
 from app.webhooks.dialect import Malformed, Poisoned, RoutedDialect, WebhookDialect
-from app.webhooks.dialects import DIALECTS, dialect_of
+from app.webhooks.dialects import DIALECTS, dialect_of, in_use
 from app.webhooks.store import NewEvent, StoredEvent
 
 
@@ -42,8 +42,9 @@ class Normaliser:
     def __init__(
         self, settings: Settings, dialects: Mapping[str, WebhookDialect[Any]] = DIALECTS
     ) -> None:
-        self.dialects = dict(dialects)
-        self.views = {kind: dialect.view(settings) for kind, dialect in self.dialects.items()}
+        used = in_use(settings, dialects)
+        self.dialects = {kind: dialect for kind, (dialect, _) in used.items()}
+        self.views = {kind: view for kind, (_, view) in used.items()}
         self.sources = {
             kind: settings.source_of(dialect.entity)[0] for kind, dialect in self.dialects.items()
         }

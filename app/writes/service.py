@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from app.connectors.errors import (
     UpstreamUnavailable,
 )
 from app.domain import validation as v
+from app.domain.custom import CustomFieldSpec
 from app.domain.entities import ENTITIES
 from app.domain.models import Lead
 from app.domain.validation import FieldError, Invalid
@@ -164,8 +165,11 @@ class WriteService:
         players: PlayerWriter | None = None,
         settle_seconds: float = SETTLE_SECONDS,
         brands: Collection[str] | None = None,
+        custom: Mapping[str, Mapping[str, CustomFieldSpec]] | None = None,
     ) -> None:
         self.leads = leads
+        #: The config's custom fields by entity (what a write may set of them, and where).
+        self.custom = dict(custom or {})
         #: The config's brands: a new record of any other is refused (None: not checked).
         self.brands = brands
         #: How long a create sent without an answer may still be under way at the CRM.
@@ -196,10 +200,14 @@ class WriteService:
     async def create_lead(
         self, principal: Principal, data: dict[str, Any], key: str | None
     ) -> Outcome:
+        custom = data.pop("custom", None)
+
         def validate() -> dict[str, Any]:
             return v.validate_new_lead(data, self._region(principal, data))
 
-        return await self._create(principal, "createLead", self.leads.name, "lead", validate, key)
+        return await self._create(
+            principal, "createLead", self.leads.name, "lead", validate, key, custom=custom
+        )
 
     async def update_lead(
         self,
@@ -212,11 +220,21 @@ class WriteService:
     ) -> Outcome:
         """``brand``: the lead's, for reading a phone number without its +country code."""
 
+        custom = data.pop("custom", None)
+
         def validate() -> dict[str, Any]:
             return v.validate_lead_update(data, self.phone_region(brand))
 
         return await self._update(
-            principal, "updateLead", self.leads.name, "lead", lead_id, validate, key, checked
+            principal,
+            "updateLead",
+            self.leads.name,
+            "lead",
+            lead_id,
+            validate,
+            key,
+            checked,
+            custom=custom,
         )
 
     async def update_ticket(
@@ -231,6 +249,8 @@ class WriteService:
         """``brand`` is taken as the other updates take it; a ticket holds no phone number."""
         assert self.tickets is not None
 
+        custom = data.pop("custom", None)
+
         def validate() -> dict[str, Any]:
             return v.validate_ticket_update(data)
 
@@ -243,6 +263,7 @@ class WriteService:
             validate,
             key,
             checked,
+            custom=custom,
         )
 
     async def create_ticket(
@@ -250,12 +271,14 @@ class WriteService:
     ) -> Outcome:
         assert self.tickets is not None
 
+        custom = data.pop("custom", None)
+
         def validate() -> dict[str, Any]:
             # A key of its own in Zendesk: a create whose answer was lost is found by it.
             return {**v.validate_new_ticket(data), "external_id": f"crmgraph-{uuid.uuid4()}"}
 
         return await self._create(
-            principal, "createTicket", self.tickets.name, "ticket", validate, key
+            principal, "createTicket", self.tickets.name, "ticket", validate, key, custom=custom
         )
 
     async def update_customer(
@@ -270,6 +293,8 @@ class WriteService:
         """``brand``: the customer's, for reading a phone number without its +country code."""
         assert self.customers is not None
 
+        custom = data.pop("custom", None)
+
         def validate() -> dict[str, Any]:
             return v.validate_customer_update(data, self.phone_region(brand))
 
@@ -282,6 +307,7 @@ class WriteService:
             validate,
             key,
             checked,
+            custom=custom,
         )
 
     async def _create(
@@ -292,10 +318,11 @@ class WriteService:
         entity: str,
         validate: Callable[[], dict[str, Any]],
         key: str | None,
+        custom: Any = None,
     ) -> Outcome:
         """A new record: validated, of a brand the caller may write, ordered by its key."""
         try:
-            values = validate()
+            values = self._validated(entity, validate, custom)
         except Invalid as invalid:
             return Outcome(user_errors=_errors(invalid))
         refusal = self._brand(principal, values)
@@ -315,12 +342,13 @@ class WriteService:
         validate: Callable[[], dict[str, Any]],
         key: str | None,
         checked: bool = True,
+        custom: Any = None,
     ) -> Outcome:
         """A change to one record: validated, then ordered after earlier writes to it.
         ``checked``: the caller was shown the record may be written (it exists, of a brand
         they see); otherwise (its CRM could not say) that is checked when it is applied."""
         try:
-            values = validate()
+            values = self._validated(entity, validate, custom)
         except Invalid as invalid:
             return Outcome(user_errors=_errors(invalid))
         payload: dict[str, Any] = {"id": native, "values": values}
@@ -336,6 +364,31 @@ class WriteService:
             record_id=f"{source}:{native}",
         )
         return await self.run(principal, write, key)
+
+    def _validated(
+        self, entity: str, validate: Callable[[], dict[str, Any]], custom: Any
+    ) -> dict[str, Any]:
+        """The built-in fields (``validate``) and the custom ones (``values["custom"]``: the
+        CRM's path → value), every problem of both at once. A change of custom fields alone
+        needs no other field."""
+        errors: list[FieldError] = []
+        values: dict[str, Any] = {}
+        try:
+            values = validate()
+        except Invalid as invalid:
+            only_custom = custom and all(
+                e.code == v.REQUIRED and len(e.field) == 1 for e in invalid.errors
+            )
+            if not only_custom:
+                errors += invalid.errors
+        if custom:
+            try:
+                values["custom"] = v.validate_custom(custom, self.custom.get(entity, {}))
+            except Invalid as invalid:
+                errors += invalid.errors
+        if errors:
+            raise Invalid(errors)
+        return values
 
     async def award_points(
         self,

@@ -15,7 +15,7 @@ from schema import schema
 
 #: Model attributes that are not fetched domain fields: identity, links set by the loaders,
 #: and the record's own bookkeeping.
-STRUCTURE = {"id", "player_id", "external_refs", "problems", "requester_email"}
+STRUCTURE = {"id", "player_id", "external_refs", "problems", "custom", "requester_email"}
 STRUCTURE |= {"requester_external_id"}
 
 

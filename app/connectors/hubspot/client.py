@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -16,9 +16,10 @@ from app.connectors.http import UpstreamClient
 from app.connectors.hubspot import payloads
 from app.connectors.hubspot.mapping import customer_map
 from app.connectors.secret import LiveSecret
+from app.domain.entities import make
 from app.domain.ids import ExternalRef, NodeId
 from app.domain.models import Customer
-from app.mapping.fieldmap import FieldMap
+from app.mapping.fieldmap import FieldMap, Wire
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,18 @@ class HubSpotClient:
         *,
         brand_property: str = "brand",
         player_id_property: str | None = "player_id",
+        custom: Mapping[str, Wire] | None = None,
     ) -> None:
         self.name = name
         self.http = http
         self._token = token
         self.brand_property = brand_property
         self.player_id_property = player_id_property
-        self.map: FieldMap = customer_map(brand_property, player_id_property)
+        #: The config's custom fields, read by their property.
+        self.custom = dict(custom or {})
+        self.map: FieldMap = customer_map(brand_property, player_id_property).with_fields(
+            self.custom
+        )
 
     async def customers_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Customer]:
         return await self._batch_read(list(dict.fromkeys(ids)), fields, None)
@@ -104,6 +110,7 @@ class HubSpotClient:
         properties = {
             CONTACT_PROPERTIES[k]: v for k, v in values.items() if k in CONTACT_PROPERTIES
         }
+        properties.update(payloads.custom_properties(values.get("custom")))
         if values.get("brand"):
             properties[self.brand_property] = values["brand"]
         response = await self.http.send(
@@ -128,6 +135,7 @@ class HubSpotClient:
         properties = {
             CONTACT_PROPERTIES[k]: v for k, v in values.items() if k in CONTACT_PROPERTIES
         }
+        properties.update(payloads.custom_properties(values.get("custom")))
         route = f"{CONTACTS}/{{contactId}}"
         response = await self.http.send(
             "PATCH",
@@ -219,9 +227,10 @@ class HubSpotClient:
                 "unreadable fields in a record",
                 extra={"source": self.name, "record": native, "problems": mapped.problems},
             )
-        return Customer(
+        return make(
+            Customer,
+            mapped.values,
             id=NodeId(self.name, native),
             external_refs=[ExternalRef(self.name, native)],
             problems=mapped.problems,
-            **mapped.values,
         )

@@ -17,6 +17,7 @@ def build(settings: HubSpotSource, ctx: BuildContext) -> CustomerWriter:
         settings.auth.token.live(),
         brand_property=settings.brand_property,
         player_id_property=settings.player_id_property if ctx.link_players else None,
+        custom=ctx.wires("customer"),
     )
 
 

@@ -47,7 +47,19 @@ def search_filters(query: CustomerQuery, brand_property: str) -> list[dict[str, 
         )
     filters += _range("createdate", query.created)
     filters += _range("lastmodifieddate", query.updated)
+    for path, value in query.custom:
+        filters.append({"propertyName": path, "operator": "EQ", "value": _text(value)})
     return filters
+
+
+def custom_properties(custom: dict[str, Any] | None) -> dict[str, Any]:
+    """A write's custom fields (property → value) as HubSpot takes them: strings."""
+    return {name: None if v is None else _text(v) for name, v in (custom or {}).items()}
+
+
+def _text(value: Any) -> str:
+    """HubSpot compares property values as strings (``true``, ``42``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def search(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -18,7 +18,9 @@ from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
 from app.connectors.http import UpstreamClient
 from app.connectors.player_stats.mapping import PLAYER_MAP
 from app.connectors.secret import LiveSecret
+from app.domain.entities import make
 from app.domain.models import PlayerStats
+from app.mapping.fieldmap import FieldMap, Wire
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +37,17 @@ class PlayerStatsClient:
     batch_limit = BATCH_LIMIT
 
     def __init__(
-        self, name: str, http: UpstreamClient, api_key: LiveSecret, brands: Sequence[str]
+        self,
+        name: str,
+        http: UpstreamClient,
+        api_key: LiveSecret,
+        brands: Sequence[str],
+        custom: Mapping[str, Wire] | None = None,
     ) -> None:
         self.name = name
+        #: The config's custom fields, read by their path in a player's JSON.
+        self.custom = dict(custom or {})
+        self.map: FieldMap = PLAYER_MAP.with_fields(self.custom)
         self.http = http
         self.brands = tuple(brands)
         self._api_key = api_key
@@ -109,10 +119,10 @@ class PlayerStatsClient:
         player_id = record.get("player_id")
         if not isinstance(player_id, str) or not player_id:
             raise UpstreamProtocolError(self.name, "a player came without a player_id")
-        mapped = PLAYER_MAP.read(record, [*fields, "brand", "email"])
+        mapped = self.map.read(record, [*fields, "brand", "email"])
         if mapped.problems:
             log.warning(
                 "unreadable fields in a record",
                 extra={"source": self.name, "record": player_id, "problems": mapped.problems},
             )
-        return PlayerStats(player_id=player_id, problems=mapped.problems, **mapped.values)
+        return make(PlayerStats, mapped.values, player_id=player_id, problems=mapped.problems)

@@ -11,7 +11,11 @@ from app.connectors.player_stats.settings import PlayerStatsSource
 
 def build(settings: PlayerStatsSource, ctx: BuildContext) -> PlayerWriter:
     return PlayerStatsClient(
-        ctx.name, ctx.http(None), settings.auth.api_key.live(), settings.brands
+        ctx.name,
+        ctx.http(None),
+        settings.auth.api_key.live(),
+        settings.brands,
+        custom=ctx.wires("player"),
     )
 
 

@@ -27,9 +27,10 @@ from app.connectors.salesforce.describe import (
     vocabulary,
 )
 from app.connectors.salesforce.mapping import lead_map, lead_statuses
+from app.domain.entities import make
 from app.domain.ids import NodeId
 from app.domain.models import Lead, LeadStatus
-from app.mapping.fieldmap import FieldMap
+from app.mapping.fieldmap import FieldMap, Wire
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class SalesforceClient:
         api_version: str = "v61.0",
         brand_field: str | None = "Brand__c",
         extra_statuses: Mapping[str, LeadStatus] | None = None,
+        custom: Mapping[str, Wire] | None = None,
     ) -> None:
         self.name = name
         self.http = http
@@ -101,7 +103,9 @@ class SalesforceClient:
         self.brand_field = brand_field
         self.overrides: dict[str, LeadStatus] = dict(extra_statuses or {})
         self.statuses = lead_statuses(self.overrides)
-        self.map: FieldMap = lead_map(brand_field, self.statuses)
+        #: The config's custom fields, read by their field name.
+        self.custom = dict(custom or {})
+        self.map: FieldMap = lead_map(brand_field, self.statuses).with_fields(self.custom)
         #: The org's own status vocabulary once read (:meth:`learn`); None: the guesses.
         self.vocabulary: Vocabulary | None = None
 
@@ -113,7 +117,7 @@ class SalesforceClient:
         # Salesforce's default values stay readable: records may still hold one the org
         # has since replaced.
         self.statuses = {**lead_statuses({}), **words.read, **lead_statuses(self.overrides)}
-        self.map = lead_map(self.brand_field, self.statuses)
+        self.map = lead_map(self.brand_field, self.statuses).with_fields(self.custom)
         return words
 
     async def ensure_vocabulary(self) -> None:
@@ -277,6 +281,7 @@ class SalesforceClient:
     async def update_lead(self, lead_id: str, values: dict[str, Any]) -> None:
         """Change a Lead: only the fields given are sent; ``status`` is our enum name."""
         record = {WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS}
+        record.update(values.get("custom") or {})
         if "status" in values:
             await self.ensure_vocabulary()
             record["Status"] = self._picklist_value(values["status"])
@@ -301,6 +306,7 @@ class SalesforceClient:
     def _new_lead(self, values: dict[str, Any]) -> dict[str, Any]:
         """A new Lead's fields from domain values, with its brand."""
         record = {WRITE_FIELDS[k]: v for k, v in values.items() if k in WRITE_FIELDS}
+        record.update(values.get("custom") or {})  # the config's fields: name → value
         if self.brand_field and values.get("brand"):
             record[self.brand_field] = values["brand"]
         # No Status: the org gives a new Lead its own default (describe: defaultedOnCreate),
@@ -421,4 +427,4 @@ class SalesforceClient:
                 "unreadable fields in a record",
                 extra={"source": self.name, "record": native, "problems": mapped.problems},
             )
-        return Lead(id=NodeId(self.name, native), problems=mapped.problems, **mapped.values)
+        return make(Lead, mapped.values, id=NodeId(self.name, native), problems=mapped.problems)

@@ -24,6 +24,7 @@ def build(settings: SalesforceSource, ctx: BuildContext) -> LeadWriter:
         api_version=settings.api_version,
         brand_field=settings.brand_field,
         extra_statuses=settings.lead_statuses,
+        custom=ctx.wires("lead"),
     )
 
 

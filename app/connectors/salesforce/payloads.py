@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from app.connectors.base import LeadQuery, TimeRange
 from app.domain.models import LeadStatus
@@ -23,6 +24,15 @@ def quote(value: str) -> str:
     if not quotable(value):
         raise ValueError("SOQL string literals cannot hold control characters")
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def literal(value: Any) -> str:
+    """A SOQL literal of a custom field's value: a quoted string, a number, true or false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return quote(str(value))
 
 
 def literal_datetime(instant: datetime) -> str:
@@ -79,6 +89,8 @@ def lead_conditions(
         conditions.append(status_condition(query.statuses, table, picklist))
     conditions += _range("CreatedDate", query.created)
     conditions += _range("LastModifiedDate", query.updated)
+    for path, value in query.custom:
+        conditions.append(f"{path} = {literal(value)}")
     return conditions
 
 

@@ -19,10 +19,11 @@ from app.connectors.http import UpstreamClient
 from app.connectors.secret import LiveSecret
 from app.connectors.zendesk import payloads
 from app.connectors.zendesk.mapping import ticket_map
+from app.domain.entities import make
 from app.domain.ids import NodeId
 from app.domain.models import Ticket, TicketStatus
 from app.mapping import converters as c
-from app.mapping.fieldmap import FieldMap
+from app.mapping.fieldmap import FieldMap, Wire
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +70,23 @@ def chunked(items: Sequence[str], size: int) -> list[list[str]]:
 class ZendeskClient:
     batch_limit = payloads.SHOW_MANY_LIMIT
 
-    def __init__(self, name: str, http: UpstreamClient, *, brands: Mapping[int, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        http: UpstreamClient,
+        *,
+        brands: Mapping[int, str],
+        custom: Mapping[str, Wire] | None = None,
+    ) -> None:
         self.name = name
         self.http = http
         self.brands = dict(brands)
         self.brand_ids: dict[str, list[int]] = {}
         for zendesk_id, key in self.brands.items():
             self.brand_ids.setdefault(key, []).append(zendesk_id)
-        self.map: FieldMap = ticket_map(self.brands)
+        #: The config's custom fields (``custom_fields.<id>`` for a ticket field).
+        self.custom = dict(custom or {})
+        self.map: FieldMap = ticket_map(self.brands).with_fields(self.custom)
 
     async def tickets_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Ticket]:
         keys = list(dict.fromkeys(ids))
@@ -176,6 +186,7 @@ class ZendeskClient:
             ticket["priority"] = str(values["priority"]).lower()
         if "comment" in values:
             ticket["comment"] = {"body": values["comment"], "public": True}
+        ticket.update(payloads.custom_fields(values.get("custom")))
         route = "/api/v2/tickets/{ticket_id}"
         response = await self.http.send(
             "PUT", f"/api/v2/tickets/{ticket_id}", route=f"PUT {route}", json={"ticket": ticket}
@@ -199,6 +210,7 @@ class ZendeskClient:
             ticket["priority"] = str(values["priority"]).lower()
         if values.get("external_id"):
             ticket["external_id"] = values["external_id"]
+        ticket.update(payloads.custom_fields(values.get("custom")))
         brand_ids = self.brand_ids.get(values.get("brand") or "", [])
         if brand_ids:
             ticket["brand_id"] = brand_ids[0]
@@ -332,4 +344,5 @@ class ZendeskClient:
                 "unreadable fields in a record",
                 extra={"source": self.name, "record": native, "problems": mapped.problems},
             )
-        return Ticket(id=NodeId(self.name, str(native)), problems=mapped.problems, **mapped.values)
+        node = NodeId(self.name, str(native))
+        return make(Ticket, mapped.values, id=node, problems=mapped.problems)

@@ -12,7 +12,9 @@ from app.connectors.zendesk.settings import ZendeskSource
 
 def build(settings: ZendeskSource, ctx: BuildContext) -> TicketWriter:
     auth = ZendeskTokenAuth(settings.auth.email, settings.auth.api_token.live())
-    return ZendeskClient(ctx.name, ctx.http(auth), brands=settings.brands)
+    return ZendeskClient(
+        ctx.name, ctx.http(auth), brands=settings.brands, custom=ctx.wires("ticket")
+    )
 
 
 KIND = ConnectorKind(

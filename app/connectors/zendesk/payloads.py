@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from app.connectors.base import TicketQuery, TimeRange
 from app.connectors.errors import UnsupportedQuery
@@ -80,4 +81,25 @@ def ticket_search(query: TicketQuery, brand_ids: Mapping[str, list[int]]) -> str
         terms.append(exact_term("requester", query.requester_email, "requester_email"))
     terms += _range("created", query.created)
     terms += _range("updated", query.updated)
+    for path, value in query.custom:
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        field = path.removeprefix("custom_fields.")
+        keyword = f"custom_field_{field}" if field != path else path
+        terms.append(exact_term(keyword, text, path))
     return " ".join(terms)
+
+
+def custom_fields(custom: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A write's custom fields (path → value) as a ticket takes them: a ticket field by id
+    (``custom_fields.<id>``) in ``custom_fields``, any other path as a ticket attribute."""
+    found: dict[str, Any] = {}
+    entries = []
+    for path, value in (custom or {}).items():
+        field = path.removeprefix("custom_fields.")
+        if field != path and field.isdigit():
+            entries.append({"id": int(field), "value": value})
+        else:
+            found[path] = value
+    if entries:
+        found["custom_fields"] = entries
+    return found
