@@ -116,7 +116,7 @@ def _demo(args: argparse.Namespace) -> int:
         )
         with serve_in_thread(args.seed, host=host, port=simulators_port) as sims:
             folder = DemoFolder(Path(args.demo_dir))
-            settings = load_config(folder.write_config(sims.base_url))
+            settings = load_config(folder.write_config(sims.base_url, args.crm))
             assert settings.auth.keys_file is not None
             keys = folder.demo_keys(KeyStore(settings.auth.keys_file))
             # The simulators send signed webhooks for their changes to this gateway (they
@@ -149,7 +149,7 @@ def _demo_banner(
     return (
         f"crmgraph demo\n"
         f"  GraphiQL:   http://{host}:{port}/graphql  (no key: the read-only analyst role)\n"
-        f"  simulators: {simulators}/{{hubspot,salesforce,zendesk,players}}\n"
+        f"  simulators: {simulators}/{{hubspot,salesforce,zendesk,players,dynamics}}\n"
         f"  folder:     {_shown_path(folder.path)}  (its config, keys, outbox and webhook "
         f"store are kept across runs; delete it to start afresh)\n"
         f"  config:     {config}  for the other commands, e.g.\n"
@@ -268,10 +268,18 @@ def _cache_flush(args: argparse.Namespace) -> int:
     return 0
 
 
-def _schema(_: argparse.Namespace) -> int:
-    from schema import schema
+def _schema(args: argparse.Namespace) -> int:
+    from app.config import ConfigError, load_config
+    from schema import schema, schema_for
 
-    print(schema.as_str())
+    if args.config is None:
+        print(schema.as_str())
+        return 0
+    try:
+        settings = load_config(Path(args.config), check_secrets=False)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    print(schema_for(settings.custom_fields()).as_str())
     return 0
 
 
@@ -300,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--simulators-port", type=int, default=None, help="demo only; default: --port + 1"
     )
     serve.add_argument("--seed", type=int, default=42, help="demo only: seed of the data")
+    serve.add_argument(
+        "--crm",
+        choices=["default", "dynamics"],
+        default="default",
+        help="demo only: the CRMs of customers, leads and tickets (default: HubSpot, "
+        "Salesforce, Zendesk; dynamics: Dynamics 365 for all three)",
+    )
     serve.add_argument(
         "--demo-dir",
         default=".crmgraph-demo",
@@ -336,7 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     flush.add_argument("--entity", choices=["customer", "lead", "ticket", "player"])
     flush.set_defaults(handler=_cache_flush)
 
-    schema = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    schema = commands.add_parser(
+        "schema", help="print the GraphQL schema (SDL), with a config's custom fields"
+    )
+    schema.add_argument("--config", help="the YAML config whose custom fields to show")
     schema.set_defaults(handler=_schema)
     return parser
 

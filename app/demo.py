@@ -33,6 +33,8 @@ DEMO_ENV = {
     "CRMGRAPH_DEMO_HUBSPOT_WEBHOOK_SECRET": credentials.HUBSPOT_CLIENT_SECRET,
     "CRMGRAPH_DEMO_ZENDESK_WEBHOOK_SECRET": credentials.ZENDESK_WEBHOOK_SECRET,
     "CRMGRAPH_DEMO_PLAYERS_WEBHOOK_SECRET": credentials.PLAYERS_WEBHOOK_SECRET,
+    "CRMGRAPH_DEMO_DYNAMICS_CLIENT_ID": credentials.DYNAMICS_CLIENT_ID,
+    "CRMGRAPH_DEMO_DYNAMICS_CLIENT_SECRET": credentials.DYNAMICS_CLIENT_SECRET,
 }
 #: Where each simulator sends its signed webhooks, on the gateway (simulator prefix → route).
 WEBHOOK_ROUTES = {"/hubspot": "hubspot", "/zendesk": "zendesk", "/players": "players"}
@@ -68,19 +70,23 @@ PHONE_REGIONS = {b.key: b.country for b in BRANDS}
 
 
 def demo_config(
-    simulators_url: str, keys_file: Path | None = None, secret: SecretPlace = by_env
+    simulators_url: str,
+    keys_file: Path | None = None,
+    secret: SecretPlace = by_env,
+    crm: str = "default",
 ) -> dict[str, object]:
     """The config document of the demo, for simulators served at ``simulators_url``.
 
     Loopback callers without credentials come in as the read-only analyst; API keys live in
     ``keys_file`` when one is given (the outbox beside it); ``secret`` says where each of the
-    simulators' credentials is read from."""
+    simulators' credentials is read from. ``crm``: ``default`` (HubSpot customers, Salesforce
+    leads, Zendesk tickets) or ``dynamics`` (all three from Dynamics 365)."""
     auth: dict[str, object] = {"anonymous_role": "analyst", "anonymous_loopback_only": True}
     writes: dict[str, object] = {"phone_regions": dict(PHONE_REGIONS)}
     if keys_file is not None:
         auth["keys_file"] = str(keys_file)
         writes["outbox_path"] = str(keys_file.parent / "outbox.sqlite3")
-    return {
+    config: dict[str, object] = {
         "auth": auth,
         "writes": writes,
         "webhooks": demo_webhooks(secret),
@@ -117,6 +123,39 @@ def demo_config(
             },
         },
     }
+    if crm == "dynamics":
+        sources = config["sources"]
+        assert isinstance(sources, dict)
+        sources["dynamics"] = dynamics_source(simulators_url, secret)
+        config["entities"] = {
+            "customer": "dynamics",
+            "lead": "dynamics",
+            "ticket": "dynamics",
+            "player_stats": "players",
+        }
+    return config
+
+
+def dynamics_source(simulators_url: str, secret: SecretPlace = by_env) -> dict[str, object]:
+    """The Dynamics simulator as a source; it serves the identity platform's token endpoint
+    itself, so the config names that instead of login.microsoftonline.com."""
+    org = f"{simulators_url}/dynamics"
+    return {
+        "kind": "dynamics",
+        "base_url": org,
+        "auth": {
+            "tenant_id": credentials.DYNAMICS_TENANT_ID,
+            "client_id": secret("CRMGRAPH_DEMO_DYNAMICS_CLIENT_ID"),
+            "client_secret": secret("CRMGRAPH_DEMO_DYNAMICS_CLIENT_SECRET"),
+            "token_url": f"{org}/{credentials.DYNAMICS_TENANT_ID}/oauth2/v2.0/token",
+        },
+    }
+
+
+def demo_env() -> None:
+    """The simulators' credentials in the environment, where the tests' configs name them."""
+    for name, value in DEMO_ENV.items():
+        os.environ.setdefault(name, value)
 
 
 def demo_settings(
@@ -124,8 +163,7 @@ def demo_settings(
 ) -> Settings:
     """The demo's settings, its credentials by environment variable (set here); with
     ``salesforce_poll_interval`` (seconds) Salesforce's changes are polled."""
-    for name, value in DEMO_ENV.items():
-        os.environ.setdefault(name, value)
+    demo_env()
     config = demo_config(simulators_url, keys_file)
     if salesforce_poll_interval:
         config["webhooks"] = {
@@ -186,9 +224,10 @@ class DemoFolder:
         self.demo_keys_file = self.path / "demo-keys.txt"
         self.secrets = self.path / "secrets"
 
-    def write_config(self, simulators_url: str) -> Path:
+    def write_config(self, simulators_url: str, crm: str = "default") -> Path:
         """Write the simulators' credentials as secret files, and ``crmgraph.yaml`` naming
-        them and the simulators at ``simulators_url``; the config's path."""
+        them and the simulators at ``simulators_url`` (``crm``: see :func:`demo_config`);
+        the config's path."""
         self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.secrets.mkdir(mode=0o700, exist_ok=True)
         for name, value in DEMO_ENV.items():
@@ -197,11 +236,13 @@ class DemoFolder:
             simulators_url,
             Path(self.keys_file.name),
             lambda name: {"file": str(self._secret_file(name))},
+            crm,
         )
         webhooks = config["webhooks"]
         assert isinstance(webhooks, dict)
         webhooks["store_path"] = "webhooks.sqlite3"
-        webhooks["salesforce_poll_interval"] = DEMO_POLL_INTERVAL
+        if crm == "default":  # Salesforce's lead changes are polled
+            webhooks["salesforce_poll_interval"] = DEMO_POLL_INTERVAL
         header = _HEADER.format(config=self.config, folder=self.path)
         _replace(self.config, header + yaml.safe_dump(config, sort_keys=False), mode=0o644)
         return self.config

@@ -9,13 +9,16 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
+from app.connectors.dynamics.kind import KIND as DYNAMICS
 from app.connectors.hubspot.kind import KIND as HUBSPOT
 from app.connectors.kind import ConnectorKind
 from app.connectors.player_stats.kind import KIND as PLAYER_STATS
 from app.connectors.salesforce.kind import KIND as SALESFORCE
 from app.connectors.zendesk.kind import KIND as ZENDESK
 
-KINDS: dict[str, ConnectorKind] = {k.name: k for k in (HUBSPOT, SALESFORCE, ZENDESK, PLAYER_STATS)}
+KINDS: dict[str, ConnectorKind] = {
+    k.name: k for k in (HUBSPOT, SALESFORCE, ZENDESK, PLAYER_STATS, DYNAMICS)
+}
 
 
 def kind_of(name: str) -> ConnectorKind:

@@ -30,6 +30,7 @@ import httpx
 import pytest
 import yaml
 
+from app.demo import DEMO_ENV
 from tests.benchmarks.harness import CRMGRAPH, free_port, wait_until_up
 
 #: The README's createLead example, for the brand whose phone numbers are British.
@@ -121,6 +122,7 @@ class Demo:
     simulators_port: int = field(default_factory=free_port)
     proc: asyncio.subprocess.Process | None = None
     runs: int = 0
+    crm: str = "default"
 
     @property
     def config(self) -> str:
@@ -149,6 +151,8 @@ class Demo:
                 str(self.simulators_port),
                 "--demo-dir",
                 str(self.folder),
+                "--crm",
+                self.crm,
                 stdout=out,
                 stderr=err,
                 env=plain_env(),
@@ -188,6 +192,19 @@ class Demo:
 @pytest.fixture(scope="module")
 async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
     running = Demo(tmp_path_factory.mktemp("newcomer") / ".crmgraph-demo")
+    await running.start()
+    try:
+        yield running
+    finally:
+        if running.proc is not None and running.proc.returncode is None:
+            running.proc.kill()
+            await running.proc.wait()
+
+
+@pytest.fixture(scope="module")
+async def dynamics_demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
+    """``crmgraph serve --crm dynamics``: customers, leads and tickets from Dynamics 365."""
+    running = Demo(tmp_path_factory.mktemp("dynamics") / ".crmgraph-demo", crm="dynamics")
     await running.start()
     try:
         yield running
@@ -243,7 +260,7 @@ def test_the_demo_folder_holds_a_config_that_config_check_accepts(demo: Demo) ->
 
 def test_the_demo_keeps_its_secrets_and_keys_to_its_owner(demo: Demo) -> None:
     private = [demo.folder / "demo-keys.txt", *(demo.folder / "secrets").iterdir()]
-    assert len(private) == 9
+    assert len(private) == 1 + len(DEMO_ENV)  # the keys, and a file per simulator secret
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
@@ -551,3 +568,46 @@ def test_each_readme_query_answers_without_errors_for_the_keyless_caller(
     body = answer.json()
     assert "errors" not in body, body["errors"]
     assert all(value is not None for value in body["data"].values())
+
+
+def shape(value: Any) -> Any:
+    """An answer's keys all the way down, values left out; a list by the keys of all its
+    items together (an empty one: ``[]``, which any list's shape matches)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        merged: Any = []
+        for item in value:
+            merged = _merge(merged, shape(item))
+        return [merged] if value else []
+    return None
+
+
+def _merge(a: Any, b: Any) -> Any:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: _merge(a.get(k, []), b.get(k, [])) for k in a.keys() | b.keys()}
+    return b if a in ([], None) else a
+
+
+def same_shape(a: Any, b: Any) -> bool:
+    if a == [] or b == [] or a is None or b is None:
+        return True  # an empty list, a null object or a value: nothing to compare below
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_shape(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return same_shape(a[0], b[0])
+    return a == b
+
+
+@pytest.mark.parametrize("query", _try_it_queries())
+def test_the_dynamics_demo_answers_each_readme_query_in_the_same_shape(
+    demo: Demo, dynamics_demo: Demo, query: str
+) -> None:
+    answers = []
+    for running in (demo, dynamics_demo):
+        answer = httpx.post(f"{running.url}/graphql", json={"query": query}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert "errors" not in body, body["errors"]
+        answers.append(body["data"])
+    assert same_shape(shape(answers[1]), shape(answers[0])), answers

@@ -1,0 +1,3 @@
+from app.connectors.dynamics.client import DynamicsClient
+
+__all__ = ["DynamicsClient"]

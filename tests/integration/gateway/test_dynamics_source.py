@@ -1,0 +1,164 @@
+"""One ``kind: dynamics`` source serving customers, leads and tickets: the dashboard answers
+in the same shape as with HubSpot, Salesforce and Zendesk, in a handful of requests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import parse_config
+from app.demo import demo_config, demo_env
+from app.simulators.server import RunningSimulators
+from app.webhooks.normalise import Normaliser
+from tests.dashboard import DASHBOARD
+from tests.integration.gateway.conftest import GraphQL, gateway_config, serve_gateway
+
+PREFIX = "/dynamics"
+
+
+@pytest.fixture(scope="module")
+def dynamics_gateway(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]
+) -> Iterator[str]:
+    demo_env()
+    config = demo_config(simulators.base_url, keys_file, crm="dynamics")
+    settings = parse_config(
+        gateway_config(
+            simulators.base_url, keys_file, sources=config["sources"], entities=config["entities"]
+        )
+    )
+    Normaliser(settings)  # the webhook worker starts: no CRM of another kind is asked for
+    with serve_gateway(
+        simulators.base_url, keys_file, sources=config["sources"], entities=config["entities"]
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+async def dyn_gql(dynamics_gateway: str, keys: dict[str, str]) -> AsyncIterator[GraphQL]:
+    headers = {"X-API-Key": keys["admin"]}
+    async with httpx.AsyncClient(base_url=dynamics_gateway, timeout=30, headers=headers) as c:
+        yield GraphQL(c)
+
+
+async def dynamics_requests(control: httpx.AsyncClient) -> dict[str, int]:
+    stats = (await control.get(f"{PREFIX}/__stats")).json()
+    return dict(stats["requests"])
+
+
+def shape(value: Any) -> Any:
+    """The keys of an answer, all the way down (a list by its first item)."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return None
+
+
+async def test_the_dashboard_of_100_customers_from_dynamics(
+    dyn_gql: GraphQL, gql: GraphQL, control: httpx.AsyncClient
+) -> None:
+    await dyn_gql.data(DASHBOARD, first=1)  # the token, fetched once per process
+    (await control.post(f"{PREFIX}/__reset")).raise_for_status()
+
+    data = await dyn_gql.data(DASHBOARD, first=100)
+
+    requests = await dynamics_requests(control)
+    total = sum(requests.values())
+    print(f"\ndashboard of 100 customers: {total} requests to Dynamics: {requests}")
+    assert total <= 8, requests
+    connection = data["customers"]
+    assert connection["totalCount"] == 1000
+    customers = [e["node"] for e in connection["edges"]]
+    assert len(customers) == 100
+    assert all(c["id"].startswith("dynamics:") for c in customers)
+    assert any(c["leads"] for c in customers)
+    assert any(c["tickets"] for c in customers)
+    assert any(c["playerStats"] for c in customers)
+    for customer in customers:
+        assert len(customer["tickets"]) <= 5
+        for ticket in customer["tickets"]:
+            assert ticket["status"] in ("NEW", "OPEN", "PENDING")
+            assert ticket["requester"] == {"id": customer["id"], "name": customer["name"]}
+    assert connection["pageInfo"]["hasNextPage"] is True
+
+    # The same shape as the answer of the other CRMs.
+    other = await gql.data(DASHBOARD, first=100)
+
+    def full(nodes: list[dict[str, Any]]) -> dict[str, Any]:
+        return next(n for n in nodes if n["leads"] and n["tickets"] and n["playerStats"])
+
+    mine = full(customers)
+    theirs = full([e["node"] for e in other["customers"]["edges"]])
+    assert shape(mine) == shape(theirs)
+    assert shape({**data["customers"], "edges": []}) == shape({**other["customers"], "edges": []})
+
+
+async def test_the_next_page_follows_the_cursor(dyn_gql: GraphQL) -> None:
+    first = await dyn_gql.data(DASHBOARD, first=30)
+    cursor = first["customers"]["pageInfo"]["endCursor"]
+    query = """
+    query Next($after: String!) {
+      customers(first: 30, after: $after) { edges { node { id } } pageInfo { hasNextPage } }
+    }
+    """
+    second = await dyn_gql.data(query, after=cursor)
+    before = {e["node"]["id"] for e in first["customers"]["edges"]}
+    after = {e["node"]["id"] for e in second["customers"]["edges"]}
+    assert len(after) == 30
+    assert not before & after
+
+
+CREATE_LEAD = """mutation($input: CreateLeadInput!) { createLead(input: $input) {
+  status userErrors { field code message } lead { id name email status brand } } }"""
+CREATE_TICKET = """mutation($input: CreateTicketInput!) { createTicket(input: $input) {
+  status userErrors { field code } ticket { id subject status priority brand } } }"""
+
+
+@pytest.fixture
+async def reseeded(control: httpx.AsyncClient) -> AsyncIterator[None]:
+    yield
+    (await control.post(f"{PREFIX}/__reset", params={"data": "true"})).raise_for_status()
+
+
+async def test_writes_go_to_dynamics_and_its_refusals_name_the_field(
+    dyn_gql: GraphQL, reseeded: None
+) -> None:
+    lead = {
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "email": "ada.dynamics@example.com",
+        "company": "Analytical Engines",
+        "brand": "luckyspin",
+    }
+    done = (await dyn_gql.data(CREATE_LEAD, input=lead))["createLead"]
+    assert done["status"] == "APPLIED", done
+    assert done["lead"]["id"].startswith("dynamics:")
+    assert (done["lead"]["status"], done["lead"]["brand"]) == ("NEW", "luckyspin")
+
+    # Within the gateway's 80 characters, beyond the 50 of Dataverse's lastname column.
+    refused = (await dyn_gql.data(CREATE_LEAD, input={**lead, "lastName": "x" * 60}))["createLead"]
+    assert refused["status"] != "APPLIED"
+    assert refused["userErrors"], refused
+    assert refused["userErrors"][0]["code"] == "0x80044331"
+    assert refused["userErrors"][0]["field"][-1] in ("lastName", "last_name")
+
+    ticket = {
+        "subject": "Withdrawal still pending",
+        "description": "Since Monday.",
+        "requesterEmail": "Someone.New@Example.com",
+        "priority": "HIGH",
+        "brand": "goldcoast",
+    }
+    made = (await dyn_gql.data(CREATE_TICKET, input=ticket))["createTicket"]
+    assert made["status"] == "APPLIED", made
+    assert {k: v for k, v in made["ticket"].items() if k != "id"} == {
+        "subject": "Withdrawal still pending",
+        "status": "NEW",
+        "priority": "HIGH",
+        "brand": "goldcoast",
+    }
