@@ -336,9 +336,14 @@ class ObjectEndpoints:
     def __init__(
         self, store: HubSpotStore, schema: ObjectSchema, events: ContactEvents | None = None
     ) -> None:
-        self.store, self.schema = store, schema
+        self.store, self.name = store, schema.name
         self.id_param = ID_PARAMS[schema.name]
         self.events = events  # None: this object type sends no webhooks
+
+    @property
+    def schema(self) -> ObjectSchema:
+        """The type as the account has it now (with the custom properties made so far)."""
+        return self.store.schemas[self.name]
 
     def routes(self) -> list[BaseRoute]:
         base = f"/crm/v3/objects/{self.schema.name}"
@@ -756,7 +761,7 @@ def build_routes(store: HubSpotStore, events: ContactEvents | None = None) -> li
         mine = events if schema.name == "contacts" else None
         routes += ObjectEndpoints(store, schema, mine).routes()
     routes += AssociationEndpoints(store).routes()
-    routes += property_routes(object_type)
+    routes += property_routes(object_type, store)
     return routes
 
 

@@ -18,7 +18,7 @@ import math
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -45,6 +45,8 @@ class Kind(StrEnum):
     NUMBER = "number"
     DATETIME = "datetime"
     ENUMERATION = "enumeration"
+    BOOL = "bool"  # "true" or "false"
+    DATE = "date"  # a day, stored as ``YYYY-MM-DD``
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,7 @@ class PropertyDef:
     kind: Kind = Kind.STRING
     options: tuple[str, ...] = ()
     read_only: bool = False
+    multiple: bool = False  # an enumeration whose value is ``;``-separated options (checkbox)
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,12 +365,39 @@ def _normalise_value(prop: PropertyDef, text: str) -> tuple[str | None, Property
                 f"{text} was not a valid long (epoch milliseconds) or ISO-8601 datetime",
             )
         return _iso_from_millis(ms), None
-    if prop.kind is Kind.ENUMERATION and text not in prop.options:
-        allowed = ", ".join(prop.options)
-        return None, PropertyProblem(
-            prop.name, "INVALID_OPTION", f"{text} was not one of the allowed options: [{allowed}]"
-        )
+    if prop.kind is Kind.BOOL:
+        lowered = text.lower()
+        if lowered not in ("true", "false"):
+            return None, _invalid_option(prop, text, ("true", "false"))
+        return lowered, None
+    if prop.kind is Kind.DATE:
+        return _normalise_date(prop, text)
+    if prop.kind is Kind.ENUMERATION:
+        chosen = [p for p in text.split(";") if p] if prop.multiple else [text]
+        bad = next((c for c in chosen if c not in prop.options), None)
+        if bad is not None or not chosen:
+            return None, _invalid_option(prop, bad or text, prop.options)
     return text, None
+
+
+def _invalid_option(prop: PropertyDef, text: str, options: Sequence[str]) -> PropertyProblem:
+    allowed = ", ".join(options)
+    return PropertyProblem(
+        prop.name, "INVALID_OPTION", f"{text} was not one of the allowed options: [{allowed}]"
+    )
+
+
+def _normalise_date(prop: PropertyDef, text: str) -> tuple[str | None, PropertyProblem | None]:
+    """A date property takes ``YYYY-MM-DD`` or epoch milliseconds at midnight UTC."""
+    ms = millis(text)
+    if ms is None or ms % 86_400_000:
+        return None, PropertyProblem(
+            prop.name,
+            "INVALID_DATE",
+            f"{text} is not a valid date for {prop.name}: a date property takes YYYY-MM-DD or "
+            "epoch milliseconds at midnight UTC",
+        )
+    return _iso_from_millis(ms)[:10], None
 
 
 def validate_properties(schema: ObjectSchema, raw: Mapping[str, object]) -> dict[str, str | None]:
@@ -424,7 +454,7 @@ Predicate = Callable[[Record], bool]
 def _typed(kind: Kind) -> Callable[[str], Any]:
     if kind is Kind.NUMBER:
         return float
-    if kind is Kind.DATETIME:
+    if kind in (Kind.DATETIME, Kind.DATE):
         return millis
     return str.lower
 
@@ -548,6 +578,10 @@ class HubSpotStore:
     def __init__(self, world: World) -> None:
         self.world = world
         self.tables: dict[str, ObjectTable] = {}
+        #: The account's object types as they are now: SCHEMAS plus the properties made since.
+        self.schemas: dict[str, ObjectSchema] = dict(SCHEMAS)
+        #: The definitions of the properties made through the Properties API, by type and name.
+        self.custom: dict[str, dict[str, dict[str, Any]]] = {}
         self._links: dict[tuple[str, str], dict[int, dict[int, list[int]]]] = {}
         self.reset()
 
@@ -556,6 +590,8 @@ class HubSpotStore:
     def reset(self) -> None:
         """Restore the seeded records and associations, undoing every write."""
         records, links = self._seeded  # built once; every reset copies it
+        self.schemas = dict(SCHEMAS)
+        self.custom = {name: {} for name in SCHEMAS}
         self.tables = {name: ObjectTable(schema) for name, schema in SCHEMAS.items()}
         self._links = {}
         for name, record in records:
@@ -586,6 +622,13 @@ class HubSpotStore:
                 contact_id = HUBSPOT_CONTACT_ID_BASE + ticket.requester.idx
                 links.append(("tickets", record.id, "contacts", contact_id, 16))
         return records, links
+
+    def add_property(self, type_name: str, prop: PropertyDef, definition: dict[str, Any]) -> None:
+        """Give the account a new property of ``type_name`` (until the next reset)."""
+        schema = self.schemas[type_name]
+        properties = {**schema.properties, prop.name: prop}
+        self.schemas[type_name] = replace(schema, properties=properties)
+        self.custom[type_name][prop.name] = definition
 
     # -- reads ------------------------------------------------------------------------------------
 

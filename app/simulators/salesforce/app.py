@@ -605,7 +605,7 @@ def _render(
 ) -> dict[str, Any]:
     out: dict[str, Any] = {"attributes": attributes(sotype.name, record["Id"], version)}
     for spec in specs:
-        out[spec.name] = wire_value(record[spec.name])
+        out[spec.name] = wire_value(record.get(spec.name, spec.default))
     return out
 
 

@@ -3,14 +3,16 @@ describe resource answers about them.
 
 By default the org is a fresh one (Salesforce's default picklists, plus the operator's custom
 ``Brand__c`` field). A test plays an org whose fields and picklists differ from ours by sending
-an :class:`OrgShape` to the vendor control route ``PUT /__org`` (``DELETE /__org`` restores
-the fresh org; so does ``POST /__reset?data=true``).
+an :class:`OrgShape` to the vendor control route ``PUT /__org``: it may take Lead fields away,
+change the Lead Status picklist, and give Lead custom fields of its own (``lead_fields_extra``,
+each a :class:`CustomField`), which describe, SOQL and writes then know like any other
+(``DELETE /__org`` restores the fresh org; so does ``POST /__reset?data=true``).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -31,7 +33,11 @@ _SOAP_TYPES = {
     FieldType.DATETIME: "xsd:dateTime",
     FieldType.DATE: "xsd:date",
     FieldType.INT: "xsd:int",
+    FieldType.DOUBLE: "xsd:double",
+    FieldType.CURRENCY: "xsd:double",
 }
+#: (precision, scale) of the number types, as describe reports a Number(18, 0) / Currency(16, 2).
+_NUMBER_SHAPE = {FieldType.DOUBLE: (18, 0), FieldType.CURRENCY: (18, 2)}
 _LABELS = {"Lead": "Leads", "Contact": "Contacts", "Account": "Accounts"}
 
 
@@ -44,6 +50,46 @@ class StatusValue(BaseModel):
     converted: bool = False
 
 
+class CustomField(BaseModel):
+    """A custom Lead field the org has (Setup → Object Manager → Lead → Fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*__c$", max_length=43)
+    type: Literal["picklist", "string", "double", "int", "boolean", "datetime", "currency"] = (
+        "string"
+    )
+    label: str | None = None
+    #: The picklist's values, in order (picklist fields only).
+    picklist: list[str] = Field(default_factory=list)
+    #: "Restrict picklist to the values defined in the value set".
+    restricted: bool = False
+    #: A text field's length (string fields only).
+    length: int = Field(default=255, ge=1, le=255)
+
+    @model_validator(mode="after")
+    def _sound(self) -> CustomField:
+        if self.type != "picklist" and (self.picklist or self.restricted):
+            raise ValueError(f"{self.name}: only a picklist field has picklist values")
+        if len(set(self.picklist)) != len(self.picklist):
+            raise ValueError(f"{self.name}: picklist values must be unique")
+        return self
+
+    def spec(self) -> FieldSpec:
+        kind = FieldType(self.type)
+        label = self.label or self.name.removesuffix("__c").replace("_", " ")
+        text = kind in (FieldType.STRING, FieldType.PICKLIST)
+        return FieldSpec(
+            self.name,
+            kind,
+            label,
+            writable=True,
+            length=self.length if text else None,
+            default=False if kind is FieldType.BOOLEAN else None,
+            picklist=tuple(PicklistEntry(v, v) for v in self.picklist),
+            restricted=self.restricted,
+        )
+
+
 class OrgShape(BaseModel):
     """How this org differs from a fresh one (the body of ``PUT /__org``)."""
 
@@ -54,9 +100,18 @@ class OrgShape(BaseModel):
     lead_statuses: list[StatusValue] | None = None
     #: "Restrict picklist to the values defined in the value set" on Lead Status.
     restricted_status: bool = False
+    #: Custom Lead fields this org has besides a fresh org's (names end in ``__c``).
+    lead_fields_extra: list[CustomField] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _sound(self) -> OrgShape:
+        absent = {name.lower() for name in self.lead_fields_absent}
+        seen: set[str] = set()
+        for extra in self.lead_fields_extra:
+            key = extra.name.lower()
+            if key in seen or (LEAD.field(key) is not None and key not in absent):
+                raise ValueError(f"Lead already has a field {extra.name!r}")
+            seen.add(key)
         for name in self.lead_fields_absent:
             spec = LEAD.field(name)
             if spec is None:
@@ -97,6 +152,7 @@ class Org:
                     default=default,
                 )
             fields.append(spec)
+        fields += [extra.spec() for extra in self.shape.lead_fields_extra]
         self.schema: dict[str, SObjectType] = {
             **SCHEMA,
             "Lead": SObjectType("Lead", "00Q", tuple(fields)),
@@ -160,8 +216,8 @@ def _field(spec: FieldSpec) -> dict[str, Any]:
         "length": spec.length or 0,
         "byteLength": (spec.length or 0) * 3 if text else (18 if spec.type is FieldType.ID else 0),
         "digits": 9 if spec.type is FieldType.INT else 0,
-        "precision": 0,
-        "scale": 0,
+        "precision": _NUMBER_SHAPE.get(spec.type, (0, 0))[0],
+        "scale": _NUMBER_SHAPE.get(spec.type, (0, 0))[1],
         "custom": spec.name.endswith("__c"),
         "nillable": not (spec.required or system or spec.type is FieldType.BOOLEAN),
         "createable": spec.writable,

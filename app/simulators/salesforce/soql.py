@@ -71,12 +71,16 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
 }
 _LITERAL_KINDS = {
     FieldType.INT: "number",
+    FieldType.DOUBLE: "number",
+    FieldType.CURRENCY: "number",
     FieldType.BOOLEAN: "boolean",
     FieldType.DATETIME: "datetime",
     FieldType.DATE: "date",
 }
 _TYPE_WORDS = {
     FieldType.INT: "int",
+    FieldType.DOUBLE: "double",
+    FieldType.CURRENCY: "currency",
     FieldType.ID: "id",
     FieldType.REFERENCE: "id",
     FieldType.BOOLEAN: "boolean",
@@ -213,9 +217,10 @@ class Column:
         return ".".join([*(h.relationship or "" for h in self.hops), self.leaf.name])
 
     def getter(self, store: SalesforceStore) -> Callable[[Record], Any]:
-        name = self.leaf.name
+        name, default = self.leaf.name, self.leaf.default
         if not self.hops:
-            return lambda record: record[name]
+            # A custom field made after a record was written reads as its default there.
+            return lambda record: record.get(name, default)
         hops = self.hops
 
         def follow(record: Record) -> Any:
@@ -223,7 +228,7 @@ class Column:
             for hop in hops:
                 target = current[hop.name] if current else None
                 current = store.find(target) if target else None
-            return current[name] if current else None
+            return current.get(name, default) if current else None
 
         return follow
 
@@ -303,7 +308,8 @@ class Query:
                     break
                 container, current = container[rel], related
             else:
-                container[column.leaf.name] = wire_value(current[column.leaf.name])
+                leaf = column.leaf
+                container[leaf.name] = wire_value(current.get(leaf.name, leaf.default))
         return out
 
     def _candidates(self, store: SalesforceStore) -> Iterable[Record]:

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from app.simulators.salesforce.typed import TYPED, is_refusal, read_typed
 from app.simulators.world import WORLD_START, Person, World
 
 Record = dict[str, Any]
@@ -95,6 +96,8 @@ class FieldType(StrEnum):
     DATETIME = "datetime"
     DATE = "date"
     INT = "int"
+    DOUBLE = "double"
+    CURRENCY = "currency"
 
 
 TEXT_TYPES = frozenset({FieldType.STRING, FieldType.EMAIL, FieldType.PHONE, FieldType.PICKLIST})
@@ -335,6 +338,13 @@ class SaveError:
 
 
 def _coerce(spec: FieldSpec, value: Any) -> Any | SaveError:
+    if spec.type in TYPED:
+        typed = read_typed(spec.type, spec.label, value)
+        if is_refusal(typed):
+            code, message = typed
+            fields = (spec.name,) if code != "JSON_PARSER_ERROR" else ()
+            return SaveError(code, message, fields)
+        return typed
     # The API reads numbers into text fields as their text, and keeps "" as null.
     if value is None or (isinstance(value, str) and value == ""):
         return None

@@ -621,7 +621,7 @@ def create_app(world: World) -> SimulatorControl:
     store = ZendeskStore(world)
     webhooks = WebhookSender(SCHEME)
     routes = ZendeskApi(store, TicketEvents(webhooks)).routes()
-    routes += metadata_routes(world.brands, _base)
+    routes += metadata_routes(world.brands, _base, store, _body)
     handled = (ApiError, RecordNotFound, RecordInvalid, UpdateConflict, SearchError, HTTPException)
     app = Starlette(routes=routes, exception_handlers=dict.fromkeys(handled, _error_response))
     secured = TokenAuth(app, ZENDESK_EMAIL, ZENDESK_API_TOKEN)

@@ -1,5 +1,6 @@
 """The account's setup, as the Support API lists it: ``GET /api/v2/ticket_fields`` (the system
-fields a ticket has, with the status and priority values the account offers) and
+fields a ticket has, with the status and priority values the account offers, then the custom
+fields made with ``POST /api/v2/ticket_fields``; ``GET /api/v2/ticket_fields/{id}`` shows one) and
 ``GET /api/v2/brands`` (the brands tickets can belong to). Values the live API sends as null
 where Zendesk's OpenAPI file says a field is not nullable (``host_mapping``, ``logo``,
 ``key``) are left out, as the file allows."""
@@ -14,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from app.simulators.world import Brand
+from app.simulators.zendesk.store import RecordNotFound, ZendeskStore, iso
 
 CREATED = "2023-01-01T00:00:00Z"
 _OPTIONS: dict[str, list[tuple[str, str]]] = {
@@ -90,15 +92,39 @@ def brand(base: str, item: Brand, default: bool) -> dict[str, Any]:
     }
 
 
-def metadata_routes(brands: Sequence[Brand], base_of: Any) -> list[BaseRoute]:
-    """The two routes; ``base_of`` gives a request's base URL (ending in ``/``)."""
+def metadata_routes(
+    brands: Sequence[Brand], base_of: Any, store: ZendeskStore, read_body: Any
+) -> list[BaseRoute]:
+    """The routes; ``base_of`` gives a request's base URL (ending in ``/``), ``read_body`` a
+    request's JSON object."""
 
-    async def ticket_fields(request: Request) -> Response:
-        base = base_of(request)
+    def all_fields(base: str) -> list[dict[str, Any]]:
         fields = [
             ticket_field(base, position, field_id, kind, title)
             for position, (field_id, kind, title) in enumerate(_SYSTEM_FIELDS, start=1)
         ]
+        start = len(fields) + 1
+        for position, made in enumerate(store.ticket_fields.values(), start=start):
+            fields.append(made.wire(base, position, iso(made.created_at)))
+        return fields
+
+    async def create_ticket_field(request: Request) -> Response:
+        body = await read_body(request)
+        made = store.add_ticket_field(body.get("ticket_field"))
+        base = base_of(request)
+        position = len(_SYSTEM_FIELDS) + len(store.ticket_fields)
+        wire = made.wire(base, position, iso(made.created_at))
+        return JSONResponse({"ticket_field": wire}, status_code=201)
+
+    async def show_ticket_field(request: Request) -> Response:
+        raw = str(request.path_params["ticket_field_id"]).removesuffix(".json")
+        found = [f for f in all_fields(base_of(request)) if str(f["id"]) == raw]
+        if not found:
+            raise RecordNotFound(raw)
+        return JSONResponse({"ticket_field": found[0]})
+
+    async def ticket_fields(request: Request) -> Response:
+        fields = all_fields(base_of(request))
         return JSONResponse(
             {
                 "ticket_fields": fields,
@@ -117,5 +143,7 @@ def metadata_routes(brands: Sequence[Brand], base_of: Any) -> list[BaseRoute]:
 
     return [
         Route("/api/v2/ticket_fields", ticket_fields, methods=["GET"]),
+        Route("/api/v2/ticket_fields", create_ticket_field, methods=["POST"]),
+        Route("/api/v2/ticket_fields/{ticket_field_id}", show_ticket_field, methods=["GET"]),
         Route("/api/v2/brands", list_brands, methods=["GET"]),
     ]

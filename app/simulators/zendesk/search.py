@@ -11,7 +11,7 @@ either tag), while comparisons stay ANDed so that ``created>2024-01-01 created<2
 a range. Statuses compare in Zendesk's order ``new < open < pending < hold < solved < closed``,
 priorities as ``low < normal < high < urgent``. A date is a day (``2024-01-01``, UTC), an
 instant (``2024-01-01T10:00:00Z``) or a span back from now (``4hours``, ``2days``, ``3weeks``,
-``1month``, ``1year``).
+``1month``, ``1year``). ``custom_field_<id>:value`` matches a custom ticket field's value.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ R = TypeVar("R", Ticket, User)
 Test = Callable[[R], bool]
 
 _TOKEN = re.compile(
-    r'(?P<neg>-)?(?:(?P<key>[A-Za-z_]+)(?P<op><=|>=|:|<|>))?(?P<value>"[^"]*"?|\S+)'
+    r'(?P<neg>-)?(?:(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<op><=|>=|:|<|>))?(?P<value>"[^"]*"?|\S+)'
 )
 _RELATIVE = re.compile(r"(\d+)(minute|hour|day|week|month|year)s?")
 _UNIT_SECONDS = {
@@ -49,6 +49,7 @@ _UNIT_SECONDS = {
     "year": 365 * 86400,
 }
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_CUSTOM_FIELD = re.compile(r"^custom_field_(\d+)$")
 #: ``order_by:`` names and ``sort_by=`` values → the attribute they sort on.
 SORTS: dict[str, str] = {
     "created": "created_at",
@@ -329,6 +330,31 @@ USER_FIELDS: dict[str, Callable[..., Test[User]]] = {
 _PHRASED = {"subject", "description", "name"}
 
 
+def _custom_field(keyword: str) -> Callable[..., Test[Ticket]] | None:
+    """``custom_field_<id>:value``: tickets whose custom field ``id`` holds ``value`` (or, for
+    ``none``, holds nothing); ``*`` wildcards as elsewhere."""
+    match = _CUSTOM_FIELD.match(keyword)
+    if match is None:
+        return None
+    field_id = int(match[1])
+
+    def make(ctx: Context, op: str, value: str) -> Test[Ticket]:
+        made = ctx.store.ticket_fields.get(field_id)
+        if made is None or op != ":":
+            return _never
+        wanted = value.lower()
+
+        def test(ticket: Ticket) -> bool:
+            stored = next((e["value"] for e in ticket.custom_fields if e["id"] == field_id), None)
+            if "*" in wanted and stored is not None:
+                return _like(wanted, str(stored))
+            return made.matches(stored, wanted)
+
+        return test
+
+    return make
+
+
 def _ticket_text(value: str, phrase: bool) -> Test[Ticket]:
     number = int(value) if value.isdigit() else None
     return lambda t: t.id == number or _text_hit(value, phrase, (t.subject, t.description, *t.tags))
@@ -391,14 +417,17 @@ def compile_query(text: str, store: ZendeskStore, types: set[str] | None = None)
         elif term.keyword == "sort":
             query.sort = term.value.lower()
         elif term.keyword is None or (
-            term.keyword not in TICKET_FIELDS and term.keyword not in USER_FIELDS
+            term.keyword not in TICKET_FIELDS
+            and term.keyword not in USER_FIELDS
+            and not _CUSTOM_FIELD.match(term.keyword)
         ):
             value = term.value if term.keyword is None else f"{term.keyword}{term.op}{term.value}"
             _add_text(query, Term(None, ":", value, term.negated, term.phrase))
         else:
             grouped.setdefault(term.keyword, []).append(term)
     for keyword, terms in grouped.items():
-        ticket_make, user_make = TICKET_FIELDS.get(keyword), USER_FIELDS.get(keyword)
+        ticket_make = TICKET_FIELDS.get(keyword) or _custom_field(keyword)
+        user_make = USER_FIELDS.get(keyword)
         query.ticket_tests.append(_group_test(ticket_make, terms, ctx) if ticket_make else _never)
         query.user_tests.append(_group_test(user_make, terms, ctx) if user_make else _never)
     _narrow(query, grouped, ctx)

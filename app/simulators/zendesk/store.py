@@ -23,6 +23,13 @@ from typing import Any, ClassVar
 
 from app.simulators.credentials import ZENDESK_EMAIL
 from app.simulators.world import WORLD_START, Brand, Person, TicketSeed, World
+from app.simulators.zendesk.fields import (
+    FIELD_ID_BASE,
+    OPTION_ID_BASE,
+    FieldInvalid,
+    TicketField,
+    parse_field,
+)
 
 STATUSES: tuple[str, ...] = ("new", "open", "pending", "hold", "solved", "closed")
 STATUS_RANK: dict[str, int] = {s: i for i, s in enumerate(STATUSES)}
@@ -77,7 +84,7 @@ class UpdateConflict(Exception):
 class RecordInvalid(Exception):
     """The input failed validation; ``details`` is Zendesk's per-field explanation."""
 
-    def __init__(self, details: dict[str, list[dict[str, str]]]) -> None:
+    def __init__(self, details: dict[str, list[dict[str, Any]]]) -> None:
         super().__init__("Record validation errors")
         self.details = details
 
@@ -89,12 +96,22 @@ class Problems:
     """Collects validation problems in Zendesk's ``details`` shape."""
 
     def __init__(self) -> None:
-        self.details: dict[str, list[dict[str, str]]] = {}
+        self.details: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, key: str, message: str, error: str = "InvalidValue") -> None:
         label = key.replace("_", " ").capitalize()
         self.details.setdefault(key, []).append(
             {"description": f"{label}: {message}", "error": error}
+        )
+
+    def add_field(self, ticket_field: TicketField, message: str) -> None:
+        """A custom field's value was refused: Zendesk files it under ``base``."""
+        self.details.setdefault("base", []).append(
+            {
+                "description": f"{ticket_field.title}: {message}",
+                "error": "InvalidValue",
+                "field_key": ticket_field.id,
+            }
         )
 
     def raise_any(self) -> None:
@@ -298,6 +315,7 @@ class TicketInput:
     comment: tuple[str, bool, int | None] | None = None
     new_requester: tuple[str, str] | None = None  # name, email: found or created on apply
     safe_update: bool = False
+    custom_values: dict[int, Any] | None = None  # custom field id → stored value
     updated_stamp: datetime | None = None
 
 
@@ -501,17 +519,26 @@ class _TicketParser:
                 else:
                     self.parsed.values[key] = [_as_int(i) for i in ids]
         if "custom_fields" in raw:
-            fields = raw["custom_fields"]
-            if not isinstance(fields, list) or not all(
-                isinstance(f, dict) and _as_int(f.get("id")) is not None for f in fields
-            ):
-                self.problems.add("custom_fields", "is invalid")
+            self._custom_fields(raw["custom_fields"])
+
+    def _custom_fields(self, entries: Any) -> None:
+        """``[{"id", "value"}]``: each known field's value checked; unknown ids are ignored."""
+        if not isinstance(entries, list) or not all(
+            isinstance(f, dict) and _as_int(f.get("id")) is not None for f in entries
+        ):
+            self.problems.add("custom_fields", "is invalid")
+            return
+        written: dict[int, Any] = {}
+        for entry in entries:
+            ticket_field = self.store.ticket_fields.get(_as_int(entry["id"]) or 0)
+            if ticket_field is None:
+                continue
+            value, problem = ticket_field.read(entry.get("value"))
+            if problem is not None:
+                self.problems.add_field(ticket_field, problem)
             else:
-                self.parsed.values["custom_fields"] = [
-                    {"id": _as_int(f["id"]), "value": str(f["value"])}
-                    for f in fields
-                    if f.get("value") is not None
-                ]
+                written[ticket_field.id] = value
+        self.parsed.custom_values = written
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -538,6 +565,9 @@ class ZendeskStore:
         self.ticket_ids: list[int] = []  # ascending; ids only ever grow
         self._requested: dict[int, list[int]] = {}
         self.jobs: dict[str, JobStatus] = {}
+        self.ticket_fields: dict[int, TicketField] = {}  # the custom ones, in creation order
+        self._next_field_id = FIELD_ID_BASE
+        self._option_ids = [OPTION_ID_BASE]
         self._counters = {"comment": 0, "audit": 0, "job": 0}
         rng = random.Random(self.world.seed + 17)
         self._seed_agents()
@@ -719,13 +749,13 @@ class ZendeskStore:
             assignee_id=assignee_id,
             group_id=values.get("group_id", SUPPORT_GROUP_ID if assignee_id else None),
             brand_id=values.get("brand_id", self.default_brand_id),
-            tags=parsed.tags or [],
+            tags=self._field_tags(parsed.tags or [], [], parsed.custom_values or {}),
             created_at=now,
             updated_at=now,
             channel="api",
             external_id=values.get("external_id"),
             due_at=values.get("due_at"),
-            custom_fields=values.get("custom_fields", []),
+            custom_fields=self._custom_entries([], parsed.custom_values or {}),
             collaborator_ids=values.get("collaborator_ids", []),
             follower_ids=values.get("follower_ids", []),
             email_cc_ids=values.get("email_cc_ids", []),
@@ -751,6 +781,10 @@ class ZendeskStore:
         if values.get("status") in ("solved", "closed") and ticket.assignee_id is None:
             values.setdefault("assignee_id", actor.id if actor.is_agent else None)
         tags = self._updated_tags(ticket, parsed)
+        if parsed.custom_values:
+            entries = self._custom_entries(ticket.custom_fields, parsed.custom_values)
+            values["custom_fields"] = entries
+            tags = self._field_tags(tags, ticket.custom_fields, parsed.custom_values)
         if tags != ticket.tags:
             values["tags"] = tags
         changes = self._apply(ticket, values)
@@ -787,6 +821,45 @@ class ZendeskStore:
             "events": events,
         }
         return ticket, audit
+
+    def add_ticket_field(self, raw: Any) -> TicketField:
+        """Make a custom ticket field; every ticket then carries it (unset)."""
+        try:
+            used = {tag for known in self.ticket_fields.values() for tag in known.tags}
+            made = parse_field(raw, self._next_field_id, self._option_ids, self._stamp(), used)
+        except FieldInvalid as exc:
+            raise RecordInvalid(exc.details) from None
+        self._next_field_id += 1
+        self.ticket_fields[made.id] = made
+        for ticket in self.tickets.values():
+            ticket.custom_fields = [*ticket.custom_fields, {"id": made.id, "value": None}]
+            ticket.changed()
+        return made
+
+    def _custom_entries(
+        self, current: list[dict[str, Any]], written: dict[int, Any]
+    ) -> list[dict[str, Any]]:
+        """One entry per custom field, in field order: the written value, else the current."""
+        held = {entry["id"]: entry["value"] for entry in current}
+        return [
+            {"id": field_id, "value": written.get(field_id, held.get(field_id))}
+            for field_id in self.ticket_fields
+        ]
+
+    def _field_tags(
+        self, tags: list[str], current: list[dict[str, Any]], written: dict[int, Any]
+    ) -> list[str]:
+        """``tags`` with the tags of the written custom values in place of the old ones."""
+        held = {entry["id"]: entry["value"] for entry in current}
+        tags = list(tags)
+        for field_id, value in written.items():
+            ticket_field = self.ticket_fields[field_id]
+            old, new = ticket_field.tag_for(held.get(field_id)), ticket_field.tag_for(value)
+            if old is not None and old != new and old in tags:
+                tags.remove(old)
+            if new is not None and new not in tags:
+                tags.append(new)
+        return tags
 
     def _change_event(self, name: str, previous: Any, value: Any) -> dict[str, Any]:
         # Zendesk's AuditObject types a change's value as a string or an integer: lists and
