@@ -100,7 +100,9 @@ class Write:
 def _rejected(rejected: UpstreamRejected) -> Outcome:
     """The CRM's own refusal, as userErrors pointing at the caller's input where it can."""
     errors = [
-        UserError(["input", *fields] if fields else None, code, message)
+        UserError(
+            ["input", *(p for f in fields for p in f.split("."))] if fields else None, code, message
+        )
         for fields, code, message in rejected.problems
     ]
     return Outcome(user_errors=errors or [UserError(None, "REJECTED", rejected.message)])

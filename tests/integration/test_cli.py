@@ -90,3 +90,33 @@ def test_cache_flush_without_a_shared_tier_says_there_is_nothing_to_flush(tmp_pa
     result = run("cache", "flush", "--config", str(path))
     assert result.returncode == 1
     assert "cache.redis_url is not set" in result.stderr
+
+
+def test_schema_with_a_config_shows_its_custom_fields(tmp_path: Path) -> None:
+    import yaml
+
+    from app.demo import demo_config
+
+    config = demo_config("http://127.0.0.1:9", tmp_path / "keys.json")
+    config["entities"] = {
+        "customer": {
+            "source": "hubspot",
+            "fields": {
+                "vipTier": {"path": "vip_tier", "type": "Enum[GOLD, SILVER]", "filterable": True},
+                "score": {"path": "score", "type": "Int", "writable": True},
+            },
+        }
+    }
+    path = tmp_path / "crmgraph.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = run("schema", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    for line in (
+        "  vipTier: CustomerVipTier",
+        "enum CustomerVipTier {",
+        "input CustomerCustomFilter {",
+        "input CustomerCustomInput {",
+        "  custom: CustomerCustomFilter",
+    ):
+        assert line in result.stdout, line
+    assert "vipTier" not in run("schema").stdout  # the shared schema: none of a config's

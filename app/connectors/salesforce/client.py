@@ -54,7 +54,9 @@ WRITE_FIELDS = {
 FIELD_OF = {v: k for k, v in WRITE_FIELDS.items()}
 
 
-def _problems(response: httpx.Response) -> list[tuple[list[str], str, str]]:
+def _problems(
+    response: httpx.Response, field_of: Mapping[str, str] = FIELD_OF
+) -> list[tuple[list[str], str, str]]:
     try:
         body = response.json()
     except ValueError:
@@ -62,7 +64,7 @@ def _problems(response: httpx.Response) -> list[tuple[list[str], str, str]]:
     found = []
     for error in body if isinstance(body, list) else []:
         if isinstance(error, dict):
-            fields = [FIELD_OF.get(f, f) for f in error.get("fields") or []]
+            fields = [field_of.get(f, f) for f in error.get("fields") or []]
             found.append(
                 (
                     fields,
@@ -105,6 +107,11 @@ class SalesforceClient:
         self.statuses = lead_statuses(self.overrides)
         #: The config's custom fields, read by their field name.
         self.custom = dict(custom or {})
+        #: A field Salesforce names in a refusal → ours (a custom one as ``custom.<name>``).
+        self.field_of = {
+            **FIELD_OF,
+            **{w.reads[0]: f"custom.{name}" for name, w in self.custom.items()},
+        }
         self.map: FieldMap = lead_map(brand_field, self.statuses).with_fields(self.custom)
         #: The org's own status vocabulary once read (:meth:`learn`); None: the guesses.
         self.vocabulary: Vocabulary | None = None
@@ -268,7 +275,7 @@ class SalesforceClient:
                 continue
             problems = [
                 (
-                    [FIELD_OF.get(f, f) for f in error.get("fields") or []],
+                    [self.field_of.get(f, f) for f in error.get("fields") or []],
                     str(error.get("statusCode") or error.get("errorCode") or "REJECTED"),
                     str(error.get("message", ""))[:300],
                 )
@@ -318,7 +325,10 @@ class SalesforceClient:
         (403 ``REQUEST_LIMIT_EXCEEDED``, nothing written), or any other error status."""
         if response.status_code == 400:
             raise UpstreamRejected(
-                self.name, describe_error(response), status=400, problems=_problems(response)
+                self.name,
+                describe_error(response),
+                status=400,
+                problems=_problems(response, self.field_of),
             )
         if _limit_exceeded(response):
             raise UpstreamRateLimited(
