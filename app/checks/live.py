@@ -116,11 +116,12 @@ def bare_connectors(
         return client
 
     link_players = settings.linking.player == "property"
+    custom = settings.custom_fields()  # their paths are checked with the rest
     connectors: dict[str, Any] = {}
     for entity in ENTITY_KEYS:
         name, source = settings.source_of(entity)
         if name not in connectors:
-            ctx = BuildContext(name, partial(http, name), link_players)
+            ctx = BuildContext(name, partial(http, name), link_players, custom)
             connectors[name] = KINDS[source.kind].build(source, ctx)
     return connectors, clients
 

@@ -128,3 +128,23 @@ def test_an_unreachable_crm_exits_2_with_one_line_and_no_secret(
     assert "error:" not in done.stdout  # the others answered and have what it names
     for secret in DEMO_ENV.values():
         assert secret not in done.stdout + done.stderr
+
+
+def test_custom_fields_the_crms_lack_fail_the_check_naming_each(
+    simulators: RunningSimulators, tmp_path: Path
+) -> None:
+    config = demo_config(simulators.base_url)
+    config["entities"] = {
+        "customer": {"source": "hubspot", "fields": {"vipTier": {"path": "vip_tier"}}},
+        "lead": {"source": "salesforce", "fields": {"score": {"path": "Score__c", "type": "Int"}}},
+        "ticket": {"source": "zendesk", "fields": {"vipTier": {"path": "custom_fields.360999"}}},
+    }
+    done = check(config, tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    errors = "\n".join(line for line in done.stdout.splitlines() if line.startswith("error:"))
+    assert "vip_tier" in errors
+    assert "Score__c" in errors
+    assert (
+        "zendesk: entities.ticket.fields.vipTier.path: the account has no ticket field 360999"
+        in errors
+    )

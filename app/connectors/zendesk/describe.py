@@ -21,11 +21,16 @@ class AccountSetup:
     options: dict[str, list[str]]
     #: Brand id → name.
     brands: dict[int, str]
+    #: The ids of the account's own (custom) ticket fields.
+    custom: frozenset[int] = frozenset()
 
 
 async def account_setup(client: ZendeskClient) -> AccountSetup:
     options: dict[str, list[str]] = {}
+    custom: set[int] = set()
     for field in await client.setup("ticket_fields"):
+        if field.get("removable") and isinstance(field.get("id"), int):
+            custom.add(field["id"])
         values = field.get("system_field_options")
         if isinstance(values, list):
             found = [str(v.get("value")) for v in values if isinstance(v, dict)]
@@ -34,7 +39,7 @@ async def account_setup(client: ZendeskClient) -> AccountSetup:
     for brand in await client.setup("brands"):
         if isinstance(brand.get("id"), int):
             brands[brand["id"]] = str(brand.get("name", ""))
-    return AccountSetup(options, brands)
+    return AccountSetup(options, brands, frozenset(custom))
 
 
 def problems(path: str, setup: AccountSetup, brands: Mapping[int, str]) -> list[Finding]:
@@ -77,6 +82,23 @@ def _listed(brands: Mapping[int, str]) -> str:
     return ", ".join(f"{i} ({n})" for i, n in brands.items()) or "none"
 
 
+def custom_problems(setup: AccountSetup, custom: Mapping[str, str]) -> list[Finding]:
+    """Custom fields (name → path) naming a ticket field the account does not have."""
+    found = []
+    for name, path in custom.items():
+        field = path.removeprefix("custom_fields.")
+        if field != path and (not field.isdigit() or int(field) not in setup.custom):
+            found.append(
+                Finding(
+                    f"entities.ticket.fields.{name}.path",
+                    f"the account has no ticket field {field} (GET /api/v2/ticket_fields)",
+                )
+            )
+    return found
+
+
 async def check(client: ZendeskClient, ctx: CheckContext) -> Checked:
     setup = await account_setup(client)
-    return Checked(problems(f"sources.{client.name}", setup, client.brands))
+    custom = {name: wire.reads[0] for name, wire in client.custom.items()}
+    found = problems(f"sources.{client.name}", setup, client.brands)
+    return Checked(found + custom_problems(setup, custom))
