@@ -203,6 +203,87 @@ SERVICE = {
     "properties": {"@odata.context": {"type": "string"}, "value": {"type": "array"}},
 }
 
+# -- table definitions (digest §10) ---------------------------------------------------------------
+
+_METADATA_TYPE = {"type": "string", "pattern": r"^#Microsoft\.Dynamics\.CRM\.[A-Za-z]+Metadata$"}
+_ONE_LABEL = {
+    "type": "object",
+    "required": ["Label", "LanguageCode"],
+    "properties": {"Label": {"type": "string"}, "LanguageCode": {"type": "integer"}},
+}
+LABEL = {
+    "type": "object",
+    "required": ["LocalizedLabels", "UserLocalizedLabel"],
+    "properties": {
+        "LocalizedLabels": {"type": "array", "items": _ONE_LABEL},
+        "UserLocalizedLabel": {"anyOf": [_ONE_LABEL, {"type": "null"}]},
+    },
+}
+ATTRIBUTES = {
+    "title": "attributes",
+    "type": "object",
+    "required": ["@odata.context", "value"],
+    "properties": {
+        "@odata.context": {
+            "type": "string",
+            "pattern": r"/api/data/v9\.2/\$metadata#EntityDefinitions\('[a-z_]+'\)/Attributes"
+            r"(\([A-Za-z,]+\))?$",
+        },
+        "value": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["@odata.type", "LogicalName", "MetadataId"],
+                "properties": {
+                    "@odata.type": _METADATA_TYPE,
+                    "LogicalName": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
+                    "AttributeType": {"type": "string"},
+                    "MetadataId": _GUID,
+                },
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+OPTION = {
+    "type": "object",
+    "required": ["Value", "Label"],
+    "properties": {
+        "@odata.type": {
+            "enum": [f"#Microsoft.Dynamics.CRM.{k}OptionMetadata" for k in ("Status", "State")]
+        },
+        "Value": {"type": "integer"},
+        "State": {"type": "integer"},
+        "Label": LABEL,
+    },
+}
+OPTION_SET_ATTRIBUTE = {
+    "title": "option set attribute",
+    "type": "object",
+    "required": ["@odata.context", "LogicalName", "MetadataId", "OptionSet"],
+    "properties": {
+        "@odata.context": {
+            "type": "string",
+            "pattern": r"/\$metadata#EntityDefinitions\('[a-z_]+'\)/Attributes\(LogicalName="
+            r"'[a-z0-9_]+'\)/Microsoft\.Dynamics\.CRM\.(Status|Picklist)AttributeMetadata"
+            r"(\([A-Za-z,]+\))?/\$entity$",
+        },
+        "@odata.type": _METADATA_TYPE,
+        "LogicalName": {"type": "string"},
+        "MetadataId": _GUID,
+        "OptionSet": {
+            "type": "object",
+            "required": ["Options"],
+            "properties": {
+                "OptionSetType": {"enum": ["Picklist", "Status"]},
+                "Options": {"type": "array", "items": OPTION, "minItems": 1},
+            },
+        },
+    },
+    "additionalProperties": False,
+}
+_DEFINITION = r"EntityDefinitions\(LogicalName='[a-z_]+'\)/Attributes"
+
 
 def schema_for(method: str, path: str, status: int) -> dict[str, Any] | None:
     """The schema the digest gives this exchange, or ``None`` when it names none."""
@@ -219,6 +300,13 @@ def schema_for(method: str, path: str, status: int) -> dict[str, Any] | None:
         return BATCH if (method, status) == ("POST", 200) else None
     if rest == "" and (method, status) == ("GET", 200):
         return SERVICE
+    if (method, status) == ("GET", 200) and re.fullmatch(_DEFINITION, rest):
+        return ATTRIBUTES
+    cast = (
+        r"\(LogicalName='[a-z0-9_]+'\)/Microsoft\.Dynamics\.CRM\.(Status|Picklist)AttributeMetadata"
+    )
+    if (method, status) == ("GET", 200) and re.fullmatch(_DEFINITION + cast, rest):
+        return OPTION_SET_ATTRIBUTE
     one = re.fullmatch(r"(contacts|leads|incidents)\(([^)]*)\)", rest)
     if one:
         if status in (204, 304):
@@ -504,3 +592,69 @@ async def test_injected_faults_meet_the_error_schema(dyn, contract, control) -> 
         (await control.put(f"{PREFIX}/__config", json=config)).raise_for_status()
         await dyn.get(f"{API}/contacts", params={"$top": "1"})
     contract.assert_clean(error=2)
+
+
+async def test_table_definitions_meet_the_schema(dyn, contract) -> None:
+    for table in ("contact", "lead", "incident"):
+        response = await dyn.get(
+            f"{API}/EntityDefinitions(LogicalName='{table}')/Attributes",
+            params={"$select": "LogicalName,AttributeType"},
+        )
+        assert response.status_code == 200
+    contract.assert_clean(attributes=3)
+
+
+async def test_option_sets_meet_the_schema(dyn, contract) -> None:
+    sets = [
+        ("lead", "statuscode", "Status"),
+        ("lead", "leadsourcecode", "Picklist"),
+        ("incident", "statuscode", "Status"),
+        ("incident", "prioritycode", "Picklist"),
+    ]
+    for table, column, kind in sets:
+        response = await dyn.get(
+            f"{API}/EntityDefinitions(LogicalName='{table}')/Attributes(LogicalName='{column}')"
+            f"/Microsoft.Dynamics.CRM.{kind}AttributeMetadata",
+            params={"$select": "LogicalName", "$expand": "OptionSet"},
+        )
+        assert response.status_code == 200
+    contract.assert_clean(**{"option set attribute": 4})
+
+
+async def test_metadata_refusals_meet_the_error_schema(dyn, contract) -> None:
+    base = f"{API}/EntityDefinitions(LogicalName='lead')/Attributes"
+    asks = [
+        (f"{API}/EntityDefinitions(LogicalName='nosuch')/Attributes", {}),
+        (f"{base}(LogicalName='nosuch')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata", {}),
+        (f"{base}(LogicalName='statuscode')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata", {}),
+        (base, {"$select": "Nonsense"}),
+    ]
+    for path, params in asks:
+        assert (await dyn.get(path, params=params)).status_code in (400, 404)
+    contract.assert_clean(error=4)
+
+
+async def test_metadata_in_a_batch_meets_the_schema(dyn, contract) -> None:
+    parts = [
+        ("GET", f"{API}/EntityDefinitions(LogicalName='contact')/Attributes"),
+        (
+            "GET",
+            f"{API}/EntityDefinitions(LogicalName='incident')/Attributes(LogicalName="
+            "'prioritycode')/Microsoft.Dynamics.CRM.PicklistAttributeMetadata",
+        ),
+    ]
+    contract.batch_requests = list(parts)
+    queries = ["$select=LogicalName,AttributeType", "$select=LogicalName&$expand=OptionSet"]
+    body = (
+        "".join(
+            "--batch_m\r\nContent-Type: application/http\r\n"
+            "Content-Transfer-Encoding: binary\r\n\r\n"
+            f"{method} {path}?{query} HTTP/1.1\r\nAccept: application/json\r\n\r\n"
+            for (method, path), query in zip(parts, queries, strict=True)
+        )
+        + "--batch_m--\r\n"
+    )
+    await dyn.post(
+        f"{API}/$batch", content=body, headers={"Content-Type": "multipart/mixed; boundary=batch_m"}
+    )
+    contract.assert_clean(**{"batch part": 2, "attributes": 1, "option set attribute": 1})

@@ -11,7 +11,13 @@ Routes (under the organization URL, ``/dynamics`` in the shared server)::
     PATCH  /api/data/v9.2/{set}({id})            update or upsert (If-Match, If-None-Match)
     DELETE /api/data/v9.2/{set}({id})            delete (If-Match)
     POST   /api/data/v9.2/$batch                 multipart/mixed requests and change sets
+    GET    /api/data/v9.2/EntityDefinitions(LogicalName='{table}')/Attributes
+                                                 a table's columns (``metadata.py``), and
+           …/Attributes(LogicalName='{column}')/Microsoft.Dynamics.CRM.{type}
+                                                 one column (``$expand=OptionSet``)
     POST   /__expire_tokens                      test control: every token expires
+    PUT    /__org  GET /__org  DELETE /__org     test control: the org's shape
+                                                 (``org.OrgShape``; DELETE: fresh)
 
 ``{set}`` is contacts, leads or incidents. See tests/contract/specs/dynamics.md.
 """
@@ -23,6 +29,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,9 +39,11 @@ from starlette.routing import BaseRoute, Route
 from app.simulators.control import SimulatorControl
 from app.simulators.credentials import DYNAMICS_API_VERSION, DYNAMICS_TENANT_ID
 from app.simulators.dynamics import batch as multipart
+from app.simulators.dynamics import metadata
 from app.simulators.dynamics.auth import TokenIssuer
 from app.simulators.dynamics.dialect import NOMINAL, ApiError, DynamicsDialect, error_body
 from app.simulators.dynamics.odata import guid_key
+from app.simulators.dynamics.org import Org, OrgShape
 from app.simulators.dynamics.query import context, options, run, select_of
 from app.simulators.dynamics.render import Preferences, etag, preferences, render
 from app.simulators.dynamics.schema import TABLES, Table
@@ -72,6 +81,7 @@ class DynamicsSimulator:
 
     def __init__(self, world: World) -> None:
         self.store = DynamicsStore(world)
+        self.org = Org()
         self.issuer = TokenIssuer()
         self.app = Starlette(
             routes=self.routes(), exception_handlers={HTTPException: self.http_error}
@@ -80,26 +90,31 @@ class DynamicsSimulator:
     def routes(self) -> list[BaseRoute]:
         guard = self.guard
 
-        def typed(handler: TableEndpoint, table: Table) -> Endpoint:
-            return guard(lambda request: handler(request, table))
+        def typed(handler: TableEndpoint, name: str) -> Endpoint:
+            # The org's current table (a test may have reshaped it).
+            return guard(lambda request: handler(request, self.org.tables[name]))
 
         routes: list[BaseRoute] = [
             Route("/{tenant}/oauth2/v2.0/token", self.issuer.token, methods=["POST"]),
             Route(f"{API}/", guard(self.service), methods=["GET"]),
             Route(f"{API}/$batch", guard(self.batch), methods=["POST"]),
         ]
-        for name, table in TABLES.items():
+        for name in TABLES:
             one = f"{API}/{name}({{id}})"
             routes += [
-                Route(f"{API}/{name}", typed(self.query, table), methods=["GET"]),
-                Route(f"{API}/{name}", typed(self.create, table), methods=["POST"]),
-                Route(one, typed(self.read, table), methods=["GET"]),
-                Route(one, typed(self.update, table), methods=["PATCH"]),
-                Route(one, typed(self.delete, table), methods=["DELETE"]),
+                Route(f"{API}/{name}", typed(self.query, name), methods=["GET"]),
+                Route(f"{API}/{name}", typed(self.create, name), methods=["POST"]),
+                Route(one, typed(self.read, name), methods=["GET"]),
+                Route(one, typed(self.update, name), methods=["PATCH"]),
+                Route(one, typed(self.delete, name), methods=["DELETE"]),
             ]
         routes += [
+            Route(
+                f"{API}/EntityDefinitions{{rest:path}}", guard(self.definitions), methods=["GET"]
+            ),
             Route(f"{API}/{{segment:path}}", guard(self.no_segment), methods=ALL_METHODS),
             Route("/__expire_tokens", self.expire_tokens, methods=["POST"]),
+            Route("/__org", self.org_shape, methods=["GET", "PUT", "DELETE"]),
         ]
         return routes
 
@@ -125,7 +140,22 @@ class DynamicsSimulator:
     async def expire_tokens(self, request: Request) -> Response:
         return JSONResponse({"expired": self.issuer.expire_all()})
 
+    async def org_shape(self, request: Request) -> Response:
+        """Test control: reshape the org (PUT), show its shape (GET), make it fresh (DELETE)."""
+        if request.method == "PUT":
+            try:
+                self.org = Org(OrgShape.model_validate_json(await request.body()))
+            except ValidationError as exc:
+                problems = [
+                    {"loc": ".".join(map(str, e["loc"])), "msg": e["msg"]} for e in exc.errors()
+                ]
+                return JSONResponse({"error": "invalid org shape", "problems": problems}, 422)
+        elif request.method == "DELETE":
+            self.org = Org()
+        return JSONResponse(self.org.shape.model_dump())
+
     def reset(self) -> None:
+        self.org = Org()
         self.store.reset()
 
     # -- reading --------------------------------------------------------------------------------
@@ -145,6 +175,11 @@ class DynamicsSimulator:
         if request.headers.get("if-none-match") == etag(row):
             return Response(status_code=304)
         return self._one(request, table, row, 200)
+
+    async def definitions(self, request: Request) -> Response:
+        rest = request.path_params["rest"]
+        params = request.query_params.multi_items()
+        return odata_json(metadata.serve(rest, params, self.org.tables, _base(request)))
 
     async def no_segment(self, request: Request) -> Response:
         segment = request.path_params["segment"].split("(", 1)[0].split("/", 1)[0]

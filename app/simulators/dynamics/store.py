@@ -165,7 +165,7 @@ class DynamicsStore:
         row.update(values)
         row[table.key] = row.get(table.key) or str(uuid.uuid4())
         row.update(createdon=stamp, modifiedon=stamp, versionnumber=self._next_version())
-        if table is INCIDENT:
+        if table.logical == INCIDENT.logical:
             row["ticketnumber"] = self._ticket_number(self._rng)
         self._add(table, row)
         return row
@@ -328,7 +328,7 @@ class DynamicsStore:
 
 
 def _name(table: Table, row: Record) -> None:
-    if table is not INCIDENT:
+    if table.logical != INCIDENT.logical:
         parts = (row.get("firstname"), row.get("lastname"))
         row["fullname"] = " ".join(p for p in parts if p) or None
 
