@@ -1,7 +1,8 @@
 """The long-lived part of crmgraph: one connector per configured source and their health.
 
 ``build_gateway`` turns validated settings into connectors; ``Gateway.loaders`` gives each
-request its own loaders over them. Nothing here knows GraphQL.
+request its own loaders over them (behind the field cache, when it is on). Nothing here knows
+GraphQL.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.cache.grouped_tier import GroupedTier
 from app.cache.groups import default_groups
 from app.cache.records import FieldCache
 from app.cache.redis_tier import RedisTier
+from app.cache.sources import CachedSources
 from app.config import CacheSettings, Settings
 from app.connectors.http import UpstreamClient
 from app.connectors.kind import BuildContext
@@ -118,9 +120,8 @@ class Gateway:
         )
 
     def loaders(self, fields: FieldsOf, principal: Principal = SYSTEM) -> Loaders:
-        return Loaders(
-            self.sources, fields, self.settings.server.batch_loads, principal, self.cache
-        )
+        cached = None if self.cache is None else CachedSources(self.sources, self.cache)
+        return Loaders(self.sources, fields, self.settings.server.batch_loads, principal, cached)
 
     async def aclose(self) -> None:
         for client in self.clients.values():

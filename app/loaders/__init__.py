@@ -1,9 +1,11 @@
 """Per-request loaders: every relation is fetched in batches, never one record at a time.
 
 A :class:`Loaders` lives for one GraphQL request. Each loader's batch function de-duplicates
-its keys, groups them by what the upstream call needs (a status filter, a brand), and asks the
-field cache, which answers what it holds fresh and lets the connector fetch only the rest, cut
-at its API's batch limit, chunks concurrently. Results are aligned with the keys: the record,
+its keys, groups them by what the upstream call needs (a status filter, a brand), and makes
+one call of the source protocol (:mod:`app.connectors.base`) per group: to the connectors
+themselves, or, with the field cache on, to the same connectors behind it
+(:mod:`app.cache.sources`, which answers what it holds fresh and fetches only the rest). The
+batch functions know nothing of the cache. Results are aligned with the keys: the record,
 ``None`` when it does not exist, or the exception of the upstream call that failed for it.
 
 They are also where brand scope is applied on the way out: a record of a brand the caller
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiodataloader import DataLoader
 
@@ -33,12 +35,14 @@ from app.connectors.errors import UpstreamError
 from app.domain.models import Customer, Lead, PlayerStats, Ticket, TicketStatus
 from app.observability.loaders import batch as observed_batch
 
+if TYPE_CHECKING:
+    from app.cache.sources import CachedSources
+
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R", Customer, Lead, Ticket, PlayerStats)
 
 #: The domain fields a request needs of an entity ("customer", "lead", "ticket", "player").
 FieldsOf = Callable[[str], Collection[str]]
-Fetch = Callable[[list[str], frozenset[str]], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,15 +93,20 @@ class Loaders:
         fields: FieldsOf,
         batching: bool = True,
         principal: Principal = SYSTEM,
-        cache: FieldCache | None = None,
+        cached: CachedSources | None = None,
     ) -> None:
+        #: The connectors (the schema names sources, lists and reads past the cache with them).
         self.sources = sources
+        #: The field cache over them for this request, if it is on.
+        self.cached = cached
+        #: What the loaders read from: the connectors, or the same behind the field cache.
+        self.reads: Sources = cached.sources if cached is not None else sources
+        # Carried for the schema: a mutation reads a record again, extensions report what the
+        # request was served (stale answers, explain's hits and misses).
+        self.cache: FieldCache | None = cached.cache if cached is not None else None
+        self.served: Served = cached.served if cached is not None else Served()
         self.fields = fields
         self.principal = principal
-        self.cache = cache
-        self.served = Served()
-        # Records a relation or list fetched whole in this request, by entity and id.
-        self._fetched: dict[str, dict[str, Any]] = {}
         self.customer: DataLoader[str, Customer | None] = _loader(
             "customer", self._customers, batching
         )
@@ -118,6 +127,10 @@ class Loaders:
         self.requester: DataLoader[str, RequesterRef | None] = _loader(
             "requester", self._requesters, batching
         )
+
+    def wanted(self, entity: str) -> frozenset[str]:
+        """The domain fields this request needs of ``entity``."""
+        return frozenset(self.fields(entity))
 
     # -- brand scope ---------------------------------------------------------------------------
 
@@ -144,202 +157,71 @@ class Loaders:
         for ticket in self.visible(tickets):
             self.ticket.prime(ticket.id.native, ticket)
 
-    # -- the cache, or straight to the source --------------------------------------------------
-
-    def fetch_fields(self, entity: str) -> frozenset[str]:
-        """What to ask the CRM for: the request's fields, widened to whole cache groups."""
-        fields = self.fields(entity)
-        return self.cache.fields_for(entity, fields) if self.cache else frozenset(fields)
-
-    async def records(
-        self, entity: str, source: str, ids: list[str], fetch: Fetch
-    ) -> dict[str, Any]:
-        """Records by id: those this request already holds, then the cache, then the CRM."""
-        held = self._fetched.get(entity, {})
-        found = {i: held[i] for i in ids if i in held}
-        rest = [i for i in ids if i not in found]
-        if not rest:
-            return found
-        if self.cache is None:
-            found.update(await fetch(rest, frozenset(self.fields(entity))))
-        else:
-            found.update(
-                await self.cache.records(
-                    entity, source, rest, self.fields(entity), fetch, self.served
-                )
-            )
-        return found
-
-    async def relation(
-        self,
-        kind: str,
-        source: str,
-        keys: list[str],
-        ttl_of: str,
-        compute: Callable[[list[str]], Awaitable[dict[str, Any]]],
-    ) -> dict[str, Any]:
-        """Which ids a relation holds, cached with the TTL of the fastest group of the entity
-        ``ttl_of`` it feeds."""
-        if self.cache is None:
-            return await compute(keys)
-        ttl = self.cache.groups.fastest_ttl(ttl_of)
-        return await self.cache.relations(kind, source, keys, ttl, compute, self.served)
-
-    async def refresh_fields(
-        self, entity: str, source: str, kind: str, keys: list[str]
-    ) -> frozenset[str]:
-        """The fields to ask when a relation or list answer is (re)computed: every group the
-        request needs, less the groups still fresh for all the records it held last time. So a
-        poll after the hot TTL asks the CRM for hot fields only, never the cold ones again."""
-        if self.cache is None:
-            return frozenset(self.fields(entity))
-        ids: list[str] = []
-        for key in keys:
-            previous = await self.cache.previous(kind, source, key)
-            if previous is None:
-                return self.fetch_fields(entity)  # never seen: fetch whole groups
-            held = previous["ids"] if isinstance(previous, dict) else previous
-            ids += [held] if isinstance(held, str) else list(held or [])
-        fresh = await self.cache.fresh_groups(entity, source, ids) if ids else set()
-        return self.cache.fields_for(entity, self.fields(entity), skip=fresh)
-
-    def entity(self, entity: str) -> tuple[str, Fetch, Callable[[Sequence[Any]], None]]:
-        """An entity's source name, its fetch by id, and how its records are primed."""
+    def prime(self, entity: str) -> Callable[[Sequence[Any]], None]:
+        """How records of ``entity`` found by a list are primed."""
         if entity == "customer":
-            return (
-                self.sources.customers.name,
-                self.sources.customers.customers_by_id,
-                self.prime_customers,
-            )
+            return self.prime_customers
         if entity == "lead":
-            return self.sources.leads.name, self.sources.leads.leads_by_id, self.prime_leads
+            return self.prime_leads
         if entity == "ticket":
-            return self.sources.tickets.name, self.sources.tickets.tickets_by_id, self.prime_tickets
+            return self.prime_tickets
         raise ValueError(f"no list of {entity}")
-
-    @staticmethod
-    def native(record: Any) -> str:
-        return str(record.player_id) if isinstance(record, PlayerStats) else str(record.id.native)
-
-    async def keep(
-        self, entity: str, source: str, records: Iterable[Any], fields: Iterable[str]
-    ) -> None:
-        """Records a relation or list fetched (with ``fields``) go into the record cache, and
-        when fetched whole are held for this request."""
-        records = list(records)
-        fields = frozenset(fields)
-        if self.cache is not None:
-            await self.cache.put_records(entity, source, records, fields, self.served)
-        if fields >= self.fetch_fields(entity):
-            held = self._fetched.setdefault(entity, {})
-            for record in records:
-                held[self.native(record)] = record
 
     # -- customers -----------------------------------------------------------------------------
 
     async def _customers(self, ids: list[str]) -> list[Customer | None]:
-        src = self.sources.customers
-        found = await self.records("customer", src.name, ids, src.customers_by_id)
+        found = await self.reads.customers.customers_by_id(ids, self.wanted("customer"))
         self.prime_customers(list(found.values()))
         return [self._seen(found.get(i)) for i in ids]
 
     async def _customers_by_email(self, emails: list[str]) -> list[Customer | None]:
-        src = self.sources.customers
         wanted = [e.lower() for e in emails]
-
-        async def ids_by_email(keys: list[str]) -> dict[str, Any]:
-            fields = await self.refresh_fields("customer", src.name, "customer_by_email", keys)
-            found = await src.customers_by_email(keys, fields)
-            await self.keep("customer", src.name, found.values(), fields)
-            return {e: (found[e].id.native if e in found else None) for e in keys}
-
-        ids = await self.relation("customer_by_email", src.name, wanted, "customer", ids_by_email)
-        known = [i for i in ids.values() if i]
-        found = await self.records("customer", src.name, known, src.customers_by_id)
+        found = await self.reads.customers.customers_by_email(wanted, self.wanted("customer"))
         self.prime_customers(list(found.values()))
-        return [self._seen(found.get(ids.get(e) or "")) for e in wanted]
+        return [self._seen(found.get(e)) for e in wanted]
 
     # -- leads ---------------------------------------------------------------------------------
 
     async def _leads(self, ids: list[str]) -> list[Lead | None]:
-        src = self.sources.leads
-        found = await self.records("lead", src.name, ids, src.leads_by_id)
+        found = await self.reads.leads.leads_by_id(ids, self.wanted("lead"))
         return [self._seen(found.get(i)) for i in ids]
 
     async def _leads_by_email(self, emails: list[str]) -> list[list[Lead]]:
-        src = self.sources.leads
         wanted = [e.lower() for e in emails]
-
-        async def ids_by_email(keys: list[str]) -> dict[str, Any]:
-            fields = await self.refresh_fields("lead", src.name, "leads_by_email", keys)
-            found = await src.leads_by_email(keys, fields)
-            await self.keep(
-                "lead", src.name, [lead for leads in found.values() for lead in leads], fields
-            )
-            return {e: [lead.id.native for lead in found.get(e, [])] for e in keys}
-
-        ids = await self.relation("leads_by_email", src.name, wanted, "lead", ids_by_email)
-        every = [i for e in wanted for i in ids.get(e) or []]
-        found = await self.records("lead", src.name, every, src.leads_by_id)
-        self.prime_leads(list(found.values()))
-        return [self.visible([found[i] for i in ids.get(e) or [] if i in found]) for e in wanted]
+        found = await self.reads.leads.leads_by_email(wanted, self.wanted("lead"))
+        self.prime_leads([lead for leads in found.values() for lead in leads])
+        return [self.visible(found.get(e, [])) for e in wanted]
 
     # -- tickets -------------------------------------------------------------------------------
 
     async def _tickets(self, ids: list[str]) -> list[Ticket | None]:
-        src = self.sources.tickets
-        found = await self.records("ticket", src.name, ids, src.tickets_by_id)
+        found = await self.reads.tickets.tickets_by_id(ids, self.wanted("ticket"))
         return [self._seen(found.get(i)) for i in ids]
 
     async def _requesters(self, ids: list[str]) -> list[RequesterRef | None]:
-        src = self.sources.tickets
-
-        async def refs(keys: list[str]) -> dict[str, Any]:
-            found = await src.requesters_by_id(keys)
-            return {k: [found[k].customer_id, found[k].email] if k in found else None for k in keys}
-
-        answers = await self.relation("requester", src.name, ids, "customer", refs)
-        return [RequesterRef(*answers[i]) if answers.get(i) else None for i in ids]
+        found = await self.reads.tickets.requesters_by_id(ids)
+        return [found.get(i) for i in ids]
 
     async def _tickets_by_requester(self, keys: list[TicketsKey]) -> list[Any]:
-        src = self.sources.tickets
+        src = self.reads.tickets
         groups: dict[tuple[TicketStatus, ...] | None, list[TicketsKey]] = {}
         for key in keys:
             groups.setdefault(key.statuses, []).append(key)
 
-        def name(key: TicketsKey) -> str:
-            statuses = ",".join(s.value for s in key.statuses) if key.statuses else "*"
-            return f"{key.customer_id}|{key.email or ''}|{statuses}"
-
         async def fetch(statuses: tuple[TicketStatus, ...] | None, group: list[TicketsKey]) -> None:
-            by_name = {name(k): k for k in group}
-
-            async def ids_of(names: list[str]) -> dict[str, Any]:
-                asked = [by_name[n] for n in names]
-                requesters = [Requester(k.customer_id, k.email) for k in asked]
-                fields = await self.refresh_fields("ticket", src.name, "tickets", names)
-                found = await src.tickets_by_requester(requesters, statuses, fields)
-                await self.keep(
-                    "ticket", src.name, [t for ts in found.values() for t in ts], fields
-                )
-                return {
-                    n: [t.id.native for t in found.get(by_name[n].customer_id, [])] for n in names
-                }
-
+            requesters = list(dict.fromkeys(Requester(k.customer_id, k.email) for k in group))
             try:
-                ids = await self.relation("tickets", src.name, list(by_name), "ticket", ids_of)
-                every = [i for n in by_name for i in ids.get(n) or []]
-                tickets = await self.records("ticket", src.name, every, src.tickets_by_id)
+                found = await src.tickets_by_requester(requesters, statuses, self.wanted("ticket"))
             except UpstreamError as exc:
                 results.update(dict.fromkeys(group, exc))
                 return
-            for n, key in by_name.items():
-                mine = [tickets[i] for i in ids.get(n) or [] if i in tickets]
+            for key in dict.fromkeys(group):
+                mine = found.get(key.customer_id, [])
                 for ticket in mine:  # the requester is the customer asked about
                     ticket.requester_external_id = key.customer_id
                     ticket.requester_email = key.email
                 results[key] = self.visible(mine)
-            self.prime_tickets(list(tickets.values()))
+            self.prime_tickets([t for ts in found.values() for t in ts])
 
         results: dict[TicketsKey, Any] = {}
         await asyncio.gather(*(fetch(s, g) for s, g in groups.items()))
@@ -348,19 +230,15 @@ class Loaders:
     # -- players -------------------------------------------------------------------------------
 
     async def _players(self, keys: list[PlayerKey]) -> list[Any]:
-        players = self.sources.players
+        players = self.reads.players
         by_brand: dict[str, list[str]] = {}
         for key in keys:
             for brand in self._player_brands(key):
                 by_brand.setdefault(brand, []).append(key.player_id)
 
         async def fetch(brand: str, ids: list[str]) -> None:
-            async def by_id(wanted: list[str], fields: frozenset[str]) -> dict[str, Any]:
-                return await players.players_by_id(brand, wanted, fields)
-
             try:
-                # Players are cached per brand: each brand is its own namespace upstream.
-                found = await self.records("player", f"{players.name}@{brand}", ids, by_id)
+                found = await players.players_by_id(brand, ids, self.wanted("player"))
             except UpstreamError as exc:
                 results.update({(brand, i): exc for i in ids})
                 return
