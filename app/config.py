@@ -25,17 +25,13 @@ from pydantic import (
     model_validator,
 )
 
-from app.connectors.hubspot.settings import HubSpotSource
 from app.connectors.kind import ENTITY_KEYS
 from app.connectors.kinds import KINDS, serving, source_settings
-from app.connectors.player_stats.settings import PlayerStatsSource
-from app.connectors.salesforce.settings import SalesforceSource
 from app.connectors.settings import SecretRef as SecretRef  # imported from here too
 from app.connectors.settings import (
     SourceBase,
     Strict,
 )
-from app.connectors.zendesk.settings import ZendeskSource
 from app.domain.custom import NAME, CustomFieldSpec, FieldType
 
 #: A source's settings: the model of the kind it names (:mod:`app.connectors.kinds`).
@@ -456,19 +452,6 @@ class Settings(Strict):
                 for name, f in fields.items()
             }
         return found
-
-    def entity_sources(
-        self,
-    ) -> tuple[HubSpotSource, SalesforceSource, ZendeskSource, PlayerStatsSource]:
-        """The sources of customers, leads, tickets and player stats, each of its kind.
-        Only for the parts not yet free of vendors: raises ValueError when a config chooses
-        another kind for an entity."""
-        found = tuple(self.source_of(e)[1] for e in ENTITY_KEYS)
-        wanted = (HubSpotSource, SalesforceSource, ZendeskSource, PlayerStatsSource)
-        for entity, source, model in zip(ENTITY_KEYS, found, wanted, strict=True):
-            if not isinstance(source, model):
-                raise ValueError(f"entities.{entity}: this part needs a {model.__name__}")
-        return found  # type: ignore[return-value]
 
     def resolved_from(self, base: Path) -> Settings:
         """These settings with relative file paths taken from ``base``."""
