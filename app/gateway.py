@@ -36,6 +36,7 @@ from app.loaders import FieldsOf, Loaders, Sources
 from app.observability.setup import upstream_observers
 from app.resilience.breaker import CircuitBreaker
 from app.resilience.budget import SourceBudget
+from app.resilience.learned import LearnedLimits
 from app.resilience.rates import RateDialect
 from app.resilience.retry import RetryPolicy
 from app.services.health import SourceHealth
@@ -284,10 +285,13 @@ def budget_for(
     name: str, rates: RateDialect, limit: SourceRateLimit | None, redis: Redis | None
 ) -> SourceBudget:
     """The source's rate budget: its configured pace (shared by every instance through
-    Redis when there is one), tightened by the CRM's own rate-limit headers."""
+    Redis when there is one), tightened by the CRM's own rate-limit headers. Without a
+    configured pace, the limits learned from the headers are kept in Redis when there is one,
+    for the next instance to start from."""
     limiter: RateLimiter | None = None
     if limit is None:
-        return SourceBudget(name, rates, None)
+        store = LearnedLimits(redis) if redis is not None else None
+        return SourceBudget(name, rates, None, store=store)
     # GCRA lets burst + rate x T through in any T seconds: keep the two summing to the limit
     # less two — one because the CRM's windows need not start when ours do, one because
     # requests released on time can still arrive bunched (a busy client, a slow connection).

@@ -37,6 +37,25 @@ shorter) so that freed calls are noticed; a spent allowance pauses for ``probe``
 with each spent answer after a pause (up to the window), back to ``probe`` once an answer
 shows calls left.
 
+**Without a configured pace** (no ``limiter``), the budget also counts what it lets go:
+
+4. **A cold gate.** Until one answer with readable rate headers has been seen, at most
+   ``cold_concurrency`` (2) requests are in flight; the others wait (as every wait, no later
+   than their deadline). An answer without readable headers opens the gate too: a CRM that
+   does not report its budget has nothing to teach, and is not held back.
+5. **A starting estimate instead of the gate**, where one is known: the limit last learned
+   from this source's headers (kept in Redis by ``store``, a
+   :class:`~app.resilience.learned.LearnedLimits`, so a restarted or new instance starts
+   from it), else the vendor's documented ``default_limit``. The estimate's window starts at
+   the first request; each request spends one, and headroom pacing (2.) spreads its last
+   tenth over the rest of the window, until an answer's headers state the real budget.
+6. **Requests in flight count.** After each answer, the requests left in a window that resets
+   (not a rolling one) are what it reported less the requests still in flight, and each
+   request spends one more; when none are left, requests wait for the window's reset (or an
+   answer showing more). So a burst never sends more than the CRM said it had left. A request
+   whose answer never reaches the budget (a timeout, a dropped connection) stops counting
+   when its task sends again or ends, or at its deadline (:mod:`app.resilience.inflight`).
+
 ``window`` (keyword) replaces the dialect's assumed window where the headers do not state
 one; e.g. ``window=10`` for a Salesforce simulator limited per 10 s.
 
@@ -57,7 +76,9 @@ from dataclasses import dataclass
 
 from app.auth.ratelimit import RateLimiter, RateLimiterUnavailable
 from app.connectors.errors import UpstreamRateLimited
-from app.resilience.rates import RateDialect, number
+from app.resilience.inflight import InFlight, owner
+from app.resilience.learned import LearnedLimits
+from app.resilience.rates import RateDialect, WindowLimit, number
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +89,8 @@ MAX_PAUSE = 86_400.0
 PROBE = 60.0
 #: The shortest wait when the limiter refuses without saying for how long.
 _MIN_WAIT = 0.001
+#: How often a request held by the cold gate looks again whether it may go (seconds).
+COLD_POLL = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +112,8 @@ class _Reading:
     limit: float
     remaining: float
     reset_at: float
+    #: The window's length (stated, or assumed).
+    window: float
 
 
 class SourceBudget:
@@ -103,11 +128,15 @@ class SourceBudget:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         headroom: float = 0.1,
         window: float | None = None,
+        cold_concurrency: int = 2,
+        store: LearnedLimits | None = None,
     ) -> None:
         if not 0 <= headroom < 1:
             raise ValueError("headroom must be at least 0 and below 1")
         if window is not None and not window > 0:
             raise ValueError("window must be positive")
+        if cold_concurrency < 1:
+            raise ValueError("cold_concurrency must be at least 1")
         self.source = source
         self.rates = rates
         #: The key this source's configured pace is kept under in ``limiter``.
@@ -128,23 +157,53 @@ class SourceBudget:
         self._limit: float | None = None
         self._remaining: float | None = None
         self._limiter_down = False
+        # Counting (without a configured pace): the cold gate, the requests in flight and
+        # those left in the current window (None: not counted).
+        self._counting = limiter is None
+        self._cold = self._counting
+        self._cold_concurrency = cold_concurrency
+        self._seen = False
+        self._inflight = InFlight()
+        self._left: float | None = None
+        self._left_until = -math.inf
+        self._left_from = -math.inf  # when the counted window starts (a later one: its start)
+        self._left_limit = 0.0
+        self._left_window = self._window
+        self._store = store
+        self._starting: asyncio.Task[None] | None = None
+        self._started = False
+        self._saved: WindowLimit | None = None
+        self._saving: set[asyncio.Task[None]] = set()
 
     # -- waiting --------------------------------------------------------------------------------
 
     async def acquire(self, deadline: float | None) -> None:
         """Wait until a request may be sent; raise :class:`UpstreamRateLimited` if that is
         after ``deadline`` (a ``clock()`` value; None waits as long as it takes)."""
+        if self._counting and not self._started:
+            await self._start()
         slotted = paced = False
         while True:
             now = self._clock()
             if now < self._paused_until:
                 await self._wait(now, self._paused_until, deadline, "paused by the CRM's limit")
                 continue
+            if not slotted and self._cold_hold(now):
+                until = now + COLD_POLL
+                await self._wait(now, until, deadline, "waiting for the CRM's first rate headers")
+                continue
             if not slotted:
                 slot = self._slot(now)
+                spent = self._spent(now)
+                why = "pacing the CRM's remaining budget"
+                if spent or self._left_from > now:
+                    slot = max(slot, self._left_until if spent else self._left_from)
+                    why = "the CRM's window is spent (requests in flight)"
                 if slot > now:
-                    self._check(now, slot, deadline, "pacing the CRM's remaining budget")
+                    self._check(now, slot, deadline, why)
                 self._last_slot = slot
+                if self._counting:
+                    self._take(now, deadline, spent)
                 slotted = True
                 if slot > now:
                     await self._sleep(slot - now)
@@ -158,6 +217,106 @@ class SourceBudget:
                 paced = True
                 continue  # the limiter was awaited: look at the pause once more
             return
+
+    # -- counting (without a configured pace) ------------------------------------------------
+
+    async def _start(self) -> None:
+        """Before the first request: start from a learned or documented limit, if known."""
+        if self._store is not None:
+            if self._starting is None:
+                self._starting = asyncio.ensure_future(self._load(self._store))
+            await asyncio.shield(self._starting)
+        else:
+            self._begin(None)
+
+    async def _load(self, store: LearnedLimits) -> None:
+        self._begin(await store.load(self.source))
+
+    def _begin(self, learned: WindowLimit | None) -> None:
+        if self._started:
+            return
+        self._started = True
+        start = learned if learned is not None else self.rates.default_limit
+        if start is None or self._seen:
+            return
+        self._cold = False
+        self._left_limit, self._left_window = start.limit, start.window
+        self._left = None  # the estimate's window starts with the first request
+
+    def _cold_hold(self, now: float) -> bool:
+        """Whether the cold gate holds a request: as many as it lets go are in flight."""
+        return self._cold and self._inflight.count(now) >= self._cold_concurrency
+
+    def _spent(self, now: float) -> bool:
+        """Whether no request is left in the counted window (a new window starts when the last
+        has ended)."""
+        if not self._counting or self._left_limit <= 0:
+            return False
+        if self._left is None or now >= self._left_until:
+            self._left = self._left_limit - self._inflight.count(now)
+            self._left_from, self._left_until = now, now + self._left_window
+        return self._left <= 0
+
+    def _take(self, now: float, deadline: float | None, spent: bool) -> None:
+        """Count one request let go (``spent``: it goes when the next window starts)."""
+        if self._left is not None:
+            if spent:  # it opens the next window; requests already over this one go there too
+                self._left = self._left_limit + min(self._left, 0.0)
+                self._left_from = self._left_until
+                self._left_until += self._left_window
+            self._left -= 1
+            if not self._seen and self._left < self._headroom * self._left_limit:
+                # The starting estimate is paced as the headers would be.
+                reading = _Reading(
+                    self._left_limit, max(self._left, 0.0), self._left_until, self._left_window
+                )
+                self._pace(now, reading)
+        self._inflight.add(owner(), now, deadline)
+
+    def _count(self, now: float, reading: _Reading, before: float | None) -> None:
+        """Requests left in the window after an answer's reading, less those in flight."""
+        if self.rates.rolling:  # calls free as old ones age out: nothing resets to count on
+            self._left_limit = 0.0
+            self._left = None
+            return
+        inflight = self._inflight.count(now)
+        left = reading.remaining - inflight
+        # An answer overtaken by later ones reports a few more left than they did (no more
+        # than were in flight); more than that is new headroom.
+        same = (
+            self._left is not None
+            and now < self._left_until
+            and reading.reset_at - self._left_until <= min(1.0, reading.window / 2)
+            and (before is None or reading.remaining <= before + inflight + 1)
+        )
+        self._left_limit, self._left_window = reading.limit, reading.window
+        if same and self._left is not None:
+            # An answer overtaken by later ones reports too many left: keep the lower count.
+            self._left = min(self._left, left)
+            return
+        self._left = left
+        self._left_from, self._left_until = -math.inf, reading.reset_at
+
+    def _learn(self, reading: _Reading) -> None:
+        """Keep a newly read limit in the store, for the next instance to start from."""
+        learned = WindowLimit(reading.limit, reading.window)
+        if self._store is None or learned == self._saved:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._saved = learned
+        task = loop.create_task(self._store.save(self.source, learned))
+        self._saving.add(task)
+        task.add_done_callback(self._saving.discard)
+
+    async def flush(self) -> None:
+        """Wait for the learned limits being written to the store (tests, shutdown)."""
+        if self._saving:
+            await asyncio.gather(*self._saving)
+
+    # -- headroom pacing ------------------------------------------------------------------------
 
     def _slot(self, now: float) -> float:
         """When the next request may go under headroom pacing (``now`` when not pacing)."""
@@ -207,11 +366,19 @@ class SourceBudget:
         lower = {str(name).lower(): value for name, value in headers.items()}
         reading = self._read(lower, now)
         refused = self.rates.refused(status, body)
+        self._inflight.done(owner())
         if reading is not None:
+            before = self._remaining
             self._limit, self._remaining = reading.limit, reading.remaining
+            self._seen, self._cold = True, False
+            if self._counting:
+                self._count(now, reading, before)
+            self._learn(reading)
+        self._cold = False  # any answer opens the gate; one without headers has none to teach
         spent = reading is not None and reading.remaining <= 0
         if refused or spent:
             self._pause(now, self._pause_length(now, lower, reading, refused))
+            self._left = None  # the pause stands for the window: counted afresh after it
         elif reading is not None and self.rates.rolling:
             self._spent_pause = self._probe
         if reading is not None:
@@ -222,11 +389,11 @@ class SourceBudget:
         if report is None:
             return None
         if self.rates.rolling:
-            return _Reading(report.limit, report.remaining, now + self._window)
+            return _Reading(report.limit, report.remaining, now + self._window, self._window)
+        window = report.window if report.window is not None else self._window
         if report.reset_in is None:
-            window = report.window if report.window is not None else self._window
             return self._estimated(report.limit, report.remaining, window, now)
-        return _Reading(report.limit, report.remaining, now + report.reset_in)
+        return _Reading(report.limit, report.remaining, now + report.reset_in, window)
 
     def _estimated(self, limit: float, remaining: float, window: float, now: float) -> _Reading:
         """A reading of a CRM that does not say when its window resets: the reset is
@@ -237,7 +404,7 @@ class SourceBudget:
         else:
             end = estimate[0]
         self._estimate = (end, remaining)
-        return _Reading(limit, remaining, end)
+        return _Reading(limit, remaining, end, window)
 
     def _pause_length(
         self, now: float, h: dict[str, str], reading: _Reading | None, refused: bool

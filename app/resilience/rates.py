@@ -3,7 +3,8 @@
 :class:`~app.resilience.budget.SourceBudget` paces one source from what its answers say; what
 they say is read by the dialect of the source's kind (``app/connectors/<vendor>/ratelimit.py``):
 the limit and remaining requests of the current window, when it resets if the CRM says, and
-whether an answer is the CRM refusing a request for want of budget.
+whether an answer is the CRM refusing a request for want of budget. A vendor that documents
+a default limit names it (``default_limit``): the budget starts from it until the headers say.
 """
 
 from __future__ import annotations
@@ -26,6 +27,14 @@ class RateReport:
     window: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WindowLimit:
+    """``limit`` requests every ``window`` seconds."""
+
+    limit: float
+    window: float
+
+
 class RateDialect(Protocol):
     """One CRM's rate-limit headers and refusals."""
 
@@ -35,6 +44,9 @@ class RateDialect(Protocol):
     #: daily allowance). The budget then probes while it is nearly spent, and pauses for
     #: doubling spells once it is spent, instead of waiting for a reset.
     rolling: bool
+    #: The vendor's documented limit for the lowest tier it applies to, where it documents
+    #: one: the budget's estimate until an answer's headers state the real one.
+    default_limit: WindowLimit | None
 
     def report(self, headers: Mapping[str, str]) -> RateReport | None:
         """What lower-cased ``headers`` say, or None when they say nothing usable."""

@@ -493,3 +493,97 @@ async def test_state_shows_no_pause_once_it_has_passed() -> None:
 def test_every_kind_declares_a_positive_assumed_window() -> None:
     for kind in KINDS.values():
         assert kind.rates.window > 0, kind.name
+
+
+# --- cold start ---------------------------------------------------------------------------------
+
+
+async def in_flight(budget: SourceBudget, answered: asyncio.Event) -> None:
+    """One request: let go by the budget, then in flight until ``answered``."""
+    await budget.acquire(None)
+    await answered.wait()
+
+
+async def test_before_any_rate_headers_only_two_requests_are_in_flight() -> None:
+    t = FakeTime(advance=False)
+    budget = budget_of("player_stats", t)
+    answered = asyncio.Event()
+    sent = [asyncio.create_task(in_flight(budget, answered)) for _ in range(2)]
+    third = asyncio.create_task(budget.acquire(None))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not third.done()  # held by the cold gate until an answer
+    budget.observe(200, player_stats(remaining=90, reset=30))
+    await third
+    more = [asyncio.create_task(in_flight(budget, answered)) for _ in range(20)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert all(s == pytest.approx(0.01) for s in t.slept)  # only the third polled the gate
+    answered.set()
+    await asyncio.gather(*sent, *more)
+
+
+async def test_the_cold_gate_waits_no_later_than_the_deadline() -> None:
+    t = FakeTime()
+    budget = budget_of("player_stats", t)
+    answered = asyncio.Event()
+    sent = [asyncio.create_task(in_flight(budget, answered)) for _ in range(2)]
+    await asyncio.sleep(0)
+    with pytest.raises(UpstreamRateLimited) as refused:
+        await budget.acquire(T0 + 0.5)
+    assert refused.value.retry_after is not None
+    assert t.now <= T0 + 0.5
+    answered.set()
+    await asyncio.gather(*sent)
+
+
+async def test_a_request_that_ends_without_an_answer_frees_the_cold_gate() -> None:
+    t = FakeTime()
+    budget = budget_of("salesforce", t)
+    await asyncio.gather(*(budget.acquire(None) for _ in range(2)))  # then their tasks ended
+    await acquire_times(budget, t, 10)  # one task: each request ends before the next
+    assert t.slept == []
+
+
+async def test_an_answer_without_headers_opens_the_cold_gate() -> None:
+    t = FakeTime()
+    budget = budget_of("salesforce", t)
+    answered = asyncio.Event()
+    sent = [asyncio.create_task(in_flight(budget, answered)) for _ in range(2)]
+    await asyncio.sleep(0)
+    budget.observe(500, {})
+    sent += [asyncio.create_task(in_flight(budget, answered)) for _ in range(10)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    answered.set()
+    await asyncio.gather(*sent)
+    assert t.slept == []
+
+
+async def test_a_documented_default_limit_is_the_starting_estimate() -> None:
+    t = FakeTime()
+    budget = budget_of("zendesk", t)  # Team's 200 a minute until the headers say
+    times = await acquire_times(budget, t, 200)
+    assert t.slept[0] == pytest.approx(60 / 19)  # the last tenth spread over the minute
+    assert times[179] == T0
+    assert times[-1] <= T0 + 60
+    assert (await acquire_times(budget, t, 1))[0] >= T0 + 60  # the estimated window is spent
+
+
+async def test_requests_in_flight_count_against_what_the_headers_report() -> None:
+    t = FakeTime(advance=False)
+    budget = budget_of("player_stats", t)
+    answered = asyncio.Event()
+    sent = [asyncio.create_task(in_flight(budget, answered)) for _ in range(2)]
+    await asyncio.sleep(0)
+    budget.observe(200, player_stats(remaining=50, reset=10))  # one still in flight
+    sent += [asyncio.create_task(in_flight(budget, answered)) for _ in range(49)]
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert t.slept == []
+    late = asyncio.create_task(budget.acquire(None))  # the 50th of 50 is the one in flight
+    await asyncio.sleep(0)
+    assert t.slept == [10]  # it waits for the reset
+    await late
+    answered.set()
+    await asyncio.gather(*sent)

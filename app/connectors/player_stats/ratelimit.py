@@ -1,16 +1,18 @@
 """The player-stats service's rate headers: ``RateLimit-Limit``, ``RateLimit-Remaining`` and
-``RateLimit-Reset`` (seconds to the reset)."""
+``RateLimit-Reset`` (seconds to the reset). Its contract documents no default limit: the
+budget lets only a few requests go until the headers are seen."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.resilience.rates import RateReport, number, report
+from app.resilience.rates import RateReport, WindowLimit, number, report
 
 
 class PlayerStatsRates:
     window = 60.0
     rolling = False
+    default_limit: WindowLimit | None = None
 
     def report(self, headers: Mapping[str, str]) -> RateReport | None:
         return report(

@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from app.resilience.rates import RateReport
+from app.resilience.rates import RateReport, WindowLimit
 
 _API_USAGE = re.compile(r"(?<![\w-])api-usage=(\d+)/(\d+)")
 
@@ -17,6 +17,7 @@ _API_USAGE = re.compile(r"(?<![\w-])api-usage=(\d+)/(\d+)")
 class SalesforceRates:
     window = 86_400.0
     rolling = True
+    default_limit: WindowLimit | None = None
 
     def report(self, headers: Mapping[str, str]) -> RateReport | None:
         usage = _API_USAGE.search(headers.get("sforce-limit-info", ""))
