@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
+from app.simulators.credentials import SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET
 
 PREFIXES = {
     "hubspot": "/hubspot",
@@ -46,3 +50,18 @@ class Upstreams:
 
 
 __all__ = ["PREFIXES", "Upstreams"]
+
+
+@contextlib.asynccontextmanager
+async def salesforce_session(salesforce_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the Salesforce simulator at ``salesforce_url``, signed in with the
+    simulator's client credentials."""
+    async with httpx.AsyncClient(base_url=salesforce_url, timeout=10) as client:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": SALESFORCE_CLIENT_ID,
+            "client_secret": SALESFORCE_CLIENT_SECRET,
+        }
+        token = (await client.post("/services/oauth2/token", data=form)).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -32,6 +33,7 @@ import yaml
 
 from app.demo import DEMO_ENV
 from tests.benchmarks.harness import CRMGRAPH, free_port, wait_until_up
+from tests.shapes import same_shape, shape
 
 #: The README's createLead example, for the brand whose phone numbers are British.
 CREATE_LEAD = """mutation($phone: String!, $brand: String!, $email: String!) {
@@ -189,29 +191,30 @@ class Demo:
         return created
 
 
+@contextlib.asynccontextmanager
+async def running(demo: Demo) -> AsyncIterator[Demo]:
+    """``demo`` started, and killed at the end if it still runs."""
+    await demo.start()
+    try:
+        yield demo
+    finally:
+        if demo.proc is not None and demo.proc.returncode is None:
+            demo.proc.kill()
+            await demo.proc.wait()
+
+
 @pytest.fixture(scope="module")
 async def demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
-    running = Demo(tmp_path_factory.mktemp("newcomer") / ".crmgraph-demo")
-    await running.start()
-    try:
-        yield running
-    finally:
-        if running.proc is not None and running.proc.returncode is None:
-            running.proc.kill()
-            await running.proc.wait()
+    async with running(Demo(tmp_path_factory.mktemp("newcomer") / ".crmgraph-demo")) as demo:
+        yield demo
 
 
 @pytest.fixture(scope="module")
 async def dynamics_demo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Demo]:
     """``crmgraph serve --crm dynamics``: customers, leads and tickets from Dynamics 365."""
-    running = Demo(tmp_path_factory.mktemp("dynamics") / ".crmgraph-demo", crm="dynamics")
-    await running.start()
-    try:
-        yield running
-    finally:
-        if running.proc is not None and running.proc.returncode is None:
-            running.proc.kill()
-            await running.proc.wait()
+    folder = tmp_path_factory.mktemp("dynamics") / ".crmgraph-demo"
+    async with running(Demo(folder, crm="dynamics")) as demo:
+        yield demo
 
 
 @pytest.fixture
@@ -568,35 +571,6 @@ def test_each_readme_query_answers_without_errors_for_the_keyless_caller(
     body = answer.json()
     assert "errors" not in body, body["errors"]
     assert all(value is not None for value in body["data"].values())
-
-
-def shape(value: Any) -> Any:
-    """An answer's keys all the way down, values left out; a list by the keys of all its
-    items together (an empty one: ``[]``, which any list's shape matches)."""
-    if isinstance(value, dict):
-        return {k: shape(v) for k, v in value.items()}
-    if isinstance(value, list):
-        merged: Any = []
-        for item in value:
-            merged = _merge(merged, shape(item))
-        return [merged] if value else []
-    return None
-
-
-def _merge(a: Any, b: Any) -> Any:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return {k: _merge(a.get(k, []), b.get(k, [])) for k in a.keys() | b.keys()}
-    return b if a in ([], None) else a
-
-
-def same_shape(a: Any, b: Any) -> bool:
-    if a == [] or b == [] or a is None or b is None:
-        return True  # an empty list, a null object or a value: nothing to compare below
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same_shape(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return same_shape(a[0], b[0])
-    return a == b
 
 
 @pytest.mark.parametrize("query", _try_it_queries())

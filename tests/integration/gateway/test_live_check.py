@@ -19,14 +19,13 @@ from app.demo import demo_settings
 from app.main import create_app
 from app.simulators.credentials import (
     SALESFORCE_API_VERSION,
-    SALESFORCE_CLIENT_ID,
-    SALESFORCE_CLIENT_SECRET,
 )
 from app.simulators.server import RunningSimulators, serve_asgi
 from app.simulators.world import World
 from tests.benchmarks.harness import free_port
 from tests.integration.gateway.conftest import GraphQL, Upstreams, gateway_config
 from tests.integration.simulators.test_metadata_routes import OTHER_ORG
+from tests.upstreams import salesforce_session
 
 API = f"/services/data/{SALESFORCE_API_VERSION}"
 LEAD = "query($e: String) { leads(first: 1, filter: {email: $e}) { edges { node { id status } } } }"
@@ -62,14 +61,7 @@ async def org(
     simulators: RunningSimulators, control: httpx.AsyncClient
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A signed-in client of the Salesforce simulator; the org is fresh again after."""
-    async with httpx.AsyncClient(base_url=simulators.url("/salesforce"), timeout=10) as client:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": SALESFORCE_CLIENT_ID,
-            "client_secret": SALESFORCE_CLIENT_SECRET,
-        }
-        token = (await client.post("/services/oauth2/token", data=form)).json()["access_token"]
-        client.headers["Authorization"] = f"Bearer {token}"
+    async with salesforce_session(simulators.url("/salesforce")) as client:
         yield client
     (await control.delete("/salesforce/__org")).raise_for_status()
     (await control.post("/salesforce/__reset", params={"data": "true"})).raise_for_status()

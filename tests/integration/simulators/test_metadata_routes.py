@@ -13,14 +13,13 @@ import pytest
 from app.simulators.credentials import (
     HUBSPOT_TOKEN,
     SALESFORCE_API_VERSION,
-    SALESFORCE_CLIENT_ID,
-    SALESFORCE_CLIENT_SECRET,
     ZENDESK_API_TOKEN,
     ZENDESK_EMAIL,
 )
 from app.simulators.server import RunningSimulators
 from app.simulators.world import BRANDS
 from tests.contract.openapi import ContractRecorder
+from tests.upstreams import salesforce_session
 
 API = f"/services/data/{SALESFORCE_API_VERSION}"
 #: An org that is not ours: no Brand__c, its own statuses, a restricted Status picklist.
@@ -43,14 +42,7 @@ async def salesforce(
     simulators: RunningSimulators, control: httpx.AsyncClient
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A signed-in client of the Salesforce simulator; the org is made fresh again after."""
-    async with httpx.AsyncClient(base_url=simulators.url("/salesforce"), timeout=10) as client:
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": SALESFORCE_CLIENT_ID,
-            "client_secret": SALESFORCE_CLIENT_SECRET,
-        }
-        token = (await client.post("/services/oauth2/token", data=form)).json()["access_token"]
-        client.headers["Authorization"] = f"Bearer {token}"
+    async with salesforce_session(simulators.url("/salesforce")) as client:
         yield client
     (await control.delete("/salesforce/__org")).raise_for_status()
     (await control.post("/salesforce/__reset", params={"data": "true"})).raise_for_status()
