@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -113,6 +114,10 @@ class GraphQLOverHTTPRouter(GraphQLRouter[Any, None]):
             if getattr(request.state, _NOT_EXECUTED, False):
                 response.status_code = not_executed_status(answer)
         return response
+
+    def encode_json(self, data: object) -> bytes:
+        # A dashboard's answer is thousands of fields: orjson encodes it ~10x faster.
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
 
     async def process_result(
         self, request: Request, result: ExecutionResult
