@@ -18,6 +18,7 @@ from schema.common import read_attribute
 from schema.context import Context
 from schema.custom import add_custom_fields
 from schema.customers import CustomerType
+from schema.documents import KnownDocuments
 from schema.execution import PolicyExecutionContext
 from schema.extensions import Observe, RequestPlan
 from schema.leads import LeadType
@@ -68,7 +69,13 @@ def build_schema(entities: Mapping[str, EntitySpec] = ENTITIES) -> strawberry.Sc
         subscription=Subscription,
         config=StrawberryConfig(default_resolver=read_attribute),
         types=[CustomerType, LeadType, TicketType],
-        extensions=[Observe, RequestPlan, StreamShaping, NoSuggestionsWithoutIntrospection],
+        extensions=[
+            Observe,
+            RequestPlan,
+            KnownDocuments,
+            StreamShaping,
+            NoSuggestionsWithoutIntrospection,
+        ],
         execution_context_class=PolicyExecutionContext,
     )
     add_custom_fields(built._schema, entities)

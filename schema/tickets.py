@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from app.domain.models import Customer, Ticket, TicketStatus
-from app.loaders import requester_of
+from app.loaders import NOT_HELD, requester_held, requester_of
 from schema.common import (
     DateTimeRange,
     Node,
@@ -27,8 +28,12 @@ class TicketType(Node):
     __annotations__ = {"id": strawberry.ID, **plain_fields("ticket")}
 
     @strawberry.field(description="The customer who asked.", graphql_type=CustomerRef | None)
-    async def requester(self, root: strawberry.Parent[Ticket], info: Info) -> Customer | None:
-        return await requester_of(info.context.loaders, root)
+    def requester(
+        self, root: strawberry.Parent[Ticket], info: Info
+    ) -> Customer | Awaitable[Customer | None] | None:
+        # Answered at once when already loaded: no coroutine, no task per ticket.
+        held = requester_held(info.context.loaders, root)
+        return requester_of(info.context.loaders, root) if held is NOT_HELD else held
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+import orjson
 
 from app.connectors.errors import (
     CircuitOpen,
@@ -330,8 +331,8 @@ class UpstreamClient:
     def json(self, response: httpx.Response) -> Any:
         """The answer's JSON body, or a protocol error if it is not JSON."""
         try:
-            return response.json()
-        except ValueError as exc:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError as exc:
             raise UpstreamProtocolError(
                 self.source, f"answer to {response.request.method} is not JSON"
             ) from exc

@@ -15,7 +15,15 @@ may not see is answered as if it did not exist, and is never primed for a later 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Collection,
+    Coroutine,
+    Hashable,
+    Iterable,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,6 +48,7 @@ if TYPE_CHECKING:
 
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R", Customer, Lead, Ticket, PlayerStats)
+V = TypeVar("V")
 
 #: The domain fields a request needs of an entity ("customer", "lead", "ticket", "player").
 FieldsOf = Callable[[str], Collection[str]]
@@ -70,9 +79,30 @@ class Sources:
     players: PlayerWriter
 
 
+class Loader(DataLoader[K, V]):
+    """A DataLoader that can say what it already holds (``settled``)."""
+
+    def __init__(
+        self, load: Callable[[list[K]], Coroutine[Any, Any, list[Any]]], **options: Any
+    ) -> None:
+        self.held: dict[K, asyncio.Future[V]] = {}
+        super().__init__(load, cache_map=self.held, **options)
+
+    def settled(self, key: K) -> V | Any:
+        """The value loaded for ``key``, or ``NOT_HELD`` while it is not (or it failed)."""
+        future = self.held.get(key)
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return NOT_HELD
+        return future.result()
+
+
+#: What ``Loader.settled`` answers for a key it does not hold a value for.
+NOT_HELD: Any = object()
+
+
 def _loader(
     name: str, batch: Callable[[list[K]], Awaitable[list[Any]]], batching: bool = True
-) -> DataLoader[K, Any]:
+) -> Loader[K, Any]:
     async def guarded(keys: list[K]) -> list[Any]:
         with observed_batch(name, len(keys)):
             try:
@@ -82,8 +112,8 @@ def _loader(
                 return [exc] * len(keys)
 
     if not batching:
-        return DataLoader(guarded, batch=False, cache=False)
-    return DataLoader(guarded)
+        return Loader(guarded, batch=False, cache=False)
+    return Loader(guarded)
 
 
 class Loaders:
@@ -107,9 +137,7 @@ class Loaders:
         self.served: Served = cached.served if cached is not None else Served()
         self.fields = fields
         self.principal = principal
-        self.customer: DataLoader[str, Customer | None] = _loader(
-            "customer", self._customers, batching
-        )
+        self.customer: Loader[str, Customer | None] = _loader("customer", self._customers, batching)
         self.customer_by_email: DataLoader[str, Customer | None] = _loader(
             "customer_by_email", self._customers_by_email, batching
         )
@@ -264,6 +292,14 @@ class Loaders:
             return found[0]
         errors = [a for a in answers if isinstance(a, Exception)]
         return errors[0] if errors else None
+
+
+def requester_held(loaders: Loaders, ticket: Ticket) -> Any:
+    """The customer who asked for ``ticket`` if the request already loaded them (a list's
+    tickets' requesters usually are the customers listed), else ``NOT_HELD``."""
+    if not ticket.requester_external_id:
+        return NOT_HELD
+    return loaders.customer.settled(ticket.requester_external_id)
 
 
 async def requester_of(loaders: Loaders, ticket: Ticket) -> Customer | None:

@@ -1,0 +1,145 @@
+"""Issue 16: the gateway's own CPU per dashboard query, and where it goes.
+
+The gateway runs in this process (its real ASGI app, lifespan and connectors, called through
+httpx's ASGI transport) against the simulators' process with no added latency, so the CPU time
+of this process per query is the gateway's own work plus a thin client. Three rows, in one run:
+
+- ``ordinary execution``: every field resolved by graphql-core and Strawberry, one at a time,
+  and every request's document parsed and validated again (as before issue 16);
+- ``crmgraph``: plain fields read in place, known documents reused;
+- the ratio.
+
+Then pyinstrument's profile of the ``crmgraph`` row: its functions with the most time of their
+own, and the share of each package.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import yaml
+from pyinstrument import Profiler
+from pyinstrument.frame import Frame
+
+from app.config import load_config
+from app.demo import DEMO_ENV, demo_config
+from app.main import create_app
+from schema.documents import KnownDocuments
+from schema.execution import PolicyExecutionContext
+from tests.benchmarks import harness
+from tests.benchmarks.report import percentile, table
+from tests.dashboard import DASHBOARD
+
+QUERIES = 40
+PROFILED = 40
+TOP = 15
+
+
+@asynccontextmanager
+async def in_process(simulators_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    config = demo_config(simulators_url)
+    config["server"] = {"graphiql": False}
+    config["auth"] = {"anonymous_role": "admin"}
+    config["limits"] = {"rate": None}
+    config["cache"] = {"enabled": False}
+    folder = Path(tempfile.mkdtemp(prefix="crmgraph-profile-"))
+    path = folder / "crmgraph.yaml"
+    path.write_text(yaml.safe_dump(config))
+    os.environ.update(DEMO_ENV)
+    app = create_app(load_config(path))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            yield client
+
+
+async def _query(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"query": DASHBOARD, "variables": {"first": 100}})
+    body = response.json()
+    if body.get("errors") or len(body["data"]["customers"]["edges"]) != 100:
+        raise RuntimeError(f"the dashboard failed: {str(body.get('errors'))[:300]}")
+
+
+async def _cpu_per_query(client: httpx.AsyncClient) -> tuple[float, float]:
+    """CPU ms per query (mean) and wall ms per query (p50)."""
+    for _ in range(3):
+        await _query(client)
+    walls = []
+    cpu = time.process_time()
+    for _ in range(QUERIES):
+        started = time.perf_counter()
+        await _query(client)
+        walls.append((time.perf_counter() - started) * 1000)
+    return (time.process_time() - cpu) * 1000 / QUERIES, percentile(walls, 50)
+
+
+def _own_time(frame: Frame, totals: Counter[str], packages: Counter[str]) -> None:
+    own = frame.total_self_time
+    if own > 0 and frame.file_path:
+        path = frame.file_path.split("site-packages/")[-1]
+        where = path.replace(str(Path.cwd()) + "/", "")
+        totals[f"{frame.function} ({where}:{frame.line_no})"] += own
+        packages[where.split("/")[0].removesuffix(".py")] += own
+    for child in frame.children:
+        _own_time(child, totals, packages)
+
+
+async def run() -> None:
+    async with harness.simulators() as sims:
+        # Hundreds of dashboards in a minute: what is measured is CPU, not the rate budget.
+        await harness.configure_all(sims, {"rate_limit": {"requests": 100_000, "per_seconds": 60}})
+        async with in_process(sims) as client:
+            PolicyExecutionContext.plain_fields = False
+            KnownDocuments.enabled = False
+            try:
+                ordinary = await _cpu_per_query(client)
+            finally:
+                PolicyExecutionContext.plain_fields = True
+                KnownDocuments.enabled = True
+            fast = await _cpu_per_query(client)
+            profiler = Profiler(interval=0.0005)
+            profiler.start()
+            for _ in range(PROFILED):
+                await _query(client)
+            session = profiler.stop()
+    rows = [
+        ["ordinary execution (before issue 16)", ordinary[0], ordinary[1]],
+        ["crmgraph", fast[0], fast[1]],
+        ["ratio ordinary / crmgraph", ordinary[0] / fast[0], ordinary[1] / fast[1]],
+    ]
+    print(
+        table(
+            "Gateway CPU per dashboard query (100 customers, ~4,400 fields, 0 ms upstream latency, "
+            f"{QUERIES} queries each)",
+            ["execution", "CPU ms/query", "p50 ms"],
+            rows,
+        )
+    )
+    totals: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    root = session.root_frame()
+    if root is not None:
+        _own_time(root, totals, packages)
+    whole = sum(totals.values()) or 1.0
+    print(
+        table(
+            f"Profile of the crmgraph row (pyinstrument, {PROFILED} queries): "
+            "functions with the most time of their own",
+            ["function", "% of samples"],
+            [[name, f"{100 * t / whole:.1f}"] for name, t in totals.most_common(TOP)],
+        )
+    )
+    print(
+        table(
+            "... and by package",
+            ["package", "% of samples"],
+            [[name, f"{100 * t / whole:.1f}"] for name, t in packages.most_common(TOP)],
+        )
+    )
