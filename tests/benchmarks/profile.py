@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,6 +36,9 @@ from schema.execution import PolicyExecutionContext
 from tests.benchmarks import harness
 from tests.benchmarks.report import percentile, table
 from tests.dashboard import DASHBOARD
+
+#: Seconds of own time by function or package.
+Seconds = defaultdict[str, float]
 
 QUERIES = 40
 PROFILED = 40
@@ -80,15 +83,21 @@ async def _cpu_per_query(client: httpx.AsyncClient) -> tuple[float, float]:
     return (time.process_time() - cpu) * 1000 / QUERIES, percentile(walls, 50)
 
 
-def _own_time(frame: Frame, totals: Counter[str], packages: Counter[str]) -> None:
+def _own_time(frame: Frame, totals: Seconds, packages: Seconds) -> None:
     own = frame.total_self_time
     if own > 0 and frame.file_path:
         path = frame.file_path.split("site-packages/")[-1]
         where = path.replace(str(Path.cwd()) + "/", "")
         totals[f"{frame.function} ({where}:{frame.line_no})"] += own
+        if where.startswith("/"):  # the standard library: name its module (asyncio, json…)
+            where = "stdlib " + where.split("/lib/python3")[-1].split("/", 1)[-1]
         packages[where.split("/")[0].removesuffix(".py")] += own
     for child in frame.children:
         _own_time(child, totals, packages)
+
+
+def _most(seconds: Seconds) -> list[tuple[str, float]]:
+    return sorted(seconds.items(), key=lambda item: -item[1])[:TOP]
 
 
 async def run() -> None:
@@ -122,8 +131,8 @@ async def run() -> None:
             rows,
         )
     )
-    totals: Counter[str] = Counter()
-    packages: Counter[str] = Counter()
+    totals: Seconds = defaultdict(float)
+    packages: Seconds = defaultdict(float)
     root = session.root_frame()
     if root is not None:
         _own_time(root, totals, packages)
@@ -133,13 +142,13 @@ async def run() -> None:
             f"Profile of the crmgraph row (pyinstrument, {PROFILED} queries): "
             "functions with the most time of their own",
             ["function", "% of samples"],
-            [[name, f"{100 * t / whole:.1f}"] for name, t in totals.most_common(TOP)],
+            [[name, f"{100 * t / whole:.1f}"] for name, t in _most(totals)],
         )
     )
     print(
         table(
             "... and by package",
             ["package", "% of samples"],
-            [[name, f"{100 * t / whole:.1f}"] for name, t in packages.most_common(TOP)],
+            [[name, f"{100 * t / whole:.1f}"] for name, t in _most(packages)],
         )
     )
