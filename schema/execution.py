@@ -44,6 +44,7 @@ from graphql.execution.executor import to_nodes
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.field import StrawberryField
 
 from schema.arguments import refusal
 from schema.common import Connection, empty_connection
@@ -77,7 +78,8 @@ def _is_connection(type_: GraphQLObjectType) -> bool:
 class Plain:
     """A plain field: read by Strawberry's default resolver, a scalar or enum, no arguments."""
 
-    read: Callable[[Any, None], Any]
+    read: Callable[[Any, str], Any]  # the schema's default resolver (``read_attribute``)
+    name: str  # the attribute
     leaf: GraphQLLeafType
     non_null: bool
 
@@ -87,21 +89,23 @@ ORDINARY = object()
 
 
 def plain_field(field: GraphQLField, details: FieldDetailsList) -> Plain | None:
-    read = field.resolve
-    if read is None or field.args or details[0].node.arguments:
+    if field.args or details[0].node.arguments:
         return None
-    if not getattr(read, "_is_default", False):  # Strawberry's mark of its default resolver
+    # Strawberry marks the resolver of a field it reads with its default resolver.
+    if not getattr(field.resolve, "_is_default", False):
         return None
+    definition = field.extensions.get("strawberry-definition")
     leaf = get_nullable_type(field.type)
-    if not is_leaf_type(leaf):
+    if not isinstance(definition, StrawberryField) or not is_leaf_type(leaf):
         return None
-    return Plain(read, leaf, is_non_null_type(field.type))
+    read, name = definition.default_resolver, definition.python_name
+    return Plain(read, name, leaf, is_non_null_type(field.type))
 
 
 def answer(plain: Plain, source: Any) -> Any:
     """The field's completed value, or ``ORDINARY`` when anything is not simple."""
     try:
-        value = plain.read(source, None)
+        value = plain.read(source, plain.name)
         if value is None:
             return ORDINARY if plain.non_null else None
         coerced = plain.leaf.coerce_output_value(value)
