@@ -41,6 +41,9 @@ def dig(record: Mapping[str, Any], path: str | tuple[str, ...]) -> Any:
     value."""
     node: Any = record
     for part in path.split(".") if isinstance(path, str) else path:
+        if type(node) is dict:  # JSON's objects: asked first, and without an ABC check
+            node = node.get(part)
+            continue
         if isinstance(node, list):
             node = _entry(node, part)
             continue
