@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import socket
@@ -21,7 +22,10 @@ from app.writes.import_cli import add_import_commands
 from app.writes.outbox_cli import add_outbox_commands
 
 if TYPE_CHECKING:
+    from app.config import Settings
     from app.demo import DemoFolder, DemoKey
+
+log = logging.getLogger("app.serve")
 
 
 def _listen(host: str, port: int, hint: str) -> socket.socket:
@@ -33,12 +37,71 @@ def _listen(host: str, port: int, hint: str) -> socket.socket:
         raise CommandError(str(exc)) from None
 
 
-def _served(app: Any, sock: socket.socket, **config: Any) -> int:
-    from app.serving import serve
+def _served(app: Any, sock: socket.socket, workers: int = 1, **config: Any) -> int:
+    """Serve ``app`` on ``sock``: in this process, or with ``workers`` processes, each
+    building the app from ``CONFIG_ENV`` (:func:`worker_app`)."""
+    from app.serving import serve, serve_workers
 
-    if not serve(app, sock, **config):
+    started = (
+        serve_workers(f"{__name__}:worker_app", sock, workers, **config)
+        if workers > 1
+        else serve(app, sock, **config)
+    )
+    if not started:
         raise CommandError("the server did not start (the log above says why)")
     return 0
+
+
+#: The config file each worker process of ``serve --workers N`` builds its app from.
+CONFIG_ENV = "CRMGRAPH_WORKER_CONFIG"
+
+
+def worker_app() -> Any:
+    """The gateway of one worker process (uvicorn's app factory for ``--workers N``)."""
+    from app.config import load_config
+    from app.main import create_app
+
+    return create_app(load_config(Path(os.environ[CONFIG_ENV])))
+
+
+def _unshared(settings: Settings) -> list[str]:
+    """What these settings keep inside one process, that several workers would each keep
+    their own of, breaking its guarantees."""
+    found = []
+    if settings.redis_url is None:
+        found.append(
+            "redis_url (rate budgets, idempotency keys, the webhook queue and its "
+            "de-duplication, the change bus of subscriptions)"
+        )
+    if settings.writes.backend != "redis":
+        found.append("writes.backend: redis (the outbox)")
+    return found
+
+
+def _workers(requested: int | None, settings: Settings) -> tuple[int, str]:
+    """How many worker processes to serve with: ``--workers``, else one per core when the
+    config shares its state through Redis, else 1; and why 1, when it was not asked for (to
+    be logged once the port is taken)."""
+    unshared = _unshared(settings)
+    cores = os.cpu_count() or 1
+    if requested is None:
+        if not unshared:
+            return cores, ""
+        if cores == 1:
+            return 1, ""
+        names = " and ".join(item.split(" (")[0] for item in unshared)
+        return 1, (
+            f"serving with 1 worker process, not one per core ({cores}): this config keeps "
+            f"its state in-process; set {names} to share it through Redis"
+        )
+    if requested < 1:
+        raise CommandError(f"--workers must be 1 or more, not {requested}")
+    if requested > 1 and unshared:
+        raise CommandError(
+            f"--workers {requested} needs state shared through Redis; this config does not "
+            f"set {' and '.join(unshared)}"
+        )
+    return requested, ""
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -82,11 +145,17 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
+    workers, why = _workers(args.workers, settings)
     sock = _listen(host, port, "choose another with --port or server.port")
-    print(f"crmgraph: serving on http://{host}:{port}", flush=True)
+    if why:
+        log.info(why)
+    processes = f" with {workers} worker processes" if workers > 1 else ""
+    print(f"crmgraph: serving on http://{host}:{port}{processes}", flush=True)
+    os.environ[CONFIG_ENV] = str(Path(args.config).absolute())
     return _served(
-        create_app(settings),
+        create_app(settings) if workers == 1 else None,
         sock,
+        workers,
         log_level="info",
         # OpenTelemetry's SDK beside uvloop has been seen to crash the process (uvloop#706):
         # with tracing on, the stock asyncio loop.
@@ -99,8 +168,8 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     """The simulators and a gateway on them, from the config the demo writes in its folder."""
     from app.auth.keys import KeyStore
-    from app.config import ConfigError, load_config
-    from app.demo import DemoFolder, register_webhooks
+    from app.config import ConfigError, load_config, parse_config
+    from app.demo import DemoFolder, demo_config, register_webhooks
     from app.main import create_app
     from app.serving import PortUnavailable, check_free
     from app.simulators.server import serve_in_thread
@@ -109,11 +178,17 @@ def _demo(args: argparse.Namespace) -> int:
     port = 8000 if args.port is None else args.port
     simulators_port = args.simulators_port or port + 1
     hint = f"choose another with --port or PORT={port + 1000} make run"
+    # The demo's config has no Redis (a SQLite outbox and webhook store in its folder): one
+    # worker. Decided before anything starts, from the config it is about to write.
+    shape = parse_config(demo_config("http://127.0.0.1:1", crm=args.crm), "demo", False)
+    workers, why = _workers(args.workers, shape)
     sock = _listen(host, port, hint)
     try:
         check_free(
             host, simulators_port, hint, whose="the simulators': --port + 1, or --simulators-port"
         )
+        if why:  # once both ports are taken: a port in use stays one line
+            log.info(why)
         with serve_in_thread(args.seed, host=host, port=simulators_port) as sims:
             folder = DemoFolder(Path(args.demo_dir))
             settings = load_config(folder.write_config(sims.base_url, args.crm))
@@ -125,9 +200,11 @@ def _demo(args: argparse.Namespace) -> int:
             for problem in register_webhooks(sims.base_url, gateway_url):
                 print(f"  webhooks not registered with a simulator: {problem}", flush=True)
             print(_demo_banner(host, port, sims.base_url, folder, keys), flush=True)
+            os.environ[CONFIG_ENV] = str(folder.config)
             return _served(
-                create_app(settings),
+                create_app(settings) if workers == 1 else None,
                 sock,
+                workers,
                 log_level="warning",
                 ws_max_size=settings.limits.max_body_bytes,
             )
@@ -304,6 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", help="the YAML config of a real deployment")
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes on the one port (default: one per core when the config shares "
+        "its state through Redis: redis_url and writes.backend: redis; else 1)",
+    )
     serve.add_argument(
         "--simulators-port", type=int, default=None, help="demo only; default: --port + 1"
     )

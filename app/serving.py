@@ -4,6 +4,11 @@
 use is one clear line (:class:`PortUnavailable`) before the simulators, the gateway or the
 demo's files are touched, and never a traceback from deep inside uvicorn; uvicorn then serves
 on that very socket, so no other process can take the port in between.
+
+:func:`serve_workers` serves with several processes: uvicorn's supervisor starts each worker
+(a fresh interpreter that builds the app from an import string) on that same socket, so the
+kernel hands each new connection to one of them; it restarts a worker that dies, and stops
+them all on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import socket
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 
 class PortUnavailable(Exception):
@@ -66,3 +73,17 @@ def serve(app: Any, sock: socket.socket, **config: Any) -> bool:
     finally:
         sock.close()
     return server.started
+
+
+def serve_workers(app: str, sock: socket.socket, workers: int, **config: Any) -> bool:
+    """Serve the app that the import string ``app`` names (``module:factory``, called in each
+    worker) with ``workers`` processes on ``sock``, until Ctrl-C or SIGTERM stops them all;
+    whether they started (a worker whose start-up failed stops the others: its log says why)."""
+    supervisor = Multiprocess(
+        uvicorn.Config(app, factory=True, workers=workers, **config), sockets=[sock]
+    )
+    try:
+        supervisor.run()
+    finally:
+        sock.close()
+    return not any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)

@@ -19,6 +19,8 @@ from tests.benchmarks import (
     kill_writes,
     overhead,
     polling,
+    profile,
+    scaling,
     simulators,
     webhooks,
 )
@@ -26,12 +28,14 @@ from tests.benchmarks import (
 BENCHMARKS: dict[str, Callable[[], Awaitable[None]]] = {
     "simulators": simulators.run,
     "dashboard": dashboard.run,
+    "profile": profile.run,
     "overhead": overhead.run,
     "polling": polling.run,
     "burst": burst.run,
     "importer": importer.run,
     "webhooks": webhooks.run,
     "kill_writes": kill_writes.run,
+    "scaling": scaling.run,
 }
 
 
