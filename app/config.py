@@ -209,6 +209,16 @@ class CacheGroupFields(Strict):
     hot: list[str]
 
 
+class ResponseCacheSettings(Strict):
+    """Whole answers of identical queries, on top of the field cache (app/cache/responses.py)."""
+
+    enabled: bool = True
+    #: Answers kept in each process, and their total size (encoded JSON); least recently
+    #: used go first. One answer may take at most a quarter of ``max_bytes``.
+    max_entries: int = Field(1000, ge=1)
+    max_bytes: int = Field(64 * 2**20, ge=2**20)
+
+
 class CacheSettings(Strict):
     """The field cache (README, "Hot and cold fields")."""
 
@@ -228,6 +238,8 @@ class CacheSettings(Strict):
     groups: dict[Literal["customer", "lead", "ticket", "player"], CacheGroupFields] = Field(
         default_factory=dict
     )
+    #: The response cache (only while ``enabled`` is true too).
+    responses: ResponseCacheSettings = Field(default_factory=ResponseCacheSettings)
 
 
 def _phone_region(code: str) -> str:

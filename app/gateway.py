@@ -23,6 +23,7 @@ from app.cache.grouped_tier import GroupedTier
 from app.cache.groups import default_groups
 from app.cache.records import FieldCache
 from app.cache.redis_tier import RedisTier
+from app.cache.responses import ResponseCache, salt
 from app.cache.sources import CachedSources
 from app.config import CacheSettings, Settings
 from app.connectors.http import UpstreamClient
@@ -62,6 +63,8 @@ class Gateway:
     connectors: dict[str, Any]
     health: dict[str, SourceHealth]
     cache: FieldCache | None = None
+    #: Whole answers of identical queries (on top of the field cache, when both are on).
+    responses: ResponseCache | None = None
     redis: Redis | None = None
     extra_redis: list[Redis] = field(default_factory=list)
     writes: WriteService | None = None
@@ -169,6 +172,25 @@ def build_cache(
     return cache, redis
 
 
+def build_responses(
+    settings: Settings, cache: FieldCache | None, redis: Redis | None
+) -> ResponseCache | None:
+    """The response cache, forgotten with the field cache it is built on (and, through the
+    cache's Redis, on every instance)."""
+    config = settings.cache.responses
+    if cache is None or not config.enabled:
+        return None
+    roles = {name: role.model_dump(mode="json") for name, role in settings.roles.items()}
+    responses = ResponseCache(
+        max_entries=config.max_entries,
+        max_bytes=config.max_bytes,
+        salt=salt(roles, settings.custom_fields()),
+        redis=redis,
+    )
+    cache.responses = responses
+    return responses
+
+
 def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> Gateway:
     """Connectors for the sources the entities name. ``transport`` is for tests only."""
     clients: dict[str, UpstreamClient] = {}
@@ -263,6 +285,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
         connectors=built,
         health=health,
         cache=cache,
+        responses=build_responses(settings, cache, redis),
         redis=redis,
         extra_redis=extra_redis,
         writes=writes,

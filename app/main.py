@@ -25,6 +25,7 @@ from app.checks.startup import StartupCheck
 from app.config import Settings
 from app.gateway import Gateway, build_gateway
 from app.graphiql import assets_router
+from app.graphql_http import CachedAnswers
 from app.live.bus import RedisBus
 from app.live.websocket import LiveRouter
 from app.observability import metrics
@@ -171,6 +172,8 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
             return JSONResponse({"detail": "metrics are off (observability.metrics)"}, 404)
         return Response(await metrics.render(), media_type=metrics.CONTENT_TYPE_LATEST)
 
+    # Inside the guard: the response cache's hits, once the caller is known (app.graphql_http).
+    app.add_middleware(CachedAnswers, gateway=lambda: state.get("gateway"), rate=access.rate)
     app.add_middleware(
         GraphQLGuard,
         authenticator=access.authenticator,

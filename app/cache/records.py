@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from app.cache.groups import ALWAYS, FieldGroups, Group
 from app.cache.stats import CacheStats
@@ -27,6 +28,9 @@ from app.connectors.errors import UpstreamError
 from app.domain.entities import make, value_of
 from app.domain.ids import ExternalRef, NodeId
 from app.domain.models import Customer, Lead, PlayerStats, Ticket
+
+if TYPE_CHECKING:
+    from app.cache.responses import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,11 @@ class Served:
     #: This request's fresh hits and misses per (entity, group), for ``extensions.explain``.
     hits: Counter[tuple[str, str]] = field(default_factory=Counter)
     misses: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: What the request read, for the response cache (app.cache.responses): the records
+    #: (``r:{entity}:{source}:{id}``) and the kinds of relation and list answers (``a:{kind}``).
+    tags: set[str] = field(default_factory=set)
+    #: When the first entry the request read stops being fresh (epoch seconds).
+    expires: float = math.inf
 
 
 def build(
@@ -106,6 +115,8 @@ class FieldCache:
         self.clock = clock
         self.stats = stats or CacheStats()
         self._flights: dict[str, asyncio.Future[Entry | None]] = {}
+        #: Whole answers built from these entries, forgotten with them (when it is on).
+        self.responses: ResponseCache | None = None
 
     # -- records ---------------------------------------------------------------------------------
 
@@ -150,17 +161,20 @@ class FieldCache:
             entries.update(got)
 
         found: dict[str, Any] = {}
+        expires = served.expires
         for native in ids:
             parts = [entries.get(keys[(native, g.name)]) for g in groups]
             if any(p is None for p in parts):
                 continue
             values: dict[str, Any] = {}
             problems: dict[str, str] = {}
-            for part in parts:
+            for g, part in zip(groups, parts, strict=True):
                 assert part is not None
+                expires = min(expires, part.fetched_at + g.ttl)
                 values.update(part.value["values"])
                 problems.update(part.value["problems"])
             found[native] = build(entity, source, native, values, problems)
+        served.expires = expires
         return found
 
     async def _fetch_records(
@@ -289,6 +303,7 @@ class FieldCache:
             if _fresh(entry, ttl, now):
                 assert entry is not None
                 found[key] = entry.value
+                served.expires = min(served.expires, entry.fetched_at + ttl)
             else:
                 missing.append(key)
         if not missing:
@@ -312,6 +327,7 @@ class FieldCache:
             for key in mine:
                 entry = entries[full[key]]
                 served.stale.append(StaleServe(kind, source, key, round(now - entry.fetched_at, 3)))
+                served.expires = min(served.expires, entry.fetched_at + ttl)
                 found[key] = entry.value
         except BaseException as exc:
             for future in flights.values():
@@ -325,6 +341,8 @@ class FieldCache:
             for key, future in flights.items():
                 future.set_result(fresh.get(full[key]))
             found.update(computed)
+            if computed:
+                served.expires = min(served.expires, stamp + ttl)
         finally:
             for key, future in flights.items():
                 if self._flights.get(full[key]) is future:
@@ -333,6 +351,7 @@ class FieldCache:
             shared = await asyncio.shield(flight)
             if shared is None:  # their computation failed: ours answers the same way
                 raise _SharedFlightFailed(kind, source)
+            served.expires = min(served.expires, shared.fetched_at + ttl)
             found[key] = shared.value
         return found
 
@@ -410,6 +429,8 @@ class FieldCache:
         await self.local.delete(keys)
         if self.shared is not None:
             await self._shared(self.shared.delete(keys))
+        if self.responses is not None:
+            await self.responses.forget({record_tag(entity, source, native)})
 
     async def forget_answers(self, *kinds: str) -> None:
         """Forget every relation and list answer of ``kinds`` (after a write that may change
@@ -419,6 +440,8 @@ class FieldCache:
             await self.local.delete_prefix(prefix)
             if self.shared is not None:
                 await self._shared(self.shared.delete_prefix(prefix))
+        if self.responses is not None and kinds:
+            await self.responses.forget({answers_tag(k) for k in kinds})
 
     async def flush(self, entity: str | None = None) -> int:
         """Forget every record (of one entity) and every relation and list answer."""
@@ -429,6 +452,8 @@ class FieldCache:
             removed += await self.local.delete_prefix(prefix)
             if self.shared is not None:
                 removed += await self._shared(self.shared.delete_prefix(prefix)) or 0
+        if self.responses is not None:
+            await self.responses.forget(None)
         return removed
 
     async def _read(self, keys: list[str]) -> dict[str, Entry]:
@@ -476,4 +501,22 @@ def answer_key(kind: str, *parts: object) -> str:
     return "a:" + kind + ":" + ":".join(str(p) for p in parts)
 
 
-__all__ = ["ALWAYS", "FieldCache", "Served", "StaleServe", "answer_key"]
+def record_tag(entity: str, source: str, native: str) -> str:
+    """The tag of a response that read this record (see ``Served.tags``)."""
+    return f"r:{entity}:{source}:{native}"
+
+
+def answers_tag(kind: str) -> str:
+    """The tag of a response that read a relation or list answer of ``kind``."""
+    return f"a:{kind}"
+
+
+__all__ = [
+    "ALWAYS",
+    "FieldCache",
+    "Served",
+    "StaleServe",
+    "answer_key",
+    "answers_tag",
+    "record_tag",
+]

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any
 
-from app.cache.records import Fetch, FieldCache, Served, native_id
+from app.cache.records import Fetch, FieldCache, Served, answers_tag, native_id, record_tag
 from app.connectors.base import (
     CustomerQuery,
     CustomerWriter,
@@ -75,6 +75,8 @@ class CachedSources:
         self, entity: str, source: str, ids: list[str], fields: Fields, fetch: Fetch
     ) -> dict[str, Any]:
         """Records by id: those this request already holds, then the cache, then the CRM."""
+        # Every read by id comes here (relations and lists too): what the request depends on.
+        self.served.tags.update(record_tag(entity, source, i) for i in ids)
         held = self._fetched.get(entity, {})
         found = {i: held[i] for i in ids if i in held}
         rest = [i for i in ids if i not in found]
@@ -93,6 +95,7 @@ class CachedSources:
         """Which ids a relation holds, cached with the TTL of the fastest group of the entity
         ``ttl_of`` it feeds."""
         ttl = self.cache.groups.fastest_ttl(ttl_of)
+        self.served.tags.add(answers_tag(kind))
         return await self.cache.relations(kind, source, keys, ttl, compute, self.served)
 
     async def refresh_fields(
