@@ -221,7 +221,13 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
             )
             if on
             else None,
-            budget=budget_for(name, KINDS[source.kind].rates, resilience.rate_limit, shared)
+            budget=budget_for(
+                name,
+                KINDS[source.kind].rates,
+                resilience.rate_limit,
+                shared,
+                cold_start=resilience.cold_start_pacing,
+            )
             if on
             else None,
             retry=RetryPolicy(
@@ -305,16 +311,20 @@ def change_bus(settings: Settings) -> MemoryBus | RedisBus:
 
 
 def budget_for(
-    name: str, rates: RateDialect, limit: SourceRateLimit | None, redis: Redis | None
+    name: str,
+    rates: RateDialect,
+    limit: SourceRateLimit | None,
+    redis: Redis | None,
+    cold_start: bool = True,
 ) -> SourceBudget:
     """The source's rate budget: its configured pace (shared by every instance through
     Redis when there is one), tightened by the CRM's own rate-limit headers. Without a
     configured pace, the limits learned from the headers are kept in Redis when there is one,
-    for the next instance to start from."""
+    for the next instance to start from (``cold_start`` off: neither learned nor counted)."""
     limiter: RateLimiter | None = None
     if limit is None:
-        store = LearnedLimits(redis) if redis is not None else None
-        return SourceBudget(name, rates, None, store=store)
+        store = LearnedLimits(redis) if redis is not None and cold_start else None
+        return SourceBudget(name, rates, None, store=store, cold_start=cold_start)
     # GCRA lets burst + rate x T through in any T seconds: keep the two summing to the limit
     # less two — one because the CRM's windows need not start when ours do, one because
     # requests released on time can still arrive bunched (a busy client, a slow connection).

@@ -83,6 +83,9 @@ class Resilience(Strict):
     max_concurrency: int = Field(20, ge=1, le=500)
     breaker: Breaker = Breaker()
     rate_limit: SourceRateLimit | None = None
+    #: Without a ``rate_limit``: hold a cold burst back until the CRM's rate headers are seen
+    #: and count requests in flight against them (off: only to measure what it is worth).
+    cold_start_pacing: bool = True
 
 
 class SourceBase(Strict):

@@ -43,18 +43,28 @@ shows calls left.
    ``cold_concurrency`` (2) requests are in flight; the others wait (as every wait, no later
    than their deadline). An answer without readable headers opens the gate too: a CRM that
    does not report its budget has nothing to teach, and is not held back.
-5. **A starting estimate instead of the gate**, where one is known: the limit last learned
+5. **A starting estimate beside the gate**, where one is known: the limit last learned
    from this source's headers (kept in Redis by ``store``, a
    :class:`~app.resilience.learned.LearnedLimits`, so a restarted or new instance starts
    from it), else the vendor's documented ``default_limit``. The estimate's window starts at
    the first request; each request spends one, and headroom pacing (2.) spreads its last
-   tenth over the rest of the window, until an answer's headers state the real budget.
+   tenth over the rest of the window, until an answer's headers state the real budget. The
+   gate stays until then: an account often has more than the estimate, and requests already
+   given slots by it would keep them; a window counted from the estimate is counted afresh
+   from the first headers.
 6. **Requests in flight count.** After each answer, the requests left in a window that resets
    (not a rolling one) are what it reported less the requests still in flight, and each
-   request spends one more; when none are left, requests wait for the window's reset (or an
-   answer showing more). So a burst never sends more than the CRM said it had left. A request
-   whose answer never reaches the budget (a timeout, a dropped connection) stops counting
-   when its task sends again or ends, or at its deadline (:mod:`app.resilience.inflight`).
+   request spends one more. When none are left, requests wait for the window's end and then
+   compete again: the next window's count is its limit less the requests still in flight
+   then (one let go early may reach the CRM late, behind the source's concurrency cap, in
+   its next window), so no slot in a later window is promised in advance. While requests
+   wait so, answers do not recount the window (they are of the window they wait out, often
+   overtaken answers reporting more left than it has). A request whose answer never
+   reaches the budget (a timeout, a dropped connection) stops counting when its task sends
+   again or ends, or at its deadline (:mod:`app.resilience.inflight`).
+
+``cold_start=False`` turns 4. to 6. off (the budget as it was before them: the pause and
+headroom pacing alone), only to measure what they are worth (``tests/benchmarks/burst.py``).
 
 ``window`` (keyword) replaces the dialect's assumed window where the headers do not state
 one; e.g. ``window=10`` for a Salesforce simulator limited per 10 s.
@@ -130,6 +140,7 @@ class SourceBudget:
         window: float | None = None,
         cold_concurrency: int = 2,
         store: LearnedLimits | None = None,
+        cold_start: bool = True,
     ) -> None:
         if not 0 <= headroom < 1:
             raise ValueError("headroom must be at least 0 and below 1")
@@ -159,14 +170,14 @@ class SourceBudget:
         self._limiter_down = False
         # Counting (without a configured pace): the cold gate, the requests in flight and
         # those left in the current window (None: not counted).
-        self._counting = limiter is None
+        self._counting = limiter is None and cold_start
         self._cold = self._counting
         self._cold_concurrency = cold_concurrency
         self._seen = False
         self._inflight = InFlight()
         self._left: float | None = None
         self._left_until = -math.inf
-        self._left_from = -math.inf  # when the counted window starts (a later one: its start)
+        self._queued = 0  # requests waiting for the counted window's end
         self._left_limit = 0.0
         self._left_window = self._window
         self._store = store
@@ -183,8 +194,9 @@ class SourceBudget:
         if self._counting and not self._started:
             await self._start()
         slotted = paced = False
+        woke = -math.inf  # the end of a window waited for: it has ended, whatever the clock
         while True:
-            now = self._clock()
+            now = max(self._clock(), woke)
             if now < self._paused_until:
                 await self._wait(now, self._paused_until, deadline, "paused by the CRM's limit")
                 continue
@@ -192,18 +204,16 @@ class SourceBudget:
                 until = now + COLD_POLL
                 await self._wait(now, until, deadline, "waiting for the CRM's first rate headers")
                 continue
+            if not slotted and self._counting and self._spent(now):
+                woke = await self._next_window(now, deadline)
+                continue
             if not slotted:
                 slot = self._slot(now)
-                spent = self._spent(now)
-                why = "pacing the CRM's remaining budget"
-                if spent or self._left_from > now:
-                    slot = max(slot, self._left_until if spent else self._left_from)
-                    why = "the CRM's window is spent (requests in flight)"
                 if slot > now:
-                    self._check(now, slot, deadline, why)
+                    self._check(now, slot, deadline, "pacing the CRM's remaining budget")
                 self._last_slot = slot
                 if self._counting:
-                    self._take(now, deadline, spent)
+                    self._take(now, deadline)
                 slotted = True
                 if slot > now:
                     await self._sleep(slot - now)
@@ -239,7 +249,8 @@ class SourceBudget:
         start = learned if learned is not None else self.rates.default_limit
         if start is None or self._seen:
             return
-        self._cold = False
+        # The gate stays: a few requests until the first headers say what this account really
+        # has (more, often: requests paced to the estimate would keep their slots).
         self._left_limit, self._left_window = start.limit, start.window
         self._left = None  # the estimate's window starts with the first request
 
@@ -250,20 +261,32 @@ class SourceBudget:
     def _spent(self, now: float) -> bool:
         """Whether no request is left in the counted window (a new window starts when the last
         has ended)."""
-        if not self._counting or self._left_limit <= 0:
+        if self._left_limit <= 0:
             return False
         if self._left is None or now >= self._left_until:
             self._left = self._left_limit - self._inflight.count(now)
-            self._left_from, self._left_until = now, now + self._left_window
+            self._left_until = now + self._left_window
         return self._left <= 0
 
-    def _take(self, now: float, deadline: float | None, spent: bool) -> None:
-        """Count one request let go (``spent``: it goes when the next window starts)."""
+    async def _next_window(self, now: float, deadline: float | None) -> float:
+        """Wait for the counted window's end, then compete again for the next: no slot in it is
+        promised, as requests let go before it and still in flight then count against it (one
+        let go early may reach the CRM late, in its next window). Those already waiting take
+        the next window first: a request that would find it full too looks at the one after
+        for its deadline."""
+        ahead = self._queued // max(int(self._left_limit), 1)
+        opens = self._left_until + ahead * self._left_window
+        self._check(now, opens, deadline, "the CRM's window is spent (requests in flight)")
+        self._queued += 1
+        try:
+            await self._sleep(opens - now)
+        finally:
+            self._queued -= 1
+        return opens
+
+    def _take(self, now: float, deadline: float | None) -> None:
+        """Count one request let go."""
         if self._left is not None:
-            if spent:  # it opens the next window; requests already over this one go there too
-                self._left = self._left_limit + min(self._left, 0.0)
-                self._left_from = self._left_until
-                self._left_until += self._left_window
             self._left -= 1
             if not self._seen and self._left < self._headroom * self._left_limit:
                 # The starting estimate is paced as the headers would be.
@@ -279,12 +302,17 @@ class SourceBudget:
             self._left_limit = 0.0
             self._left = None
             return
+        if self._queued:
+            # Requests wait for this window's end, to be counted afresh then: an answer now is
+            # most likely of this window, overtaken by the later answers that spent it.
+            return
         inflight = self._inflight.count(now)
         left = reading.remaining - inflight
         # An answer overtaken by later ones reports a few more left than they did (no more
         # than were in flight); more than that is new headroom.
         same = (
             self._left is not None
+            and reading.limit == self._left_limit  # else counted from an estimate: recount
             and now < self._left_until
             and reading.reset_at - self._left_until <= min(1.0, reading.window / 2)
             and (before is None or reading.remaining <= before + inflight + 1)
@@ -295,7 +323,7 @@ class SourceBudget:
             self._left = min(self._left, left)
             return
         self._left = left
-        self._left_from, self._left_until = -math.inf, reading.reset_at
+        self._left_until = reading.reset_at
 
     def _learn(self, reading: _Reading) -> None:
         """Keep a newly read limit in the store, for the next instance to start from."""

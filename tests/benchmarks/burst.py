@@ -1,5 +1,6 @@
 """Issue 6: a burst of 200 concurrent dashboards against a rate-limited HubSpot simulator,
-with the resilience layer on and off, side by side in one run."""
+with the resilience layer on and off, side by side in one run. Issue 16 (4): the cold burst
+with no configured limit, cold-start pacing off (before) and on (after), in the same run."""
 
 from __future__ import annotations
 
@@ -37,13 +38,22 @@ async def _burst(name: str, gateway_url: str, simulators_url: str) -> list[Any]:
             await sims.put("/hubspot/__config", json={})
     codes = {c: outcomes.count(c) for c in set(outcomes)}
     refused = ", ".join(f"{n} {c}" for c, n in sorted(codes.items()) if c != "completed")
+    sent, refused_429 = stats["total"], stats["refused"]["total"]
     return [
         name,
         codes.get("completed", 0),
         refused or "0",
-        stats["total"],
-        stats["refused"]["total"],
+        sent,
+        refused_429,
+        f"{100 * refused_429 / sent:.1f} %" if sent else "-",
     ]
+
+
+def _ratio(before: list[Any], after: list[Any]) -> str:
+    """Cold-start pacing's effect on the 429s: before (off) -> after (on)."""
+    b, a = before[4], after[4]
+    ratio = f"{b / a:.0f}x fewer" if a else ("none either way" if not b else "all avoided")
+    return f"Cold-start pacing, 429s: {b} ({before[5]}) off -> {a} ({after[5]}) on: {ratio}"
 
 
 async def run() -> None:
@@ -55,15 +65,29 @@ async def run() -> None:
         paced["hubspot"] = {**base["hubspot"], "resilience": {"rate_limit": LIMIT}}
         async with harness.gateway(sims, {"sources": paced}) as url:
             paced_row = await _burst("resilience on, account limit configured", url, sims)
+        cold_off = {
+            **base,
+            "hubspot": {**base["hubspot"], "resilience": {"cold_start_pacing": False}},
+        }
+        async with harness.gateway(sims, {"sources": cold_off}) as url:
+            before_row = await _burst("CRM headers only, cold-start pacing off (before)", url, sims)
         async with harness.gateway(sims) as url:
-            on_row = await _burst("resilience on, CRM headers only", url, sims)
+            on_row = await _burst("CRM headers only, cold-start pacing on (after)", url, sims)
         async with harness.gateway(sims, {"sources": off}) as url:
             off_row = await _burst("resilience off", url, sims)
     print(
         table(
             f"Burst: {QUERIES} concurrent dashboards, HubSpot limited to "
             f"{LIMIT['requests']} requests per {LIMIT['per_seconds']} s, 10 s deadline",
-            ["gateway", "completed", "refused (code)", "HubSpot requests sent", "429s received"],
-            [paced_row, on_row, off_row],
+            [
+                "gateway",
+                "completed",
+                "refused (code)",
+                "HubSpot requests sent",
+                "429s received",
+                "429 %",
+            ],
+            [paced_row, before_row, on_row, off_row],
         )
     )
+    print(_ratio(before_row, on_row))

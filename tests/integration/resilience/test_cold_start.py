@@ -17,10 +17,12 @@ from redis.backoff import NoBackoff
 from app.connectors.http import UpstreamClient
 from app.connectors.hubspot.ratelimit import HubSpotRates
 from app.connectors.player_stats.ratelimit import PlayerStatsRates
+from app.connectors.zendesk.ratelimit import ZendeskRates
+from app.resilience import deadline
 from app.resilience.budget import SourceBudget
 from app.resilience.learned import LearnedLimits
 from app.resilience.rates import WindowLimit
-from app.simulators.credentials import HUBSPOT_TOKEN
+from app.simulators.credentials import HUBSPOT_TOKEN, ZENDESK_API_TOKEN, ZENDESK_EMAIL
 from app.simulators.server import RunningSimulators
 
 BURST = 120
@@ -109,3 +111,77 @@ async def test_a_store_that_is_down_fails_no_request_and_is_logged_once(
         assert len(warnings) == 1
     finally:
         await redis.aclose()
+
+
+# A steady load across many windows: 30 callers against 20 requests a second, answers
+# reordered by the simulator's jitter, so that windows fill, pause and reopen while
+# requests wait for slots in the next one.
+STEADY = {"requests": 20, "per_seconds": 1}
+STEADY_SECONDS = 5
+
+
+async def steady(simulators: RunningSimulators) -> dict[str, int]:
+    """``STEADY_SECONDS`` of 30 callers reading HubSpot one after another; the counts."""
+    base = simulators.url("/hubspot")
+    config = {"rate_limit": STEADY, "latency_ms": 20, "jitter_ms": 40}
+    async with httpx.AsyncClient(base_url=base) as control:
+        (await control.post("/__reset")).raise_for_status()
+        (await control.put("/__config", json=config)).raise_for_status()
+    budget = SourceBudget("hubspot", HubSpotRates(), None)
+    headers = {"Authorization": f"Bearer {HUBSPOT_TOKEN}"}
+    client = UpstreamClient("hubspot", base, headers=headers, budget=budget, max_concurrency=30)
+    end = time.monotonic() + STEADY_SECONDS
+
+    async def caller(i: int) -> None:
+        while time.monotonic() < end:
+            await client.send("GET", f"/crm/v3/objects/contacts/{1001 + i % 50}", route="c")
+
+    try:
+        await asyncio.gather(*(caller(i) for i in range(30)))
+    finally:
+        await client.aclose()
+    async with httpx.AsyncClient(base_url=base) as control:
+        stats = (await control.get("/__stats")).json()
+        (await control.put("/__config", json={})).raise_for_status()
+    return {"sent": stats["total"], "refused": stats["refused"]["total"]}
+
+
+async def test_a_steady_load_spends_each_window_and_no_more(
+    simulators: RunningSimulators,
+) -> None:
+    """Requests holding slots in the next window stay counted there: an answer of the window
+    before does not spend that one again (which skipped every other window), and a pause does
+    not forget them (which let them go on top of a fresh count: 429s)."""
+    paced = await steady(simulators)
+    allowed = STEADY["requests"] * STEADY_SECONDS / STEADY["per_seconds"]
+    print(f"steady load for {STEADY_SECONDS} s under {STEADY}: {paced}, ~{allowed:.0f} allowed")
+    assert paced["refused"] <= 0.01 * paced["sent"]
+    assert paced["sent"] >= 0.75 * allowed  # every window used, none skipped
+
+
+async def test_a_crm_allowing_more_than_the_starting_estimate_is_not_held_to_it(
+    simulators: RunningSimulators,
+) -> None:
+    # Zendesk's documented default (200 a minute) is where a cold budget starts; this account
+    # allows far more, and says so in its first answer's headers. Sent after that: 300 more,
+    # within a 5 s deadline. Held to the estimate's window, 100 would wait a minute and fail.
+    base = simulators.url("/zendesk")
+    async with httpx.AsyncClient(base_url=base) as control:
+        (await control.post("/__reset")).raise_for_status()
+        limit = {"rate_limit": {"requests": 100_000, "per_seconds": 60}}
+        (await control.put("/__config", json=limit)).raise_for_status()
+    budget = SourceBudget("zendesk", ZendeskRates(), None)
+    auth = httpx.BasicAuth(f"{ZENDESK_EMAIL}/token", ZENDESK_API_TOKEN)
+    client = UpstreamClient("zendesk", base, auth=auth, budget=budget, max_concurrency=10)
+    try:
+        with deadline.within(5):
+            answers = await asyncio.gather(
+                *(client.send("GET", "/api/v2/tickets/count", route="count") for _ in range(300)),
+                return_exceptions=True,
+            )
+    finally:
+        await client.aclose()
+        async with httpx.AsyncClient(base_url=base) as control:
+            (await control.put("/__config", json={})).raise_for_status()
+    failed = [a for a in answers if isinstance(a, BaseException)]
+    assert [str(f) for f in failed] == []
