@@ -60,7 +60,9 @@ def worker_app() -> Any:
     """The gateway of one worker process (uvicorn's app factory for ``--workers N``)."""
     from app.config import load_config
     from app.main import create_app
+    from app.serving import follow_supervisor
 
+    follow_supervisor()
     return create_app(load_config(Path(os.environ[CONFIG_ENV])))
 
 

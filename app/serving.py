@@ -8,13 +8,22 @@ on that very socket, so no other process can take the port in between.
 :func:`serve_workers` serves with several processes: uvicorn's supervisor starts each worker
 (a fresh interpreter that builds the app from an import string) on that same socket, so the
 kernel hands each new connection to one of them; it restarts a worker that dies, and stops
-them all on Ctrl-C or SIGTERM.
+them all on Ctrl-C or SIGTERM. A worker never outlives its supervisor (:func:`follow_supervisor`):
+when the supervisor is killed (``kill -9``, the OOM killer), each worker is sent SIGTERM and
+stops as on Ctrl-C, instead of serving on, unsupervised, from the inherited socket.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
+import os
+import signal
 import socket
+import sys
+import threading
+import time
 from typing import Any
 
 import uvicorn
@@ -75,10 +84,47 @@ def serve(app: Any, sock: socket.socket, **config: Any) -> bool:
     return server.started
 
 
+#: The supervisor's process id, as its workers inherit it.
+SUPERVISOR_ENV = "CRMGRAPH_SUPERVISOR_PID"
+#: ``prctl`` option: the signal a process receives when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+#: How often a worker looks whether its supervisor is alive where the kernel cannot say.
+_WATCH_SECONDS = 1.0
+
+
+def follow_supervisor() -> None:
+    """In a worker process: be sent SIGTERM when the supervisor dies. On Linux the kernel
+    sends it (``PR_SET_PDEATHSIG``); elsewhere a thread looks every second. A supervisor that
+    died before this was set up is noticed at once (the worker's parent is no longer it)."""
+    supervisor = int(os.environ.get(SUPERVISOR_ENV, "0"))
+    if not supervisor:
+        return
+    if not (sys.platform == "linux" and _death_signal(signal.SIGTERM)):
+        threading.Thread(target=_watch, args=(supervisor,), daemon=True).start()
+    if os.getppid() != supervisor:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _death_signal(signum: int) -> bool:
+    """Ask Linux to send ``signum`` to this process when its parent dies; whether it took."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        return int(libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch(supervisor: int) -> None:
+    while os.getppid() == supervisor:
+        time.sleep(_WATCH_SECONDS)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve_workers(app: str, sock: socket.socket, workers: int, **config: Any) -> bool:
     """Serve the app that the import string ``app`` names (``module:factory``, called in each
     worker) with ``workers`` processes on ``sock``, until Ctrl-C or SIGTERM stops them all;
     whether they started (a worker whose start-up failed stops the others: its log says why)."""
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())  # inherited by each worker it starts
     supervisor = Multiprocess(
         uvicorn.Config(app, factory=True, workers=workers, **config), sockets=[sock]
     )

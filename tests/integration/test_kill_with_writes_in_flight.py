@@ -69,7 +69,9 @@ async def test_creates_in_flight_at_a_kill_are_applied_once_and_their_keys_resol
     config, admin = setup
     log = tmp_path / "server.log"
     leads = {str(uuid.uuid4()): new_lead() for _ in range(N)}
-    async with serve(config, admin, log) as (gql, proc):
+    # One process: the one that has had Salesforce's answer to the first query (a second worker
+    # would hold back all but 2 of its creates until its own first answer: cold-start pacing).
+    async with serve(config, admin, log, "--workers", "1") as (gql, proc):
         await gql.data("{ leads(first: 1) { edges { cursor } } }")  # the OAuth token first
         before = await lead_posts(upstreams)
         await upstreams.configure("salesforce", {"routes": {LEAD_POSTS: {"latency_ms": 3000}}})

@@ -53,9 +53,11 @@ def setup(simulators: RunningSimulators, tmp_path: Path) -> tuple[Path, str, Pat
 
 
 @contextlib.asynccontextmanager
-async def serve(config: Path, admin: str, log: Path) -> AsyncIterator[tuple[GraphQL, Any]]:
-    """`crmgraph serve --config` as a process of its own; the admin client and the process.
-    Whatever is still running at the end is killed."""
+async def serve(
+    config: Path, admin: str, log: Path, *args: str
+) -> AsyncIterator[tuple[GraphQL, Any]]:
+    """`crmgraph serve --config` (and ``args``) in a session of its own; the admin client and
+    the process. Whatever is still running at the end is killed, workers and all."""
     port = free_port()
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
@@ -65,9 +67,11 @@ async def serve(config: Path, admin: str, log: Path) -> AsyncIterator[tuple[Grap
             str(config),
             "--port",
             str(port),
+            *args,
             env={**os.environ, **DEMO_ENV},
             stdout=out,
             stderr=out,
+            start_new_session=True,
         )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -76,13 +80,14 @@ async def serve(config: Path, admin: str, log: Path) -> AsyncIterator[tuple[Grap
         async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as client:
             yield GraphQL(client), proc
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
 
 
 async def kill(proc: Any) -> None:
-    proc.send_signal(signal.SIGKILL)
+    """A crash of the whole service: the server and any worker processes, at once."""
+    os.killpg(proc.pid, signal.SIGKILL)
     assert await proc.wait() == -signal.SIGKILL
 
 

@@ -198,6 +198,19 @@ def test_ctrl_c_stops_every_worker(shared_config: Path) -> None:
             httpx.get(f"http://127.0.0.1:{port}/healthz")
 
 
+def test_a_supervisor_killed_with_sigkill_takes_its_workers_with_it(shared_config: Path) -> None:
+    """Only the supervisor is killed (as the OOM killer would): its workers must not go on
+    serving from the inherited socket, unsupervised and never restarted."""
+    with serving(shared_config, "--workers", "2") as (proc, port, _):
+        workers = workers_of(proc.pid)
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        assert gone(workers), f"left serving: {workers}"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz")
+
+
 def test_with_redis_the_default_is_one_worker_per_core(shared_config: Path) -> None:
     with serving(shared_config) as (proc, _, _):
         cores = os.cpu_count() or 1
