@@ -15,12 +15,15 @@ Most of a dashboard's thousands of fields are *plain*: a scalar or enum read off
 the default resolver, with no arguments. Those are answered in one loop per record
 (``execute_fields``), without graphql-core's per-field resolve info, path and completion; any
 plain field whose value is not simply readable (null where it may not be, unreadable, not
-serialisable) goes the ordinary way, which raises the same error at the same path.
+serialisable) goes the ordinary way, which raises the same error at the same path. A field read
+the same way whose value is an object, or a list of objects, of one concrete type (a
+connection's ``edges`` and ``node``, a ``Money``) is completed in place too (``Nested``): its
+subfields are executed straight away, with graphql-core's own error handling at each level.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -84,22 +87,58 @@ class Plain:
     non_null: bool
 
 
+#: The resolve info given to ``is_type_of`` in place: the schema's (Strawberry's, and those of
+#: ``schema/``) look at the object alone.
+NO_INFO: Any = None
+
 #: What ``Plain.answer`` returns when the field must go the ordinary way.
 ORDINARY = object()
 
 
-def plain_field(field: GraphQLField, details: FieldDetailsList) -> Plain | None:
+def _default_read(field: GraphQLField, details: FieldDetailsList) -> StrawberryField | None:
+    """The Strawberry field of one read by the default resolver, without arguments."""
     if field.args or details[0].node.arguments:
         return None
     # Strawberry marks the resolver of a field it reads with its default resolver.
     if not getattr(field.resolve, "_is_default", False):
         return None
     definition = field.extensions.get("strawberry-definition")
+    return definition if isinstance(definition, StrawberryField) else None
+
+
+def plain_field(field: GraphQLField, details: FieldDetailsList) -> Plain | None:
+    definition = _default_read(field, details)
     leaf = get_nullable_type(field.type)
-    if not isinstance(definition, StrawberryField) or not is_leaf_type(leaf):
+    if definition is None or not is_leaf_type(leaf):
         return None
     read, name = definition.default_resolver, definition.python_name
     return Plain(read, name, leaf, is_non_null_type(field.type))
+
+
+@dataclass(frozen=True, slots=True)
+class Nested:
+    """A field read by the default resolver whose value is an object, or a list of objects,
+    of one concrete type."""
+
+    read: Callable[[Any, str], Any]
+    name: str
+    type: GraphQLOutputType  # the field's type
+    object_type: GraphQLObjectType
+    #: The list's item type, None when the field is one object.
+    item_type: GraphQLOutputType | None
+
+
+def nested_field(field: GraphQLField, details: FieldDetailsList) -> Nested | None:
+    definition = _default_read(field, details)
+    if definition is None:
+        return None
+    nullable = get_nullable_type(field.type)
+    item_type = nullable.of_type if is_list_type(nullable) else None
+    inner = get_nullable_type(item_type) if item_type is not None else nullable
+    if not is_object_type(inner):
+        return None
+    read, name = definition.default_resolver, definition.python_name
+    return Nested(read, name, field.type, inner, item_type)
 
 
 def answer(plain: Plain, source: Any) -> Any:
@@ -114,8 +153,9 @@ def answer(plain: Plain, source: Any) -> Any:
     return ORDINARY if coerced is None or coerced is Undefined else coerced
 
 
-#: A selection of one type: each response name with its fields and, when plain, how to read it.
-Plan = list[tuple[str, FieldDetailsList, Plain | None]]
+#: A selection of one type: each response name with its fields and, when read in place
+#: (plain or nested), how to read it.
+Plan = list[tuple[str, FieldDetailsList, Plain | Nested | None]]
 
 
 class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -140,10 +180,10 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         for name, details in grouped.items():
             field_name = details[0].node.name.value
             field = self.schema.get_field(parent_type, field_name)
-            plain = None
+            fast: Plain | Nested | None = None
             if self.plain_fields and field and (parent_type.name, field_name) not in denied:
-                plain = plain_field(field, details)
-            plan.append((name, details, plain))
+                fast = plain_field(field, details) or nested_field(field, details)
+            plan.append((name, details, fast))
         self._plans[key] = (grouped, plan)
         return plan
 
@@ -159,16 +199,20 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         pending: list[str] = []
         try:
-            for name, details, plain in self._plan(parent_type, grouped_field_set):
-                if plain is not None:
-                    value = answer(plain, source_value)
+            for name, details, fast in self._plan(parent_type, grouped_field_set):
+                if type(fast) is Plain:
+                    value = answer(fast, source_value)
                     if value is not ORDINARY:
                         results[name] = value
                         continue
                 field_path = Path(path, name, parent_type.name)
-                result = self.execute_field(
-                    parent_type, source_value, details, field_path, position_context
-                )
+                result = ORDINARY
+                if type(fast) is Nested and position_context is None:
+                    result = self._nested(fast, source_value, details, field_path)
+                if result is ORDINARY:
+                    result = self.execute_field(
+                        parent_type, source_value, details, field_path, position_context
+                    )
                 if result is not Undefined:
                     results[name] = result
                     if self.is_awaitable(result):
@@ -177,18 +221,99 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if pending:
                 self.settle_in_background([results[name] for name in pending])
             raise
-        if not pending:
-            return results
+        return self._gathered(results, pending)
 
-        async def gathered() -> dict[str, Any]:
-            if len(pending) == 1:
-                results[pending[0]] = await results[pending[0]]
+    def _nested(self, nested: Nested, source: Any, details: FieldDetailsList, path: Path) -> Any:
+        """A nested field completed in place, or ``ORDINARY`` (decided before anything runs)
+        when its value is not simply an object, or a list of objects, of its type. An error
+        of a subfield is handled as graphql-core handles it: null here, or raised to the
+        parent when the field may not be null."""
+        try:
+            value = nested.read(source, nested.name)
+        except Exception:
+            return ORDINARY
+        if value is None:
+            return ORDINARY if is_non_null_type(nested.type) else None
+        grouped, defers, _ = self.collect_subfields(nested.object_type, details)
+        items = value if nested.item_type is not None else (value,)
+        if defers or not isinstance(items, (list, tuple)):
+            return ORDINARY
+        is_type_of = nested.object_type.is_type_of
+        for item in items:
+            if item is None or (is_type_of is not None and is_type_of(item, NO_INFO) is not True):
+                return ORDINARY
+        try:
+            if nested.item_type is None:
+                completed = self.execute_fields(nested.object_type, value, path, grouped, None)
             else:
-                awaited = await gather_with_cancel(*(results[name] for name in pending))
-                results.update(zip(pending, awaited, strict=True))
-            return results
+                completed = self._nested_items(nested, items, details, path, grouped)
+        except Exception as error:
+            self.handle_field_error(error, nested.type, details, path)
+            return None
+        if not self.is_awaitable(completed):
+            return completed
+        return self._settled(completed, nested.type, details, path)
+
+    def _nested_items(
+        self,
+        nested: Nested,
+        items: list[Any] | tuple[Any, ...],
+        details: FieldDetailsList,
+        path: Path,
+        grouped: GroupedFieldSet,
+    ) -> Any:
+        """A list of objects completed in place (graphql-core's ``complete_iterable_value``)."""
+        item_type = nested.item_type
+        assert item_type is not None
+        completed: list[Any] = []
+        pending: list[int] = []
+        try:
+            for index, item in enumerate(items):
+                item_path = path.add_key(index, None)
+                try:
+                    done = self.execute_fields(nested.object_type, item, item_path, grouped, None)
+                except Exception as error:
+                    self.handle_field_error(error, item_type, details, item_path)
+                    done = None
+                if self.is_awaitable(done):
+                    done = self._settled(done, item_type, details, item_path)
+                    pending.append(index)
+                completed.append(done)
+        except Exception:
+            if pending:
+                self.settle_in_background([completed[index] for index in pending])
+            raise
+        return self._gathered(completed, pending)
+
+    def _gathered(self, container: Any, pending: list[Any]) -> Any:
+        """``container`` itself when nothing in it is pending, else an awaitable of it
+        with each pending entry (a key or an index) replaced by its awaited value."""
+        if not pending:
+            return container
+
+        async def gathered() -> Any:
+            if len(pending) == 1:
+                container[pending[0]] = await container[pending[0]]
+            else:
+                awaited = await gather_with_cancel(*(container[key] for key in pending))
+                for key, value in zip(pending, awaited, strict=True):
+                    container[key] = value
+            return container
 
         return gathered()
+
+    async def _settled(
+        self,
+        completed: Awaitable[Any],
+        return_type: GraphQLOutputType,
+        details: FieldDetailsList,
+        path: Path,
+    ) -> Any:
+        try:
+            return await completed
+        except Exception as error:
+            self.handle_field_error(error, return_type, details, path)
+            return None
 
     def execute_field(
         self,

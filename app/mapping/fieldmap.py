@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from app.mapping.converters import ConversionError
@@ -73,6 +74,8 @@ class FieldMap:
     def __init__(self, fields: Mapping[str, Wire], always: Iterable[str] = ()) -> None:
         self.fields = dict(fields)
         self.always = tuple(always)
+        # How to read each set of domain fields asked for, worked out once per set.
+        self._steps = lru_cache(maxsize=256)(self._read_steps)
 
     def with_fields(self, extra: Mapping[str, Wire]) -> FieldMap:
         """This map with more fields (the config's custom fields)."""
@@ -90,14 +93,29 @@ class FieldMap:
 
     def read(self, record: Mapping[str, Any], domain_fields: Iterable[str] | None = None) -> Mapped:
         """Domain values for ``domain_fields`` (all declared if None) from a wire record."""
+        wanted = tuple(self.fields if domain_fields is None else domain_fields)
         values: dict[str, Any] = {}
         problems: dict[str, str] = {}
-        for name in self.fields if domain_fields is None else domain_fields:
-            spec = self.fields.get(name)
-            if spec is None:
-                continue
+        plain = type(record) is dict
+        for name, convert, steps, key in self._steps(wanted):
             try:
-                values[name] = spec.convert(*[dig(record, steps) for steps in spec.steps])
+                if key is not None and plain:  # one top-level property of a JSON object
+                    values[name] = convert(record.get(key))
+                else:
+                    values[name] = convert(*[dig(record, path) for path in steps])
             except ConversionError as exc:
                 problems[name] = str(exc)
         return Mapped(values, problems)
+
+    def _read_steps(
+        self, wanted: tuple[str, ...]
+    ) -> list[tuple[str, Callable[..., Any], tuple[tuple[str, ...], ...], str | None]]:
+        """Each declared field of ``wanted`` once: its converter, its paths, and the property
+        when it reads one top-level property alone."""
+        found = []
+        for name in dict.fromkeys(wanted):
+            spec = self.fields.get(name)
+            if spec is not None:
+                single = spec.steps[0][0] if len(spec.steps) == 1 == len(spec.steps[0]) else None
+                found.append((name, spec.convert, spec.steps, single))
+        return found
