@@ -37,11 +37,16 @@ def _listen(host: str, port: int, hint: str) -> socket.socket:
         raise CommandError(str(exc)) from None
 
 
-def _served(app: Any, sock: socket.socket, workers: int = 1, **config: Any) -> int:
-    """Serve ``app`` on ``sock``: in this process, or with ``workers`` processes, each
-    building the app from ``CONFIG_ENV`` (:func:`worker_app`)."""
-    from app.serving import serve, serve_workers
+def _served(
+    app: Any, sock: socket.socket, workers: int = 1, gc_allocations: int = 0, **config: Any
+) -> int:
+    """Serve ``app`` on ``sock``: in this process (its collector tuned, :func:`tune_gc`), or
+    with ``workers`` processes, each building the app from ``CONFIG_ENV``
+    (:func:`worker_app`)."""
+    from app.serving import serve, serve_workers, tune_gc
 
+    if workers == 1:
+        tune_gc(gc_allocations)
     started = (
         serve_workers(f"{__name__}:worker_app", sock, workers, **config)
         if workers > 1
@@ -60,10 +65,13 @@ def worker_app() -> Any:
     """The gateway of one worker process (uvicorn's app factory for ``--workers N``)."""
     from app.config import load_config
     from app.main import create_app
-    from app.serving import follow_supervisor
+    from app.serving import follow_supervisor, tune_gc
 
     follow_supervisor()
-    return create_app(load_config(Path(os.environ[CONFIG_ENV])))
+    settings = load_config(Path(os.environ[CONFIG_ENV]))
+    app = create_app(settings)
+    tune_gc(settings.server.gc_allocations)
+    return app
 
 
 def _unshared(settings: Settings) -> list[str]:
@@ -158,6 +166,7 @@ def _serve(args: argparse.Namespace) -> int:
         create_app(settings) if workers == 1 else None,
         sock,
         workers,
+        settings.server.gc_allocations,
         log_level="info",
         # OpenTelemetry's SDK beside uvloop has been seen to crash the process (uvloop#706):
         # with tracing on, the stock asyncio loop.
@@ -207,6 +216,7 @@ def _demo(args: argparse.Namespace) -> int:
                 create_app(settings) if workers == 1 else None,
                 sock,
                 workers,
+                settings.server.gc_allocations,
                 log_level="warning",
                 ws_max_size=settings.limits.max_body_bytes,
             )

@@ -391,6 +391,10 @@ class Server(Strict):
     startup_check: bool = True
     #: How long start-up waits for that check; past it, the check finishes in the background.
     startup_check_seconds: float = Field(5.0, ge=0, le=120)
+    #: ``crmgraph serve`` tunes Python's garbage collector for serving: the heap built at
+    #: start-up is frozen (never scanned again), and the youngest objects are collected every
+    #: this many allocations instead of Python's 700. 0 leaves Python's own settings.
+    gc_allocations: int = Field(50_000, ge=0, le=10_000_000)
 
 
 class Settings(Strict):

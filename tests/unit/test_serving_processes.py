@@ -1,5 +1,6 @@
-"""A worker of ``serve --workers N`` stops when its supervisor dies: real processes, with a
-shell standing in for the supervisor (it starts the worker, then exits)."""
+"""How ``serve`` runs its processes, in real processes. A worker of ``serve --workers N`` stops
+when its supervisor dies (a shell stands in for the supervisor: it starts the worker, then
+exits); the garbage collector is tuned for serving."""
 
 from __future__ import annotations
 
@@ -84,3 +85,24 @@ def test_a_process_not_started_by_a_supervisor_follows_nothing(tmp_path: Path) -
         timeout=60,
     )
     assert (proc.returncode, proc.stdout) == (0, b"on\n"), proc.stderr
+
+
+TUNED = """
+import gc, sys
+from app.serving import tune_gc
+tune_gc(int(sys.argv[1]))
+print(gc.get_threshold()[0], gc.get_freeze_count() > 0)
+"""
+
+
+@pytest.mark.parametrize(("allocations", "expected"), [(50_000, "50000 True"), (0, "700 False")])
+def test_the_collector_is_tuned_for_serving(allocations: int, expected: str) -> None:
+    """In a fresh interpreter, as ``serve`` and each worker do once their app is built."""
+    proc = subprocess.run(
+        [sys.executable, "-c", TUNED, str(allocations)],
+        env={**os.environ, "PYTHONPATH": ROOT},
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout.decode().strip() == expected
