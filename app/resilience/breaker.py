@@ -32,6 +32,7 @@ class CircuitBreaker:
         self.open_for = open_for
         self.clock = clock
         self._calls: deque[tuple[float, bool]] = deque()
+        self._failed = 0  # how many of ``_calls`` failed: kept, not counted per call
         self._state: State = "closed"
         self._opened_at = 0.0
         self._probing = False
@@ -68,23 +69,28 @@ class CircuitBreaker:
             self._probing = False
             if ok:
                 self._state = "closed"
-                self._calls.clear()
+                self._forget()
             else:
                 self._open(now)
             return
-        self._calls.append((now, ok))
-        while self._calls and now - self._calls[0][0] > self.window:
-            self._calls.popleft()
-        failed = sum(1 for _, good in self._calls if not good)
+        calls = self._calls
+        calls.append((now, ok))
+        self._failed += not ok
+        while now - calls[0][0] > self.window:
+            self._failed -= not calls.popleft()[1]
         if (
             self._state == "closed"
-            and len(self._calls) >= self.min_calls
-            and failed / len(self._calls) >= self.failure_rate
+            and len(calls) >= self.min_calls
+            and self._failed / len(calls) >= self.failure_rate
         ):
             self._open(now)
 
     def _open(self, now: float) -> None:
         self._state = "open"
         self._opened_at = now
-        self._calls.clear()
+        self._forget()
         self.opened += 1
+
+    def _forget(self) -> None:
+        self._calls.clear()
+        self._failed = 0

@@ -36,6 +36,29 @@ def test_old_calls_leave_the_window() -> None:
     assert b.state == "closed"  # the first two failures are out of the 10 s window
 
 
+def test_failures_that_left_the_window_or_preceded_a_close_no_longer_count() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    b.record(False)
+    clock.now = 5
+    b.record(True)
+    b.record(True)
+    clock.now = 11  # the failure at 0 leaves the window
+    b.record(False)
+    b.record(True)
+    assert b.state == "closed"  # 1 of 4 failed (2 of 4 if the one at 0 still counted)
+    b.record(False)
+    assert b.state == "closed"  # 2 of 5
+    b.record(False)
+    assert b.state == "open"  # 3 of 6
+    clock.now = 17
+    assert b.allow()
+    b.record(True)  # the probe closes it: the count starts again
+    for ok in (True, False, True, True):
+        b.record(ok)
+    assert b.state == "closed"  # 1 of 4 since the probe
+
+
 def test_after_open_for_one_probe_goes_through_and_success_closes() -> None:
     clock = Clock()
     b = breaker(clock)
