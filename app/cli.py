@@ -168,6 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
         workers,
         settings.server.gc_allocations,
         log_level="info",
+        timeout_keep_alive=settings.server.keep_alive_seconds,
         # OpenTelemetry's SDK beside uvloop has been seen to crash the process (uvloop#706):
         # with tracing on, the stock asyncio loop.
         loop="asyncio" if settings.observability.tracing.enabled else "auto",
@@ -218,6 +219,7 @@ def _demo(args: argparse.Namespace) -> int:
                 workers,
                 settings.server.gc_allocations,
                 log_level="warning",
+                timeout_keep_alive=settings.server.keep_alive_seconds,
                 ws_max_size=settings.limits.max_body_bytes,
             )
     except BrokenPipeError:

@@ -395,6 +395,10 @@ class Server(Strict):
     #: start-up is frozen (never scanned again), and the youngest objects are collected every
     #: this many allocations instead of Python's 700. 0 leaves Python's own settings.
     gc_allocations: int = Field(50_000, ge=0, le=10_000_000)
+    #: How long an idle keep-alive connection stays open. Longer than the idle timeout of any
+    #: load balancer or proxy in front (one that pools connections to the gateway, an ALB's
+    #: 60 s): a request it sends on a connection the gateway is closing fails unanswered.
+    keep_alive_seconds: int = Field(75, ge=1, le=3600)
 
 
 class Settings(Strict):
