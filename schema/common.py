@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -133,7 +132,9 @@ NON_NULL = ("status",)
 
 
 def usable(records: list[R], info: Info) -> list[R]:
-    """The records of a list that can be shown; each one left out is reported."""
+    """The records of a list that can be shown; each one left out is reported. (A relation
+    whose source failed answers ``[]`` with the error at its path: the executor does that for
+    every list.)"""
     kept: list[R] = []
     for record in records:
         problems = getattr(record, "problems", None)
@@ -149,12 +150,6 @@ def usable(records: list[R], info: Info) -> list[R]:
             info,
         )
     return kept
-
-
-async def shown(info: Info, load: Awaitable[list[R]]) -> list[R]:
-    """The records of a relation list that can be shown. (A relation whose source failed
-    answers ``[]`` with the error at its path: the executor does that for every list.)"""
-    return usable(await load, info)
 
 
 def parse_id(value: str) -> NodeId:

@@ -14,10 +14,11 @@ from schema.common import (
     ExternalRefType,
     Node,
     page_size,
-    shown,
+    usable,
 )
-from schema.context import Info
+from schema.context import Context, Info
 from schema.fields import plain_fields
+from schema.relations import Arguments, Relation
 
 if TYPE_CHECKING:
     from schema.leads import LeadType
@@ -27,6 +28,42 @@ if TYPE_CHECKING:
 LeadRef = Annotated["LeadType", strawberry.lazy("schema.leads")]
 TicketRef = Annotated["TicketType", strawberry.lazy("schema.tickets")]
 PlayerStatsRef = Annotated["PlayerStatsType", strawberry.lazy("schema.players")]
+
+
+def _start_leads(root: Customer, context: Context, _: Arguments) -> Any:
+    return context.loaders.leads_by_email.load(root.email) if root.email else []
+
+
+def _shown(records: list[Any], _: Arguments, info: Info) -> list[Any]:
+    return usable(records, info)
+
+
+def _first(arguments: Arguments) -> int:
+    first = arguments.get("first", 20)
+    return 20 if first is None else page_size(first, 500)
+
+
+def _start_tickets(root: Customer, context: Context, arguments: Arguments) -> Any:
+    _first(arguments)  # refused before anything is loaded
+    status = arguments.get("status")
+    statuses = None if status is None else tuple(sorted(set(status), key=lambda s: s.value))
+    key = TicketsKey(root.id.native, root.email, statuses)
+    return context.loaders.tickets_by_requester.load(key)
+
+
+def _first_shown(records: list[Any], arguments: Arguments, info: Info) -> list[Any]:
+    return usable(records, info)[: _first(arguments)]
+
+
+def _start_player_stats(root: Customer, context: Context, _: Arguments) -> Any:
+    if not root.player_id:
+        return None
+    return context.loaders.player.load(PlayerKey(root.brand, root.player_id))
+
+
+LEADS = Relation(_start_leads, _shown)
+TICKETS = Relation(_start_tickets, _first_shown)
+PLAYER_STATS = Relation(_start_player_stats)
 
 
 @strawberry.type(name="Customer")
@@ -39,15 +76,17 @@ class CustomerType(Node):
         return root.external_refs  # type: ignore[return-value]
 
     @strawberry.field(
-        description="Leads with this customer's email, oldest first.", graphql_type=list[LeadRef]
+        description="Leads with this customer's email, oldest first.",
+        graphql_type=list[LeadRef],
+        metadata=LEADS.metadata(),
     )
     async def leads(self, root: strawberry.Parent[Customer], info: Info) -> list[Lead]:
-        if not root.email:
-            return []
-        return await shown(info, info.context.loaders.leads_by_email.load(root.email))
+        return await LEADS.resolve(root, info, {})  # type: ignore[no-any-return]
 
     @strawberry.field(
-        description="This customer's tickets, newest first.", graphql_type=list[TicketRef]
+        description="This customer's tickets, newest first.",
+        graphql_type=list[TicketRef],
+        metadata=TICKETS.metadata(),
     )
     async def tickets(
         self,
@@ -56,19 +95,14 @@ class CustomerType(Node):
         status: list[TicketStatus] | None = None,
         first: int | None = 20,
     ) -> list[Ticket]:
-        first = 20 if first is None else page_size(first, 500)
-        statuses = None if status is None else tuple(sorted(set(status), key=lambda s: s.value))
-        key = TicketsKey(root.id.native, root.email, statuses)
-        tickets = await shown(info, info.context.loaders.tickets_by_requester.load(key))
-        return tickets[:first]
+        arguments = {"status": status, "first": first}
+        return await TICKETS.resolve(root, info, arguments)  # type: ignore[no-any-return]
 
-    @strawberry.field(graphql_type=PlayerStatsRef | None)
+    @strawberry.field(graphql_type=PlayerStatsRef | None, metadata=PLAYER_STATS.metadata())
     async def player_stats(
         self, root: strawberry.Parent[Customer], info: Info
     ) -> PlayerStats | None:
-        if not root.player_id:
-            return None
-        return await info.context.loaders.player.load(PlayerKey(root.brand, root.player_id))
+        return await PLAYER_STATS.resolve(root, info, {})  # type: ignore[no-any-return]
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:

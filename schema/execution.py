@@ -19,11 +19,19 @@ serialisable) goes the ordinary way, which raises the same error at the same pat
 the same way whose value is an object, or a list of objects, of one concrete type (a
 connection's ``edges`` and ``node``, a ``Money``) is completed in place too (``Nested``): its
 subfields are executed straight away, with graphql-core's own error handling at each level.
+
+A relation read through a loader (``schema.relations``: a customer's leads, tickets, player
+stats) is started in place too (``Batched``): each record's relations register their keys at
+once, and one wait for all their futures replaces a resolver call, a coroutine and a task per
+relation per record. What the loader answered is then completed as graphql-core completes a
+resolver's result, with the same errors at the same paths.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from asyncio import Future
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -47,12 +55,15 @@ from graphql.execution.executor import to_nodes
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
+from strawberry.types.info import Info
 
 from schema.arguments import refusal
 from schema.common import Connection, empty_connection
 from schema.context import Context
 from schema.errors import Forbidden, GatewayError
+from schema.relations import Relation, relation_of
 
 __all__ = ["Forbidden", "PolicyExecutionContext", "empty_answer"]
 
@@ -141,6 +152,31 @@ def nested_field(field: GraphQLField, details: FieldDetailsList) -> Nested | Non
     return Nested(read, name, field.type, inner, item_type)
 
 
+@dataclass(frozen=True, slots=True)
+class Batched:
+    """A relation field (``schema.relations``), started in place, its arguments converted
+    once for all the records it is asked of."""
+
+    relation: Relation
+    field: GraphQLField
+    definition: StrawberryField
+    arguments: Mapping[str, Any]
+    empty: Any  # what it answers when its relation fails (None: its error is handled)
+    info_class: type[Info]  # the schema's, as its resolvers get
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A relation whose start raised."""
+
+    error: Exception
+
+
+#: A record's relations started in place: response name, field, relation, what its start
+#: gave (a future, the answer, or ``Failed``), path.
+Started = list[tuple[str, FieldDetailsList, Batched, Any, Path]]
+
+
 def answer(plain: Plain, source: Any) -> Any:
     """The field's completed value, or ``ORDINARY`` when anything is not simple."""
     try:
@@ -155,7 +191,7 @@ def answer(plain: Plain, source: Any) -> Any:
 
 #: A selection of one type: each response name with its fields and, when read in place
 #: (plain or nested), how to read it.
-Plan = list[tuple[str, FieldDetailsList, Plain | Nested | None]]
+Plan = list[tuple[str, FieldDetailsList, Plain | Nested | Batched | None]]
 
 
 class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -180,12 +216,44 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         for name, details in grouped.items():
             field_name = details[0].node.name.value
             field = self.schema.get_field(parent_type, field_name)
-            fast: Plain | Nested | None = None
+            fast: Plain | Nested | Batched | None = None
             if self.plain_fields and field and (parent_type.name, field_name) not in denied:
-                fast = plain_field(field, details) or nested_field(field, details)
+                fast = (
+                    plain_field(field, details)
+                    or nested_field(field, details)
+                    or self._batched(parent_type, field, details)
+                )
             plan.append((name, details, fast))
         self._plans[key] = (grouped, plan)
         return plan
+
+    def _batched(
+        self, parent_type: GraphQLObjectType, field: GraphQLField, details: FieldDetailsList
+    ) -> Batched | None:
+        """The field as a relation started in place, when it is one and its arguments are
+        valid and allowed (else the ordinary path refuses it, at each record's path)."""
+        found = relation_of(field)
+        if found is None:
+            return None
+        relation, definition = found
+        first = details[0]
+        if self._check_arguments(parent_type, field, first) is not None:
+            return None
+        try:
+            values = get_argument_values(
+                field, first.node, self.variable_values, first.fragment_variable_values
+            )
+            strawberry = self.schema._strawberry_schema  # type: ignore[attr-defined]
+            arguments = convert_arguments(
+                values,
+                definition.arguments,
+                scalar_registry=strawberry.schema_converter.scalar_registry,
+                config=strawberry.config,
+            )
+        except Exception:
+            return None
+        empty = empty_answer(field.type)
+        return Batched(relation, field, definition, arguments, empty, strawberry.config.info_class)
 
     def execute_fields(
         self,
@@ -198,6 +266,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """graphql-core's ``execute_fields``, with plain fields read in place."""
         results: dict[str, Any] = {}
         pending: list[str] = []
+        started: Started = []
         try:
             for name, details, fast in self._plan(parent_type, grouped_field_set):
                 if type(fast) is Plain:
@@ -206,6 +275,11 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         results[name] = value
                         continue
                 field_path = Path(path, name, parent_type.name)
+                if type(fast) is Batched and position_context is None:
+                    begun = self._start(fast, source_value)
+                    started.append((name, details, fast, begun, field_path))
+                    results[name] = None  # its place in the answer, until it is finished
+                    continue
                 result = ORDINARY
                 if type(fast) is Nested and position_context is None:
                     result = self._nested(fast, source_value, details, field_path)
@@ -218,10 +292,85 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     if self.is_awaitable(result):
                         pending.append(name)
         except Exception:
-            if pending:
-                self.settle_in_background([results[name] for name in pending])
+            begun = [entry[3] for entry in started if isinstance(entry[3], Future)]
+            if pending or begun:
+                self.settle_in_background([results[name] for name in pending] + begun)
             raise
+        if started:
+            finishing = self._finish(parent_type, results, started)
+            return self._gathered(results, pending, finishing)
         return self._gathered(results, pending)
+
+    def _start(self, batched: Batched, source: Any) -> Any:
+        """The relation started for one record: its loader's future, its answer, or
+        ``Failed``."""
+        try:
+            begun = batched.relation.start(source, self.context_value, batched.arguments)
+        except Exception as error:
+            return Failed(error)
+        if self.is_awaitable(begun) and not isinstance(begun, Future):
+            return asyncio.ensure_future(begun)
+        return begun
+
+    async def _finish(
+        self, parent_type: GraphQLObjectType, results: dict[str, Any], started: Started
+    ) -> None:
+        """A record's started relations, each put in its place in ``results`` once its
+        future is done; their completions (a ticket's requester, say) are awaited together."""
+        waiting = [
+            entry[3] for entry in started if isinstance(entry[3], Future) and not entry[3].done()
+        ]
+        if waiting:
+            await asyncio.wait(waiting)
+        completing: list[str] = []
+        try:
+            for name, details, batched, begun, path in started:
+                value = self._finished(parent_type, batched, details, begun, path)
+                results[name] = value
+                if self.is_awaitable(value):
+                    completing.append(name)
+        except Exception:  # raised to the parent: what was completing is settled all the same
+            if completing:
+                self.settle_in_background([results[name] for name in completing])
+            raise
+        if completing:
+            await self._gathered(results, completing)
+
+    def _finished(
+        self,
+        parent_type: GraphQLObjectType,
+        batched: Batched,
+        details: FieldDetailsList,
+        begun: Any,
+        path: Path,
+    ) -> Any:
+        """A relation's completed value, as graphql-core completes an awaited resolver result
+        (with ``complete_awaitable_value``'s empty answers): null or empty with the error at
+        its path, or the error raised to the parent when the field may not be null."""
+        field = batched.field
+        info = self.build_resolve_info(field, to_nodes(details), parent_type, path)
+        try:
+            try:
+                if type(begun) is Failed:
+                    raise begun.error
+                value = begun.result() if isinstance(begun, Future) else begun
+                value = batched.relation.finish(
+                    value,
+                    batched.arguments,
+                    batched.info_class(_raw_info=info, _field=batched.definition),
+                )
+            except Exception as error:
+                if batched.empty is None:
+                    raise
+                self._collect(error, details, path)
+                value = batched.empty
+            completed = self.complete_value(field.type, details, info, path, value, None)
+        except Exception as error:
+            self.handle_field_error(error, field.type, details, path)
+            return None
+        if self.is_awaitable(completed):
+            return self._settled(completed, field.type, details, path)
+        return completed
 
     def _nested(self, nested: Nested, source: Any, details: FieldDetailsList, path: Path) -> Any:
         """A nested field completed in place, or ``ORDINARY`` (decided before anything runs)
@@ -285,18 +434,26 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             raise
         return self._gathered(completed, pending)
 
-    def _gathered(self, container: Any, pending: list[Any]) -> Any:
+    def _gathered(
+        self, container: Any, pending: list[Any], also: Awaitable[None] | None = None
+    ) -> Any:
         """``container`` itself when nothing in it is pending, else an awaitable of it
-        with each pending entry (a key or an index) replaced by its awaited value."""
-        if not pending:
+        with each pending entry (a key or an index) replaced by its awaited value, once
+        ``also`` (which fills entries of its own) is done too."""
+        if not pending and also is None:
             return container
 
         async def gathered() -> Any:
-            if len(pending) == 1:
+            if not pending:
+                await also  # type: ignore[misc]
+            elif len(pending) == 1 and also is None:
                 container[pending[0]] = await container[pending[0]]
             else:
-                awaited = await gather_with_cancel(*(container[key] for key in pending))
-                for key, value in zip(pending, awaited, strict=True):
+                awaitables = [container[key] for key in pending]
+                if also is not None:
+                    awaitables.append(also)
+                awaited = await gather_with_cancel(*awaitables)
+                for key, value in zip(pending, awaited[: len(pending)], strict=True):
                     container[key] = value
             return container
 
