@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -80,29 +81,29 @@ class CustomerType(Node):
         graphql_type=list[LeadRef],
         metadata=LEADS.metadata(),
     )
-    async def leads(self, root: strawberry.Parent[Customer], info: Info) -> list[Lead]:
-        return await LEADS.resolve(root, info, {})  # type: ignore[no-any-return]
+    def leads(self, root: strawberry.Parent[Customer], info: Info) -> Awaitable[list[Lead]]:
+        return LEADS.resolve(root, info, {})  # type: ignore[no-any-return]
 
     @strawberry.field(
         description="This customer's tickets, newest first.",
         graphql_type=list[TicketRef],
         metadata=TICKETS.metadata(),
     )
-    async def tickets(
+    def tickets(
         self,
         root: strawberry.Parent[Customer],
         info: Info,
         status: list[TicketStatus] | None = None,
         first: int | None = 20,
-    ) -> list[Ticket]:
+    ) -> Awaitable[list[Ticket]]:
         arguments = {"status": status, "first": first}
-        return await TICKETS.resolve(root, info, arguments)  # type: ignore[no-any-return]
+        return TICKETS.resolve(root, info, arguments)  # type: ignore[no-any-return]
 
     @strawberry.field(graphql_type=PlayerStatsRef | None, metadata=PLAYER_STATS.metadata())
-    async def player_stats(
+    def player_stats(
         self, root: strawberry.Parent[Customer], info: Info
-    ) -> PlayerStats | None:
-        return await PLAYER_STATS.resolve(root, info, {})  # type: ignore[no-any-return]
+    ) -> Awaitable[PlayerStats | None] | None:
+        return PLAYER_STATS.resolve(root, info, {})  # type: ignore[no-any-return]
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:

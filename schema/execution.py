@@ -127,29 +127,38 @@ def plain_field(field: GraphQLField, details: FieldDetailsList) -> Plain | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Nested:
-    """A field read by the default resolver whose value is an object, or a list of objects,
-    of one concrete type."""
+class Shape:
+    """A field's type when it is an object, or a list of objects, of one concrete type."""
 
-    read: Callable[[Any, str], Any]
-    name: str
     type: GraphQLOutputType  # the field's type
     object_type: GraphQLObjectType
     #: The list's item type, None when the field is one object.
     item_type: GraphQLOutputType | None
 
 
-def nested_field(field: GraphQLField, details: FieldDetailsList) -> Nested | None:
-    definition = _default_read(field, details)
-    if definition is None:
-        return None
-    nullable = get_nullable_type(field.type)
+def object_shape(type_: GraphQLOutputType) -> Shape | None:
+    nullable = get_nullable_type(type_)
     item_type = nullable.of_type if is_list_type(nullable) else None
     inner = get_nullable_type(item_type) if item_type is not None else nullable
-    if not is_object_type(inner):
+    return Shape(type_, inner, item_type) if is_object_type(inner) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Nested:
+    """A field read by the default resolver whose value is an object, or a list of objects,
+    of one concrete type."""
+
+    read: Callable[[Any, str], Any]
+    name: str
+    shape: Shape
+
+
+def nested_field(field: GraphQLField, details: FieldDetailsList) -> Nested | None:
+    definition = _default_read(field, details)
+    shape = object_shape(field.type)
+    if definition is None or shape is None:
         return None
-    read, name = definition.default_resolver, definition.python_name
-    return Nested(read, name, field.type, inner, item_type)
+    return Nested(definition.default_resolver, definition.python_name, shape)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +172,7 @@ class Batched:
     arguments: Mapping[str, Any]
     empty: Any  # what it answers when its relation fails (None: its error is handled)
     info_class: type[Info]  # the schema's, as its resolvers get
+    shape: Shape | None  # when its value is completed in place
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +263,9 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         except Exception:
             return None
         empty = empty_answer(field.type)
-        return Batched(relation, field, definition, arguments, empty, strawberry.config.info_class)
+        info_class = strawberry.config.info_class
+        shape = object_shape(field.type)
+        return Batched(relation, field, definition, arguments, empty, info_class, shape)
 
     def execute_fields(
         self,
@@ -364,6 +376,14 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     raise
                 self._collect(error, details, path)
                 value = batched.empty
+        except Exception as error:
+            self.handle_field_error(error, field.type, details, path)
+            return None
+        if batched.shape is not None:
+            completed = self._in_place(batched.shape, value, details, path)
+            if completed is not ORDINARY:
+                return completed
+        try:
             completed = self.complete_value(field.type, details, info, path, value, None)
         except Exception as error:
             self.handle_field_error(error, field.type, details, path)
@@ -381,38 +401,43 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             value = nested.read(source, nested.name)
         except Exception:
             return ORDINARY
+        return self._in_place(nested.shape, value, details, path)
+
+    def _in_place(self, shape: Shape, value: Any, details: FieldDetailsList, path: Path) -> Any:
+        """``value`` completed in place as a field of ``shape``, or ``ORDINARY`` (decided before
+        anything runs) when it is not simply an object, or a list of objects, of that type."""
         if value is None:
-            return ORDINARY if is_non_null_type(nested.type) else None
-        grouped, defers, _ = self.collect_subfields(nested.object_type, details)
-        items = value if nested.item_type is not None else (value,)
+            return ORDINARY if is_non_null_type(shape.type) else None
+        grouped, defers, _ = self.collect_subfields(shape.object_type, details)
+        items = value if shape.item_type is not None else (value,)
         if defers or not isinstance(items, (list, tuple)):
             return ORDINARY
-        is_type_of = nested.object_type.is_type_of
+        is_type_of = shape.object_type.is_type_of
         for item in items:
             if item is None or (is_type_of is not None and is_type_of(item, NO_INFO) is not True):
                 return ORDINARY
         try:
-            if nested.item_type is None:
-                completed = self.execute_fields(nested.object_type, value, path, grouped, None)
+            if shape.item_type is None:
+                completed = self.execute_fields(shape.object_type, value, path, grouped, None)
             else:
-                completed = self._nested_items(nested, items, details, path, grouped)
+                completed = self._nested_items(shape, items, details, path, grouped)
         except Exception as error:
-            self.handle_field_error(error, nested.type, details, path)
+            self.handle_field_error(error, shape.type, details, path)
             return None
         if not self.is_awaitable(completed):
             return completed
-        return self._settled(completed, nested.type, details, path)
+        return self._settled(completed, shape.type, details, path)
 
     def _nested_items(
         self,
-        nested: Nested,
+        shape: Shape,
         items: list[Any] | tuple[Any, ...],
         details: FieldDetailsList,
         path: Path,
         grouped: GroupedFieldSet,
     ) -> Any:
         """A list of objects completed in place (graphql-core's ``complete_iterable_value``)."""
-        item_type = nested.item_type
+        item_type = shape.item_type
         assert item_type is not None
         completed: list[Any] = []
         pending: list[int] = []
@@ -420,7 +445,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             for index, item in enumerate(items):
                 item_path = path.add_key(index, None)
                 try:
-                    done = self.execute_fields(nested.object_type, item, item_path, grouped, None)
+                    done = self.execute_fields(shape.object_type, item, item_path, grouped, None)
                 except Exception as error:
                     self.handle_field_error(error, item_type, details, item_path)
                     done = None

@@ -98,7 +98,7 @@ class Owner:
     name: str
 
     @strawberry.field(metadata=THINGS.metadata())
-    async def things(
+    def things(
         self,
         info: strawberry.Info,
         kinds: list[Kind] | None = None,
@@ -106,15 +106,15 @@ class Owner:
         where: Where | None = None,
     ) -> list[Thing]:
         arguments = {"kinds": kinds, "first": first, "where": where}
-        return await THINGS.resolve(self, info, arguments)  # type: ignore[no-any-return]
+        return THINGS.resolve(self, info, arguments)  # type: ignore[no-any-return]
 
     @strawberry.field(metadata=BEST.metadata())
-    async def best(self, info: strawberry.Info) -> Thing | None:
-        return await BEST.resolve(self, info, {})  # type: ignore[no-any-return]
+    def best(self, info: strawberry.Info) -> Thing | None:
+        return BEST.resolve(self, info, {})  # type: ignore[no-any-return]
 
     @strawberry.field(metadata=BEST.metadata())
-    async def must(self, info: strawberry.Info) -> Thing:
-        return await BEST.resolve(self, info, {})  # type: ignore[no-any-return]
+    def must(self, info: strawberry.Info) -> Thing:
+        return BEST.resolve(self, info, {})  # type: ignore[no-any-return]
 
 
 NAMES = ["fine", "load-fails", "start-fails", "finish-fails", "later-fails", "none"]
