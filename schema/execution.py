@@ -30,6 +30,7 @@ resolver's result, with the same errors at the same paths.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from asyncio import Future
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -310,7 +311,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             raise
         if started:
             finishing = self._finish(parent_type, results, started)
-            return self._gathered(results, pending, finishing)
+            return self._gathered(results, pending, finishing) if pending else finishing
         return self._gathered(results, pending)
 
     def _start(self, batched: Batched, source: Any) -> Any:
@@ -326,14 +327,16 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     async def _finish(
         self, parent_type: GraphQLObjectType, results: dict[str, Any], started: Started
-    ) -> None:
-        """A record's started relations, each put in its place in ``results`` once its
-        future is done; their completions (a ticket's requester, say) are awaited together."""
-        waiting = [
-            entry[3] for entry in started if isinstance(entry[3], Future) and not entry[3].done()
-        ]
-        if waiting:
-            await asyncio.wait(waiting)
+    ) -> dict[str, Any]:
+        """``results``, with a record's started relations each put in its place once its
+        future is done; their completions (a ticket's requester, say) are awaited together.
+        The futures are awaited one by one: every key is registered already, so that costs
+        no batch, and each wakes the task without a callback of ours."""
+        for entry in started:
+            begun = entry[3]
+            if isinstance(begun, Future) and not begun.done():
+                with contextlib.suppress(Exception):  # its error is read by ``_finished``
+                    await begun
         completing: list[str] = []
         try:
             for name, details, batched, begun, path in started:
@@ -347,6 +350,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             raise
         if completing:
             await self._gathered(results, completing)
+        return results
 
     def _finished(
         self,
@@ -460,7 +464,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return self._gathered(completed, pending)
 
     def _gathered(
-        self, container: Any, pending: list[Any], also: Awaitable[None] | None = None
+        self, container: Any, pending: list[Any], also: Awaitable[Any] | None = None
     ) -> Any:
         """``container`` itself when nothing in it is pending, else an awaitable of it
         with each pending entry (a key or an index) replaced by its awaited value, once
