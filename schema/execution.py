@@ -21,10 +21,10 @@ connection's ``edges`` and ``node``, a ``Money``) is completed in place too (``N
 subfields are executed straight away, with graphql-core's own error handling at each level.
 
 A relation read through a loader (``schema.relations``: a customer's leads, tickets, player
-stats) is started in place too (``Batched``): each record's relations register their keys at
-once, and one wait for all their futures replaces a resolver call, a coroutine and a task per
-relation per record. What the loader answered is then completed as graphql-core completes a
-resolver's result, with the same errors at the same paths.
+stats; a ticket's requester) is started in place too (``Batched``): each record's relations
+register their keys at once, and awaiting their futures in turn replaces a resolver call, a
+coroutine and a task per relation per record. What the loader answered is then completed as
+graphql-core completes a resolver's result, with the same errors at the same paths.
 """
 
 from __future__ import annotations
@@ -200,8 +200,8 @@ def answer(plain: Plain, source: Any) -> Any:
     return ORDINARY if coerced is None or coerced is Undefined else coerced
 
 
-#: A selection of one type: each response name with its fields and, when read in place
-#: (plain or nested), how to read it.
+#: A selection of one type: each response name with its fields and, when read or started in
+#: place (plain, nested, a relation), how.
 Plan = list[tuple[str, FieldDetailsList, Plain | Nested | Batched | None]]
 
 
@@ -469,13 +469,11 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """``container`` itself when nothing in it is pending, else an awaitable of it
         with each pending entry (a key or an index) replaced by its awaited value, once
         ``also`` (which fills entries of its own) is done too."""
-        if not pending and also is None:
+        if not pending:
             return container
 
         async def gathered() -> Any:
-            if not pending:
-                await also  # type: ignore[misc]
-            elif len(pending) == 1 and also is None:
+            if len(pending) == 1 and also is None:
                 container[pending[0]] = await container[pending[0]]
             else:
                 awaitables = [container[key] for key in pending]

@@ -6,7 +6,7 @@ loader's future, or the answer itself when there is nothing to load; ``finish`` 
 field's value of what the loader answered. The field's Strawberry resolver is
 ``Relation.resolve``: start, await (when something loads), finish, one record at a time. The
 executor (``schema.execution``) finds the same ``Relation`` in the field's metadata and, for
-each record, starts every relation of it at once, awaits their futures together and finishes
+each record, starts every relation of it at once, awaits their futures in turn and finishes
 each: no coroutine, task or resolver call per relation per record, and the same batches,
 since every key is registered before any future is awaited.
 """
