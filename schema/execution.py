@@ -22,9 +22,12 @@ subfields are executed straight away, with graphql-core's own error handling at 
 
 A relation read through a loader (``schema.relations``: a customer's leads, tickets, player
 stats; a ticket's requester) is started in place too (``Batched``): each record's relations
-register their keys at once, and awaiting their futures in turn replaces a resolver call, a
-coroutine and a task per relation per record. What the loader answered is then completed as
-graphql-core completes a resolver's result, with the same errors at the same paths.
+register their keys at once, with no resolver call, coroutine or task per relation per
+record. A record that waits on loaders is a ``Later``, not an awaitable; a list combines its
+records' into one, so a whole list of customers waits in one coroutine: every key of a wave
+registered, their futures awaited, every record finished, then the next wave (the tickets'
+requesters). What a loader answered is completed as graphql-core completes a resolver's
+result, with the same errors at the same paths.
 """
 
 from __future__ import annotations
@@ -188,6 +191,20 @@ class Failed:
 Started = list[tuple[str, FieldDetailsList, Batched, Any, Path]]
 
 
+@dataclass(frozen=True, slots=True)
+class Later:
+    """Part of an answer completed in place that waits on loaders: once every one of
+    ``futures`` is done, ``resume()`` gives its value, or the ``Later`` of what its values
+    started in turn (a ticket's requester, once the customer's tickets are in). Not an
+    awaitable: a list combines its records' ``Later`` into one, so the list waits in one
+    coroutine (``_run``), wave by wave, instead of a coroutine and a task per record. Errors
+    are handled where they arise, as graphql-core handles them; ``resume`` raises only what
+    must go to the parent."""
+
+    futures: list[Future[Any]]
+    resume: Callable[[], Any]
+
+
 def answer(plain: Plain, source: Any) -> Any:
     """The field's completed value, or ``ORDINARY`` when anything is not simple."""
     try:
@@ -277,8 +294,21 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         """graphql-core's ``execute_fields``, with plain fields read in place."""
+        value = self._fields(parent_type, source_value, path, grouped_field_set, position_context)
+        return self._run(value) if type(value) is Later else value
+
+    def _fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> Any:
+        """The record's fields: a dict, an awaitable of it, or its ``Later``."""
         results: dict[str, Any] = {}
         pending: list[str] = []
+        later: list[str] = []
         started: Started = []
         try:
             for name, details, fast in self._plan(parent_type, grouped_field_set):
@@ -302,17 +332,25 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     )
                 if result is not Undefined:
                     results[name] = result
-                    if self.is_awaitable(result):
+                    if type(result) is Later:
+                        later.append(name)
+                    elif self.is_awaitable(result):
                         pending.append(name)
         except Exception:
             begun = [entry[3] for entry in started if isinstance(entry[3], Future)]
-            if pending or begun:
-                self.settle_in_background([results[name] for name in pending] + begun)
+            self._abandon([results[name] for name in pending], begun, results, later)
             raise
-        if started:
-            finishing = self._finish(parent_type, results, started)
-            return self._gathered(results, pending, finishing) if pending else finishing
-        return self._gathered(results, pending)
+        if not started:
+            return self._combined(results, pending, later)
+        futures = [entry[3] for entry in started if isinstance(entry[3], Future)]
+        for name in later:
+            futures += results[name].futures
+        finishing = Later(
+            futures, lambda: self._resume_record(parent_type, results, started, later)
+        )
+        if pending:  # an ordinary field awaits: the rest waits beside it
+            return self._gathered(results, pending, self._run(finishing))
+        return finishing
 
     def _start(self, batched: Batched, source: Any) -> Any:
         """The relation started for one record: its loader's future, its answer, or
@@ -325,32 +363,110 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return asyncio.ensure_future(begun)
         return begun
 
-    async def _finish(
-        self, parent_type: GraphQLObjectType, results: dict[str, Any], started: Started
-    ) -> dict[str, Any]:
-        """``results``, with a record's started relations each put in its place once its
-        future is done; their completions (a ticket's requester, say) are awaited together.
-        The futures are awaited one by one: every key is registered already, so that costs
-        no batch, and each wakes the task without a callback of ours."""
-        for entry in started:
-            begun = entry[3]
-            if isinstance(begun, Future) and not begun.done():
-                with contextlib.suppress(Exception):  # its error is read by ``_finished``
-                    await begun
-        completing: list[str] = []
+    def _resume_record(
+        self,
+        parent_type: GraphQLObjectType,
+        results: dict[str, Any],
+        started: Started,
+        later: list[str],
+    ) -> Any:
+        """A record whose futures are done: its started relations finished, each put in its
+        place, and its ``Later`` fields resumed."""
+        pending: list[str] = []
+        again: list[str] = []
         try:
             for name, details, batched, begun, path in started:
                 value = self._finished(parent_type, batched, details, begun, path)
                 results[name] = value
-                if self.is_awaitable(value):
-                    completing.append(name)
-        except Exception:  # raised to the parent: what was completing is settled all the same
-            if completing:
-                self.settle_in_background([results[name] for name in completing])
+                if type(value) is Later:
+                    again.append(name)
+                elif self.is_awaitable(value):
+                    pending.append(name)
+            self._resume(results, later, pending, again)
+        except Exception:  # raised to the parent: what was started is settled all the same
+            self._abandon([results[name] for name in pending], [], results, again)
             raise
-        if completing:
-            await self._gathered(results, completing)
-        return results
+        return self._combined(results, pending, again)
+
+    def _resume(
+        self, container: Any, later: list[Any], pending: list[Any], again: list[Any]
+    ) -> None:
+        """Each entry of ``container`` in ``later`` (its futures done) resumed in its place;
+        those that still await go to ``pending`` or, waiting on loaders again, ``again``."""
+        for key in later:
+            value = container[key].resume()
+            container[key] = value
+            if type(value) is Later:
+                again.append(key)
+            elif self.is_awaitable(value):
+                pending.append(key)
+
+    def _combined(self, container: Any, pending: list[Any], later: list[Any]) -> Any:
+        """``container`` when nothing in it waits; the ``Later`` of it when its entries in
+        ``later`` wait only on loaders; else an awaitable of it."""
+        if not later:
+            return self._gathered(container, pending)
+        if pending:
+            for key in later:
+                container[key] = self._run(container[key])
+            return self._gathered(container, pending + later)
+        futures: list[Future[Any]] = []
+        for key in later:
+            futures += container[key].futures
+        return Later(futures, lambda: self._resume_container(container, later))
+
+    def _resume_container(self, container: Any, later: list[Any]) -> Any:
+        pending: list[Any] = []
+        again: list[Any] = []
+        try:
+            self._resume(container, later, pending, again)
+        except Exception:
+            self._abandon([container[key] for key in pending], [], container, again)
+            raise
+        return self._combined(container, pending, again)
+
+    async def _run(self, value: Any) -> Any:
+        """A ``Later`` awaited: its futures, then what resuming it gives, wave after wave."""
+        while type(value) is Later:
+            for future in value.futures:
+                if not future.done():
+                    with contextlib.suppress(Exception):  # its error is read when resumed
+                        await future
+            value = value.resume()
+        if self.is_awaitable(value):
+            value = await value
+        return value
+
+    def _guarded(
+        self, later: Later, return_type: GraphQLOutputType, details: FieldDetailsList, path: Path
+    ) -> Later:
+        """``later`` with the errors its resuming raises handled at ``path`` (``_settled``'s
+        work for an awaitable)."""
+        return Later(later.futures, lambda: self._guard(later, return_type, details, path))
+
+    def _guard(
+        self, later: Later, return_type: GraphQLOutputType, details: FieldDetailsList, path: Path
+    ) -> Any:
+        try:
+            value = later.resume()
+        except Exception as error:
+            self.handle_field_error(error, return_type, details, path)
+            return None
+        if type(value) is Later:
+            return self._guarded(value, return_type, details, path)
+        if self.is_awaitable(value):
+            return self._settled(value, return_type, details, path)
+        return value
+
+    def _abandon(
+        self, awaitables: list[Any], futures: list[Any], container: Any, later: list[Any]
+    ) -> None:
+        """What was started for a part of the answer that failed, settled in the background
+        so that no error of it goes unobserved."""
+        for key in later:
+            futures = futures + container[key].futures
+        if awaitables or futures:
+            self.settle_in_background([*awaitables, *futures])
 
     def _finished(
         self,
@@ -422,15 +538,17 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 return ORDINARY
         try:
             if shape.item_type is None:
-                completed = self.execute_fields(shape.object_type, value, path, grouped, None)
+                completed = self._fields(shape.object_type, value, path, grouped, None)
             else:
                 completed = self._nested_items(shape, items, details, path, grouped)
         except Exception as error:
             self.handle_field_error(error, shape.type, details, path)
             return None
-        if not self.is_awaitable(completed):
-            return completed
-        return self._settled(completed, shape.type, details, path)
+        if type(completed) is Later:
+            return self._guarded(completed, shape.type, details, path)
+        if self.is_awaitable(completed):
+            return self._settled(completed, shape.type, details, path)
+        return completed
 
     def _nested_items(
         self,
@@ -445,23 +563,26 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         assert item_type is not None
         completed: list[Any] = []
         pending: list[int] = []
+        later: list[int] = []
         try:
             for index, item in enumerate(items):
                 item_path = path.add_key(index, None)
                 try:
-                    done = self.execute_fields(shape.object_type, item, item_path, grouped, None)
+                    done = self._fields(shape.object_type, item, item_path, grouped, None)
                 except Exception as error:
                     self.handle_field_error(error, item_type, details, item_path)
                     done = None
-                if self.is_awaitable(done):
+                if type(done) is Later:
+                    done = self._guarded(done, item_type, details, item_path)
+                    later.append(index)
+                elif self.is_awaitable(done):
                     done = self._settled(done, item_type, details, item_path)
                     pending.append(index)
                 completed.append(done)
         except Exception:
-            if pending:
-                self.settle_in_background([completed[index] for index in pending])
+            self._abandon([completed[index] for index in pending], [], completed, later)
             raise
-        return self._gathered(completed, pending)
+        return self._combined(completed, pending, later)
 
     def _gathered(
         self, container: Any, pending: list[Any], also: Awaitable[Any] | None = None

@@ -2,8 +2,9 @@
 their resolvers answers, errors included, with the same loader batches: a failed load, start
 or finish costs its field (``[]`` or null, the error at its path), a failure under a non-null
 relation nulls the nearest nullable parent, and arguments (literal or variables) reach the
-relation converted as Strawberry converts them. A small schema is executed with the fast
-paths on and off."""
+relation converted as Strawberry converts them. Relations of what a relation loaded (a
+thing's friend, the friend's friend) are started in waves, each wave's keys in one batch. A
+small schema is executed with the fast paths on and off."""
 
 from __future__ import annotations
 
@@ -26,10 +27,17 @@ class Kind(Enum):
     B = "b"
 
 
+def _start_friend(root: Thing, context: Loaders, _: Arguments) -> Any:
+    return context.friends.load(root.name)
+
+
+FRIEND = Relation(_start_friend)
+
+
 @strawberry.type
 class Thing:
     name: str
-    kind: Kind
+    kind: Kind = Kind.B
     broken: strawberry.Private[bool] = False
 
     @strawberry.field
@@ -38,6 +46,14 @@ class Thing:
         if self.broken:
             raise ValueError(f"{self.name} is broken later")
         return self.name.upper()
+
+    @strawberry.field(metadata=FRIEND.metadata())
+    def friend(self, info: strawberry.Info) -> Thing | None:
+        return FRIEND.resolve(self, info, {})  # type: ignore[no-any-return]
+
+    @strawberry.field(metadata=FRIEND.metadata())
+    def mate(self, info: strawberry.Info) -> Thing:
+        return FRIEND.resolve(self, info, {})  # type: ignore[no-any-return]
 
 
 @strawberry.input
@@ -48,13 +64,24 @@ class Where:
 @dataclass
 class Loaders:
     batches: list[list[Any]] = field(default_factory=list)
+    friend_batches: list[list[str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.things = DataLoader(self._things)
+        self.friends = DataLoader(self._friends)
 
     async def _things(self, keys: list[Any]) -> list[Any]:
         self.batches.append(list(keys))
         return [self._of(owner, kinds) for owner, kinds in keys]
+
+    async def _friends(self, names: list[str]) -> list[Any]:
+        """A thing's friend, loaded once its owner's things are in (a second wave); the
+        second thing of each owner has none."""
+        self.friend_batches.append(list(names))
+        return [
+            ValueError(f"{name} has no friend") if name.endswith("-1") else Thing(name=f"{name}+")
+            for name in names
+        ]
 
     @staticmethod
     def _of(owner: str, kinds: tuple[Kind, ...]) -> Any:
@@ -141,6 +168,10 @@ QUERIES = {
     "nullable object": "{ owners { name best { name later } } }",
     "non-null object": "{ owners { name must { name } } }",
     "all at once": "{ owners { name best { name } things { name later } must { kind } } }",
+    "relation of a relation": "{ owners { name things { name friend { name } } } }",
+    "relation of a relation, async": "{ owners { things { friend { later } } best { later } } }",
+    "non-null relation of a relation": "{ owners { name things { mate { name } } } }",
+    "three waves": "{ owners { best { friend { friend { name friend { kind } } } } } }",
 }
 VARIABLES = {"k": ["A"], "f": 1}
 
@@ -156,7 +187,12 @@ async def run(query: str, fast: bool) -> dict[str, Any]:
         ({"message": e.message, "path": e.path} for e in result.errors or ()),
         key=lambda e: str(e["path"]),
     )
-    return {"data": result.data, "errors": errors, "batches": loaders.batches}
+    return {
+        "data": result.data,
+        "errors": errors,
+        "batches": loaders.batches,
+        "friend_batches": loaders.friend_batches,
+    }
 
 
 @pytest.mark.parametrize("query", QUERIES.values(), ids=QUERIES.keys())
@@ -214,3 +250,26 @@ async def test_a_missing_non_null_object_nulls_its_record() -> None:
     assert owners[0] == {"name": "fine", "must": {"name": "fine-0"}}
     assert owners[1] is None  # a failed load
     assert owners[5] is None  # no thing at all
+
+
+async def test_each_wave_of_relations_goes_in_one_batch() -> None:
+    answer = await run(QUERIES["three waves"], True)
+
+    # An owner's best thing, its friend, the friend's friend: one batch of every key per wave.
+    assert [len(batch) for batch in answer["friend_batches"]] == [3, 3, 3]
+    assert answer["data"]["owners"][0] == {
+        "best": {"friend": {"friend": {"name": "fine-0++", "friend": {"kind": "B"}}}}
+    }
+
+
+async def test_a_failed_non_null_relation_of_a_relation_nulls_the_owner() -> None:
+    answer = await run(QUERIES["non-null relation of a relation"], True)
+
+    owners = answer["data"]["owners"]
+    # Their second thing has no mate: Thing.mate is non-null, and so is each of [Thing!]!.
+    assert [owners[0], owners[4], owners[5]] == [None, None, None]
+    assert owners[1] == {"name": "load-fails", "things": []}
+    assert {
+        "message": "fine-1 has no friend",
+        "path": ["owners", 0, "things", 1, "mate"],
+    } in answer["errors"]
