@@ -37,15 +37,19 @@ import contextlib
 from asyncio import Future
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, ClassVar
 
 from graphql import (
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLString,
     Undefined,
     get_nullable_type,
     is_leaf_type,
@@ -67,7 +71,7 @@ from schema.arguments import refusal
 from schema.common import Connection, empty_connection
 from schema.context import Context
 from schema.errors import Forbidden, GatewayError
-from schema.relations import Relation, relation_of
+from schema.relations import Relation, loaded, relation_of
 
 __all__ = ["Forbidden", "PolicyExecutionContext", "empty_answer"]
 
@@ -98,8 +102,36 @@ class Plain:
 
     read: Callable[[Any, str], Any]  # the schema's default resolver (``read_attribute``)
     name: str  # the attribute
-    leaf: GraphQLLeafType
+    output: Callable[[Any], Any]  # the leaf type's output coercion (``leaf_output``)
     non_null: bool
+    #: A String or ID: a ``str`` value is written out as it is, as their coercion does.
+    text: bool
+
+
+def leaf_output(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
+    """How a value of ``leaf`` is written out: its own output coercion or, for an enum of
+    Python's, its member's name looked up (where Strawberry's coercion scans the enum's
+    values for it, first name first)."""
+    coerce = leaf.coerce_output_value
+    enum = getattr(leaf, "wrapped_cls", None)
+    if not isinstance(leaf, GraphQLEnumType) or not (
+        isinstance(enum, type) and issubclass(enum, Enum)
+    ):
+        return coerce
+    names: dict[Enum, str] = {}
+    for name, value in leaf.values.items():
+        for member in enum:
+            if member.value == value.value:
+                names.setdefault(member, name)
+
+    def output(value: Any) -> Any:
+        if type(value) is enum:
+            name = names.get(value)
+            if name is not None:
+                return name
+        return coerce(value)
+
+    return output
 
 
 #: The resolve info given to ``is_type_of`` in place: the schema's (Strawberry's, and those of
@@ -127,7 +159,8 @@ def plain_field(field: GraphQLField, details: FieldDetailsList) -> Plain | None:
     if definition is None or not is_leaf_type(leaf):
         return None
     read, name = definition.default_resolver, definition.python_name
-    return Plain(read, name, leaf, is_non_null_type(field.type))
+    text = leaf is GraphQLString or leaf is GraphQLID
+    return Plain(read, name, leaf_output(leaf), is_non_null_type(field.type), text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +224,7 @@ class Failed:
 Started = list[tuple[str, FieldDetailsList, Batched, Any, Path]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Later:
     """Part of an answer completed in place that waits on loaders: once every one of
     ``futures`` is done, ``resume()`` gives its value, or the ``Later`` of what its values
@@ -203,6 +236,9 @@ class Later:
 
     futures: list[Future[Any]]
     resume: Callable[[], Any]
+    #: Where the errors its resuming raises are handled (``_guarded``): its field's or item's
+    #: type, field details and path.
+    guard: tuple[GraphQLOutputType, FieldDetailsList, Path] | None = None
 
 
 def answer(plain: Plain, source: Any) -> Any:
@@ -211,7 +247,9 @@ def answer(plain: Plain, source: Any) -> Any:
         value = plain.read(source, plain.name)
         if value is None:
             return ORDINARY if plain.non_null else None
-        coerced = plain.leaf.coerce_output_value(value)
+        if plain.text and type(value) is str:
+            return value
+        coerced = plain.output(value)
     except Exception:
         return ORDINARY
     return ORDINARY if coerced is None or coerced is Undefined else coerced
@@ -342,15 +380,23 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             raise
         if not started:
             return self._combined(results, pending, later)
-        futures = [entry[3] for entry in started if isinstance(entry[3], Future)]
-        for name in later:
-            futures += results[name].futures
-        finishing = Later(
-            futures, lambda: self._resume_record(parent_type, results, started, later)
-        )
+        finishing = self._record_later(parent_type, results, started, later)
         if pending:  # an ordinary field awaits: the rest waits beside it
             return self._gathered(results, pending, self._run(finishing))
         return finishing
+
+    def _record_later(
+        self,
+        parent_type: GraphQLObjectType,
+        results: dict[str, Any],
+        started: Started,
+        later: list[str],
+    ) -> Later:
+        """A record's ``Later``: its relations' futures and those its fields wait on."""
+        futures = [entry[3] for entry in started if isinstance(entry[3], Future)]
+        for name in later:
+            futures += results[name].futures
+        return Later(futures, lambda: self._resume_record(parent_type, results, started, later))
 
     def _start(self, batched: Batched, source: Any) -> Any:
         """The relation started for one record: its loader's future, its answer, or
@@ -394,7 +440,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """Each entry of ``container`` in ``later`` (its futures done) resumed in its place;
         those that still await go to ``pending`` or, waiting on loaders again, ``again``."""
         for key in later:
-            value = container[key].resume()
+            value = self._resumed(container[key])
             container[key] = value
             if type(value) is Later:
                 again.append(key)
@@ -410,6 +456,9 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             for key in later:
                 container[key] = self._run(container[key])
             return self._gathered(container, pending + later)
+        return self._container_later(container, later)
+
+    def _container_later(self, container: Any, later: list[Any]) -> Later:
         futures: list[Future[Any]] = []
         for key in later:
             futures += container[key].futures
@@ -432,7 +481,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if not future.done():
                     with contextlib.suppress(Exception):  # its error is read when resumed
                         await future
-            value = value.resume()
+            value = self._resumed(value)
         if self.is_awaitable(value):
             value = await value
         return value
@@ -441,21 +490,27 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self, later: Later, return_type: GraphQLOutputType, details: FieldDetailsList, path: Path
     ) -> Later:
         """``later`` with the errors its resuming raises handled at ``path`` (``_settled``'s
-        work for an awaitable)."""
-        return Later(later.futures, lambda: self._guard(later, return_type, details, path))
+        work for an awaitable): marked so, when nothing handles them yet."""
+        guard = (return_type, details, path)
+        if later.guard is None:
+            later.guard = guard
+            return later
+        return Later(later.futures, lambda: self._resumed(later), guard)
 
-    def _guard(
-        self, later: Later, return_type: GraphQLOutputType, details: FieldDetailsList, path: Path
-    ) -> Any:
+    def _resumed(self, later: Later) -> Any:
+        """What resuming ``later`` gives, its errors handled where its guard says."""
+        guard = later.guard
+        if guard is None:
+            return later.resume()
         try:
             value = later.resume()
         except Exception as error:
-            self.handle_field_error(error, return_type, details, path)
+            self.handle_field_error(error, *guard)
             return None
         if type(value) is Later:
-            return self._guarded(value, return_type, details, path)
+            return self._guarded(value, *guard)
         if self.is_awaitable(value):
-            return self._settled(value, return_type, details, path)
+            return self._settled(value, *guard)
         return value
 
     def _abandon(
@@ -480,17 +535,19 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         (with ``complete_awaitable_value``'s empty answers): null or empty with the error at
         its path, or the error raised to the parent when the field may not be null."""
         field = batched.field
-        info = self.build_resolve_info(field, to_nodes(details), parent_type, path)
+        finish = batched.relation.finish
         try:
             try:
                 if type(begun) is Failed:
                     raise begun.error
                 value = begun.result() if isinstance(begun, Future) else begun
-                value = batched.relation.finish(
-                    value,
-                    batched.arguments,
-                    batched.info_class(_raw_info=info, _field=batched.definition),
-                )
+                if finish is not loaded:  # ``loaded`` reads no info: none is built for it
+                    info = self.build_resolve_info(field, to_nodes(details), parent_type, path)
+                    value = finish(
+                        value,
+                        batched.arguments,
+                        batched.info_class(_raw_info=info, _field=batched.definition),
+                    )
             except Exception as error:
                 if batched.empty is None:
                     raise
@@ -503,6 +560,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
             completed = self._in_place(batched.shape, value, details, path)
             if completed is not ORDINARY:
                 return completed
+        info = self.build_resolve_info(field, to_nodes(details), parent_type, path)
         try:
             completed = self.complete_value(field.type, details, info, path, value, None)
         except Exception as error:
