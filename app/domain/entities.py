@@ -217,6 +217,8 @@ def make(model: type[R], values: Mapping[str, Any], **identity: Any) -> R:
     """A record of ``model`` from domain ``values`` (custom fields into ``custom``) and its
     identity (id, problems…)."""
     known = _MODEL_FIELDS[model]
+    if values.keys() <= known:  # no custom field among them
+        return model(**identity, **values, custom={})
     own = {k: v for k, v in values.items() if k in known}
     custom = {k: v for k, v in values.items() if k not in known}
     return model(**identity, **own, custom=custom)

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+import orjson
+
 from app.connectors.base import Page
 from app.connectors.errors import UpstreamError
 from app.services.inputs import text_problem
@@ -54,8 +56,8 @@ def scope_of(kind: str, filters: object) -> str:
 
 
 def encode(scope: str, position: Position) -> str:
-    raw = json.dumps({"v": 1, "q": scope, "c": position.upstream, "s": position.skip})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    raw = orjson.dumps({"v": 1, "q": scope, "c": position.upstream, "s": position.skip})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode(scope: str, cursor: str) -> Position:

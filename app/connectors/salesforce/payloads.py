@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -14,9 +15,12 @@ COLLECTION_LIMIT = 2000
 EMAILS_PER_QUERY = 150
 
 
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
 def quotable(value: str) -> bool:
     """Whether ``value`` can be a SOQL string literal (control characters cannot)."""
-    return not any(ord(ch) < 32 for ch in value)
+    return _CONTROL.search(value) is None
 
 
 def quote(value: str) -> str:
