@@ -142,11 +142,23 @@ def local_datetime(value: Any, zone: Any) -> datetime | None:
         tz = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ConversionError(f"unknown time zone {zone_name!r}") from exc
+    found = _LOCAL.match(raw)
     try:
-        naive = datetime.strptime(raw, "%d/%m/%Y %H:%M")
+        if found is None:
+            raise ValueError(raw)
+        day, month, year, hour, minute = map(int, found.groups())
+        naive = datetime(year, month, day, hour, minute)
     except ValueError as exc:
         raise ConversionError(f"expected DD/MM/YYYY HH:mm, got {raw!r}") from exc
     return naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+
+
+#: What ``strptime`` reads as ``%d/%m/%Y %H:%M`` (one or two digits, any run of blanks),
+#: without its per-call parsing of the format.
+_LOCAL = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{1,2})\Z", re.ASCII)
+
+
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
 def money(minor: Any, currency: Any) -> Money | None:
@@ -155,7 +167,7 @@ def money(minor: Any, currency: Any) -> Money | None:
     if amount is None:
         return None
     code = text(currency)
-    if code is None or not re.fullmatch(r"[A-Za-z]{3}", code):
+    if code is None or not _CURRENCY.fullmatch(code):
         raise ConversionError(f"money needs an ISO 4217 currency, got {currency!r}")
     return Money.from_minor(amount, code)
 

@@ -107,6 +107,37 @@ class TestLocalTimes:
         with pytest.raises(c.ConversionError):
             c.local_datetime("01/07/2026 12:00", None)
 
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            "20/05/2024 13:45",
+            "5/1/2024 1:05",
+            "20/05/2024   13:45",
+            "2/3/2024\t7:8",
+            " 20/05/2024 13:45\n",
+            "31/02/2024 10:00",
+            "29/02/2024 23:59",
+            "20-05-2024 13:45",
+            "20/05/24 13:45",
+            "20/05/2024 24:00",
+            "20/05/2024 13:60",
+            "0/05/2024 13:45",
+            "001/05/2024 13:45",
+            "20/05/2024 13:45:10",
+            "٢٠/05/2024 13:45",
+        ],
+    )
+    def test_read_as_strptime_reads_the_documented_format(self, raw: str) -> None:
+        try:
+            naive: datetime | None = datetime.strptime(raw.strip(), "%d/%m/%Y %H:%M")
+        except ValueError:
+            naive = None
+        if naive is None:
+            with pytest.raises(c.ConversionError, match="expected DD/MM/YYYY HH:mm"):
+                c.local_datetime(raw, "UTC")
+        else:
+            assert c.local_datetime(raw, "UTC") == naive.replace(tzinfo=UTC)
+
 
 class TestMoney:
     def test_minor_units_become_exact_decimals(self) -> None:
