@@ -80,16 +80,45 @@ class Sources:
 
 
 class Loader(DataLoader[K, V]):
-    """A DataLoader that can say what it already holds (``settled``)."""
+    """A DataLoader that can say what it already holds (``settled``).
+
+    A primed value is kept as it is until it is loaded: a list primes every record it found
+    (hundreds per dashboard) and most are never looked up again, so a done future is made
+    only for the ones that are."""
 
     def __init__(
         self, load: Callable[[list[K]], Coroutine[Any, Any, list[Any]]], **options: Any
     ) -> None:
         self.held: dict[K, asyncio.Future[V]] = {}
+        #: Values primed and not loaded since (never an error: those are primed as futures).
+        self.primed: dict[K, V] = {}
         super().__init__(load, cache_map=self.held, **options)
+
+    def prime(self, key: K, value: V) -> Loader[K, V]:
+        """Hold ``value`` for ``key`` unless something is held for it already."""
+        if isinstance(value, Exception) or not self.cache:
+            return super().prime(key, value)
+        if key not in self.held:
+            self.primed.setdefault(key, value)
+        return self
+
+    def load(self, key: K) -> asyncio.Future[V]:
+        if self.primed and key in self.primed:
+            super().prime(key, self.primed.pop(key))
+        return super().load(key)
+
+    def clear(self, key: K) -> Loader[K, V]:
+        self.primed.pop(key, None)
+        return super().clear(key)
+
+    def clear_all(self) -> Loader[K, V]:
+        self.primed.clear()
+        return super().clear_all()
 
     def settled(self, key: K) -> V | Any:
         """The value loaded for ``key``, or ``NOT_HELD`` while it is not (or it failed)."""
+        if key in self.primed:
+            return self.primed[key]
         future = self.held.get(key)
         if future is None or not future.done() or future.cancelled() or future.exception():
             return NOT_HELD
