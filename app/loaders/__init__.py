@@ -189,6 +189,15 @@ class Loaders:
         """The domain fields this request needs of ``entity``."""
         return frozenset(self.fields(entity))
 
+    def release(self) -> None:
+        """Drop every record the loaders hold, once the request's answer is made. Each loader
+        and this object refer to each other (a loader's batch function is a method here), so
+        without this a request's records (~4,000 objects for a dashboard) would wait for the
+        cyclic garbage collector, whose young collections then walked them all."""
+        for loader in vars(self).values():
+            if isinstance(loader, DataLoader):
+                loader.clear_all()
+
     # -- brand scope ---------------------------------------------------------------------------
 
     def visible(self, records: Iterable[R]) -> list[R]:
