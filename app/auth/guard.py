@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from cachetools import LRUCache
 from graphql import GraphQLSyntaxError
 
 from app.auth.authenticate import Authenticator, Unauthenticated
@@ -69,8 +68,6 @@ class GraphQLGuard:
         self.max_body_bytes = max_body_bytes
         self.max_tokens = max_tokens
         self.path = path
-        # Token counts of recent query texts: a poll sends the same text again and again.
-        self._counted: LRUCache[str, int] = LRUCache(maxsize=512)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].rstrip("/") != self.path:
@@ -186,17 +183,14 @@ class GraphQLGuard:
         return resolved
 
     def _tokens(self, query: str) -> int:
-        found = self._counted.get(query)
-        if found is None:
-            try:
-                found = count_tokens(query, self.max_tokens)
-            except GraphQLSyntaxError:
-                # Within the budget up to where the lexer stops: GraphQL reports that error,
-                # with its location, as it reports any other syntax error.
-                found = 0
-            if len(query) <= 20_000:  # remembered for texts of a usual size only
-                self._counted[query] = found
-        return found
+        """The text's tokens (``count_tokens`` remembers those of recent texts: a poll sends
+        the same text again and again)."""
+        try:
+            return count_tokens(query, self.max_tokens)
+        except GraphQLSyntaxError:
+            # Within the budget up to where the lexer stops: GraphQL reports that error,
+            # with its location, as it reports any other syntax error.
+            return 0
 
 
 def _as_json(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -167,11 +167,11 @@ def count_tokens(source: str, limit: int) -> int:
     return _count(source, limit)
 
 
-#: The longest text whose token count is remembered (256 of them at most).
+#: The longest text whose token count is remembered (512 of them at most).
 REMEMBERED_TEXT = 20_000
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=512)
 def _remembered_count(source: str, limit: int) -> int:
     return _count(source, limit)
 
