@@ -21,13 +21,14 @@ from pathlib import Path
 
 import httpx
 
+import tests
 from app.demo import DEMO_ENV
 from app.domain.models import Customer, Lead, PlayerStats, Ticket
 from tests.benchmarks import harness
 from tests.benchmarks.profile import in_process
 from tests.dashboard import DASHBOARD
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(tests.__file__).resolve().parents[1]  # the repository
 RECORDS = (Customer, Lead, Ticket, PlayerStats)
 
 
