@@ -533,6 +533,20 @@ async def test_search_by_requester_email(zendesk, world) -> None:
     assert [r["id"] for r in answer["results"]] == tickets_of(world, person)
 
 
+async def test_search_by_several_requesters_is_their_union(zendesk, world) -> None:
+    # ORed terms of one keyword: every ticket of any of them, and each ticket once.
+    people = [busy_requester(world, n) for n in (3, 4)] + list(world.people[:40])
+    terms = " ".join(f"requester:{p.email}" for p in people)
+    answer = await search(zendesk, f"type:ticket {terms}", per_page=100)
+    wanted = sorted({i for p in people for i in tickets_of(world, p)})
+    assert answer["count"] == len(wanted)
+    assert sorted(r["id"] for r in answer["results"]) == wanted[:100]
+    # ``none`` among them adds nothing (every ticket has a requester); an excluded one's go.
+    excluded = people[0].email
+    answer = await search(zendesk, f"type:ticket {terms} requester:none -requester:{excluded}")
+    assert answer["count"] == len(set(wanted) - set(tickets_of(world, people[0])))
+
+
 async def test_search_by_requester_id(zendesk, world) -> None:
     person = busy_requester(world)
     user = await user_of(zendesk, person)
