@@ -23,11 +23,13 @@ subfields are executed straight away, with graphql-core's own error handling at 
 A relation read through a loader (``schema.relations``: a customer's leads, tickets, player
 stats; a ticket's requester) is started in place too (``Batched``): each record's relations
 register their keys at once, with no resolver call, coroutine or task per relation per
-record. A record that waits on loaders is a ``Later``, not an awaitable; a list combines its
-records' into one, so a whole list of customers waits in one coroutine: every key of a wave
-registered, their futures awaited, every record finished, then the next wave (the tickets'
-requesters). What a loader answered is completed as graphql-core completes a resolver's
-result, with the same errors at the same paths.
+record; one answered at once (a ticket's requester who is a customer already listed) is
+finished there and then. A record that waits on loaders is a ``Later``, not an awaitable; a
+list combines its records' into one, so a whole list of customers waits in one coroutine:
+every key of a wave registered, their futures awaited, every record finished, then the next
+wave (the tickets' requesters, when they are not held). What a loader answered is
+completed as graphql-core completes a resolver's result, with the same errors at the same
+paths.
 """
 
 from __future__ import annotations
@@ -219,9 +221,9 @@ class Failed:
     error: Exception
 
 
-#: A record's relations started in place: response name, field, relation, what its start
-#: gave (a future, the answer, or ``Failed``), path.
-Started = list[tuple[str, FieldDetailsList, Batched, Any, Path]]
+#: A record's relations started in place that wait on a loader: response name, field,
+#: relation, the loader's future, path. (One answered at once is finished at once.)
+Started = list[tuple[str, FieldDetailsList, Batched, Future[Any], Path]]
 
 
 @dataclass(slots=True)
@@ -356,13 +358,16 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                         results[name] = value
                         continue
                 field_path = Path(path, name, parent_type.name)
+                result = ORDINARY
                 if type(fast) is Batched and position_context is None:
                     begun = self._start(fast, source_value)
-                    started.append((name, details, fast, begun, field_path))
-                    results[name] = None  # its place in the answer, until it is finished
-                    continue
-                result = ORDINARY
-                if type(fast) is Nested and position_context is None:
+                    if isinstance(begun, Future):
+                        started.append((name, details, fast, begun, field_path))
+                        results[name] = None  # its place in the answer, until it is finished
+                        continue
+                    # Answered at once (held, or nothing to load): finished here and now.
+                    result = self._finished(parent_type, fast, details, begun, field_path)
+                elif type(fast) is Nested and position_context is None:
                     result = self._nested(fast, source_value, details, field_path)
                 if result is ORDINARY:
                     result = self.execute_field(
@@ -375,7 +380,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     elif self.is_awaitable(result):
                         pending.append(name)
         except Exception:
-            begun = [entry[3] for entry in started if isinstance(entry[3], Future)]
+            begun = [entry[3] for entry in started]
             self._abandon([results[name] for name in pending], begun, results, later)
             raise
         if not started:
@@ -393,7 +398,7 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         later: list[str],
     ) -> Later:
         """A record's ``Later``: its relations' futures and those its fields wait on."""
-        futures = [entry[3] for entry in started if isinstance(entry[3], Future)]
+        futures = [entry[3] for entry in started]
         for name in later:
             futures += results[name].futures
         return Later(futures, lambda: self._resume_record(parent_type, results, started, later))

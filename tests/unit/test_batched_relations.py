@@ -116,8 +116,16 @@ def _one(things: list[Thing], _: Arguments, info: Any) -> Thing | None:
     return things[0] if things else None
 
 
+def _start_held(root: Owner, context: Loaders, _: Arguments) -> Any:
+    """Answered at once, nothing to load (as a ticket's requester already listed is)."""
+    if root.name == "start-fails":
+        raise ValueError(f"{root.name} holds nothing")
+    return Thing(name=f"{root.name}-held")
+
+
 THINGS = Relation(_start, _finish)
 BEST = Relation(_start_first, _one)
+HELD = Relation(_start_held)
 
 
 @strawberry.type
@@ -142,6 +150,10 @@ class Owner:
     @strawberry.field(metadata=BEST.metadata())
     def must(self, info: strawberry.Info) -> Thing:
         return BEST.resolve(self, info, {})  # type: ignore[no-any-return]
+
+    @strawberry.field(metadata=HELD.metadata())
+    def held(self, info: strawberry.Info) -> Thing | None:
+        return HELD.resolve(self, info, {})  # type: ignore[no-any-return]
 
 
 NAMES = ["fine", "load-fails", "start-fails", "finish-fails", "later-fails", "none"]
@@ -172,6 +184,9 @@ QUERIES = {
     "relation of a relation, async": "{ owners { things { friend { later } } best { later } } }",
     "non-null relation of a relation": "{ owners { name things { mate { name } } } }",
     "three waves": "{ owners { best { friend { friend { name friend { kind } } } } } }",
+    "answered at once, its relation in the first wave": (
+        "{ owners { name held { name later friend { name } } things { friend { name } } } }"
+    ),
 }
 VARIABLES = {"k": ["A"], "f": 1}
 
@@ -273,3 +288,23 @@ async def test_a_failed_non_null_relation_of_a_relation_nulls_the_owner() -> Non
         "message": "fine-1 has no friend",
         "path": ["owners", 0, "things", 1, "mate"],
     } in answer["errors"]
+
+
+async def test_a_relation_answered_at_once_is_finished_in_place_and_its_keys_join_the_wave() -> (
+    None
+):
+    answer = await run(QUERIES["answered at once, its relation in the first wave"], True)
+
+    owners = answer["data"]["owners"]
+    assert owners[0]["held"] == {
+        "name": "fine-held",
+        "later": "FINE-HELD",
+        "friend": {"name": "fine-held+"},
+    }
+    assert owners[2]["held"] is None  # its start failed: null, the error at its path
+    assert {"message": "start-fails holds nothing", "path": ["owners", 2, "held"]} in answer[
+        "errors"
+    ]
+    # The held things' friends load with the first wave's keys: the owners' things are a
+    # wave of their own, their friends the next.
+    assert [len(batch) for batch in answer["friend_batches"]] == [5, 9]
