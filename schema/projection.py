@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
+from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -28,7 +29,8 @@ from app.domain.entities import ENTITIES, EntitySpec
 
 @dataclass(slots=True)
 class Selection:
-    """Field names selected per GraphQL type anywhere in one operation."""
+    """Field names selected per GraphQL type anywhere in one operation. Shared by every
+    request that runs the same document: read it, never change it."""
 
     by_type: dict[str, set[str]] = field(default_factory=dict)
 
@@ -58,8 +60,28 @@ class _Collect(Visitor):
             self.selection.by_type.setdefault(name, set()).add(node.name.value)
 
 
+#: Selections worked out lately, by the identity of their schema and document (a known
+#: operation's document is the same object each time it runs: ``schema.documents``), each
+#: kept with both, so that an identity reused by another object is never taken for them.
+_selections: LRUCache[
+    tuple[int, int, str | None], tuple[GraphQLSchema, DocumentNode, Selection]
+] = LRUCache(1024)
+
+
 def select(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Selection:
-    """The selection of the operation to run (and of every fragment the document defines)."""
+    """The selection of the operation to run (and of every fragment the document defines),
+    worked out once per document: a dashboard's walk of its document with type information
+    is ~0.3 ms."""
+    key = (id(schema), id(document), operation_name)
+    known = _selections.get(key)
+    if known is not None and known[0] is schema and known[1] is document:
+        return known[2]
+    selection = _select(schema, document, operation_name)
+    _selections[key] = (schema, document, selection)
+    return selection
+
+
+def _select(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> Selection:
     selection = Selection()
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode) and operation_name not in (

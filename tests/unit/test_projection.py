@@ -37,3 +37,17 @@ def test_only_the_operation_being_run_is_counted() -> None:
       query B { customer(id: "hubspot:1") { phone } }
     """
     assert domain(query, "customer", "B") == {"phone"}
+
+
+def test_a_document_is_walked_once_per_operation_it_runs() -> None:
+    document = parse("""
+      query A { customer(id: "hubspot:1") { email } }
+      query B { customer(id: "hubspot:1") { phone } }
+    """)
+    a = select(schema._schema, document, "A")
+
+    assert select(schema._schema, document, "A") is a  # the same document: not walked again
+    assert select(schema._schema, document, "B").domain_fields("customer") == {"phone"}
+    # Another document is walked for itself.
+    again = parse('query A { customer(id: "hubspot:1") { phone } }')
+    assert set(select(schema._schema, again, "A").domain_fields("customer")) == {"phone"}
