@@ -34,6 +34,9 @@ class Run:
     p95: float
     qps: float
     failed: int
+    #: CPU ms per sequential query of the gateway's process and of the simulators' process.
+    gateway_cpu: float
+    simulators_cpu: float
 
 
 async def _measure(name: str, gateway_url: str, simulators_url: str) -> Run:
@@ -53,7 +56,10 @@ async def _measure(name: str, gateway_url: str, simulators_url: str) -> Run:
 
         await query()  # warm: connections, the Salesforce token
         await harness.upstream_total(simulators_url, reset=True)
+        cpu = harness.cpu_seconds(gateway_url), harness.cpu_seconds(simulators_url)
         latencies = [await query() for _ in range(SEQUENTIAL)]
+        gateway_cpu = (harness.cpu_seconds(gateway_url) - cpu[0]) * 1000 / SEQUENTIAL
+        simulators_cpu = (harness.cpu_seconds(simulators_url) - cpu[1]) * 1000 / SEQUENTIAL
         upstream = await harness.upstream_total(simulators_url) / SEQUENTIAL
 
         queue = list(range(CONCURRENT_QUERIES))
@@ -68,9 +74,8 @@ async def _measure(name: str, gateway_url: str, simulators_url: str) -> Run:
         qps = CONCURRENT_QUERIES / (time.perf_counter() - started)
     if failures:
         print(f"  {name}: {len(failures)} answers had errors, e.g. {failures[0]}")
-    return Run(
-        name, upstream, percentile(latencies, 50), percentile(latencies, 95), qps, len(failures)
-    )
+    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+    return Run(name, upstream, p50, p95, qps, len(failures), gateway_cpu, simulators_cpu)
 
 
 async def run() -> None:
@@ -88,7 +93,12 @@ async def run() -> None:
         async with harness.gateway(sims, {"sources": unpaced}, batch_loads=False) as url:
             naive = await _measure("naive (one call per object)", url, sims)
     target = 2 * LATENCY_MS + 25
-    rows = [[r.name, r.upstream_per_query, r.p50, r.p95, r.qps, r.failed] for r in (batched, naive)]
+
+    def row(r: Run) -> list[object]:
+        cpu = [r.gateway_cpu, r.simulators_cpu]
+        return [r.name, r.upstream_per_query, r.p50, r.p95, r.qps, r.failed, *cpu]
+
+    rows = [row(batched), row(naive)]
     rows.append(
         [
             "ratio naive / crmgraph",
@@ -97,11 +107,11 @@ async def run() -> None:
             naive.p95 / batched.p95,
             batched.qps / naive.qps,
             "",
+            naive.gateway_cpu / batched.gateway_cpu,
+            "",
         ]
     )
-    rows.append(
-        [floor.name, floor.upstream_per_query, floor.p50, floor.p95, floor.qps, floor.failed]
-    )
+    rows.append(row(floor))
     print(
         table(
             f"Dashboard: {PAGE} customers with leads, open tickets + requesters, player stats; "
@@ -113,10 +123,13 @@ async def run() -> None:
                 "p95 ms",
                 f"queries/s (x{CONCURRENT})",
                 "answers with errors",
+                "gateway CPU ms",
+                "simulators CPU ms",
             ],
             rows,
         )
         + f"aim: p50 <= 2 dependent round trips x {LATENCY_MS} ms + 25 ms = {target} ms; "
         f"measured {batched.p50:.1f} ms, of which {floor.p50:.1f} ms is spent with no "
-        "upstream latency at all (gateway CPU for ~4,400 fields, simulators' own work)\n"
+        "upstream latency at all (gateway CPU for ~4,400 fields, simulators' own work; CPU "
+        "columns: per sequential query, each process, from /proc)\n"
     )

@@ -22,6 +22,19 @@ from app.demo import DEMO_ENV, demo_config
 CRMGRAPH = str(Path(sys.executable).with_name("crmgraph"))
 SIMULATOR_PREFIXES = ("/hubspot", "/salesforce", "/zendesk", "/players")
 
+#: The process serving each base URL started here (for :func:`cpu_seconds`).
+_processes: dict[str, int] = {}
+
+
+def cpu_seconds(url: str) -> float:
+    """CPU seconds (user + system) used so far by the process serving ``url``, read from
+    ``/proc``; NaN where there is none (not Linux)."""
+    try:
+        fields = Path(f"/proc/{_processes[url]}/stat").read_text().rsplit(")", 1)[1].split()
+    except (KeyError, OSError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -73,9 +86,13 @@ async def simulators() -> AsyncIterator[str]:
 async def timed_simulators() -> AsyncIterator[tuple[str, float]]:
     """The simulators' base URL, and the seconds from exec until their port answered."""
     port = free_port()
-    with process("simulate", "--port", str(port)):
+    with process("simulate", "--port", str(port)) as proc:
         base = f"http://127.0.0.1:{port}"
-        yield base, await wait_until_up(f"{base}/hubspot/__stats")
+        _processes[base] = proc.pid
+        try:
+            yield base, await wait_until_up(f"{base}/hubspot/__stats")
+        finally:
+            _processes.pop(base, None)
 
 
 @contextlib.asynccontextmanager
@@ -97,11 +114,13 @@ async def gateway(
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
         yaml.safe_dump(config, handle)
     try:
-        with process("serve", "--config", handle.name, env=DEMO_ENV):
+        with process("serve", "--config", handle.name, env=DEMO_ENV) as proc:
             base = f"http://127.0.0.1:{port}"
+            _processes[base] = proc.pid
             await wait_until_up(f"{base}/healthz")
             yield base
     finally:
+        _processes.pop(f"http://127.0.0.1:{port}", None)
         os.unlink(handle.name)
 
 
