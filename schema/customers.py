@@ -44,10 +44,14 @@ def _first(arguments: Arguments) -> int:
     return 20 if first is None else page_size(first, 500)
 
 
+#: Ticket statuses in the order a loader key lists them (by value).
+_STATUS_ORDER = sorted(TicketStatus, key=lambda s: s.value)
+
+
 def _start_tickets(root: Customer, context: Context, arguments: Arguments) -> Any:
     _first(arguments)  # refused before anything is loaded
     status = arguments.get("status")
-    statuses = None if status is None else tuple(sorted(set(status), key=lambda s: s.value))
+    statuses = None if status is None else tuple(s for s in _STATUS_ORDER if s in status)
     key = TicketsKey(root.id.native, root.email, statuses)
     return context.loaders.tickets_by_requester.load(key)
 

@@ -55,3 +55,27 @@ async def test_ticket_requesters_on_the_page_cost_no_extra_request(
         for ticket in customer["tickets"]:
             assert ticket["requester"] == {"id": customer["id"], "name": customer["name"]}
     assert (await upstreams.counts())["hubspot"] == 1
+
+
+async def test_the_same_statuses_in_any_order_share_one_ticket_load(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    query = """query($first: Int!) { customers(first: $first) { edges { node {
+        a: tickets(status: [PENDING, NEW, OPEN]) { id status }
+        b: tickets(status: [OPEN, NEW, PENDING, NEW]) { id status }
+        c: tickets(status: [NEW]) { id }
+    } } } }"""
+    await gql.data(query, first=1)
+    await upstreams.reset()
+
+    data = await gql.data(query, first=20)
+
+    nodes = [e["node"] for e in data["customers"]["edges"]]
+    assert any(n["a"] for n in nodes)
+    assert all(n["a"] == n["b"] for n in nodes)
+    assert {t["status"] for n in nodes for t in n["a"]} <= {"NEW", "OPEN", "PENDING"}
+    # Users and an export per distinct set of statuses: a and b are one key, c another.
+    assert (await upstreams.routes("zendesk")) == {
+        "GET /api/v2/users/show_many": 2,
+        "GET /api/v2/search/export": 2,
+    }
