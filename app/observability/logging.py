@@ -16,6 +16,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, TextIO
 
 import structlog
@@ -56,7 +57,10 @@ _MAY_HOLD = re.compile(r"(?i)bearer|basic|eyJ|cgk_|@|%40|api_?key|token|password
 _SKIP = frozenset({"event", "level", "logger", "timestamp", "request_id", "operation"})
 
 
+@lru_cache(maxsize=1024)
 def _sensitive(key: str) -> bool:
+    """Whether a field of this name holds a secret or personal data (remembered: a log line
+    has a dozen fields, of a few dozen names in all)."""
     norm = key.lower().replace("-", "_")
     return (
         bool(_SECRET_KEY.search(norm))
