@@ -57,16 +57,23 @@ _MAY_HOLD = re.compile(r"(?i)bearer|basic|eyJ|cgk_|@|%40|api_?key|token|password
 _SKIP = frozenset({"event", "level", "logger", "timestamp", "request_id", "operation"})
 
 
-@lru_cache(maxsize=1024)
 def _sensitive(key: str) -> bool:
-    """Whether a field of this name holds a secret or personal data (remembered: a log line
-    has a dozen fields, of a few dozen names in all)."""
+    """Whether a field of this name holds a secret or personal data. Remembered for names of
+    up to 64 characters: a log line has a dozen fields, of a few dozen names in all, and a
+    name that comes from outside (a CRM's field, a caller's input) keeps no more than that."""
+    return _sensitive_name(key) if len(key) <= 64 else _sensitive_uncached(key)
+
+
+def _sensitive_uncached(key: str) -> bool:
     norm = key.lower().replace("-", "_")
     return (
         bool(_SECRET_KEY.search(norm))
         or norm in _PERSONAL_KEYS
         or norm.endswith(("_email", "_phone"))
     )
+
+
+_sensitive_name = lru_cache(maxsize=1024)(_sensitive_uncached)
 
 
 def scrub(value: Any) -> Any:

@@ -73,6 +73,24 @@ def test_personal_fields_are_redacted_by_key_and_emails_anywhere() -> None:
     assert event["source"] == "hubspot"
 
 
+def test_names_are_judged_alike_however_often_and_however_long() -> None:
+    # Short names are remembered once judged; long ones (a CRM's field, a caller's input)
+    # are judged afresh each time. Either way, the same answer every time.
+    long_secret = "x" * 70 + "_api_key"
+    long_plain = "y" * 70 + "_count"
+    for _ in range(3):
+        event = redacted(
+            event="e",
+            record={"Customer_Email": "q", long_secret: "k", long_plain: "v", "Stage": "lead"},
+        )
+        assert event["record"] == {
+            "Customer_Email": REDACTED,
+            long_secret: REDACTED,
+            long_plain: "v",
+            "Stage": "lead",
+        }
+
+
 def test_tokens_inside_text_are_redacted() -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig_nature-1"
     text = scrub(
