@@ -26,14 +26,23 @@ SIMULATOR_PREFIXES = ("/hubspot", "/salesforce", "/zendesk", "/players")
 _processes: dict[str, int] = {}
 
 
+def process_cpu(pids: set[int]) -> float:
+    """CPU seconds (user + system) used so far by ``pids``, read from ``/proc`` (a process
+    that is gone counts nothing)."""
+    ticks = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(url: str) -> float:
-    """CPU seconds (user + system) used so far by the process serving ``url``, read from
-    ``/proc``; NaN where there is none (not Linux)."""
-    try:
-        fields = Path(f"/proc/{_processes[url]}/stat").read_text().rsplit(")", 1)[1].split()
-    except (KeyError, OSError):
+    """CPU seconds used so far by the process serving ``url`` (started here); NaN where
+    there is none, or no ``/proc`` to read it from."""
+    if url not in _processes or not Path("/proc/self/stat").exists():
         return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu({_processes[url]})
 
 
 def free_port() -> int:

@@ -55,7 +55,6 @@ QUERIES = 40
 LIMIT = {"requests": 50, "per_seconds": 5}
 BURST = 150
 EVENTS = 20
-TICK = os.sysconf("SC_CLK_TCK")
 NOT_MEASURED = (
     "Scaling: not measured. `haproxy` is not on PATH; install it (Debian/Ubuntu: "
     "`sudo apt-get install -y haproxy`) and run `.venv/bin/python -m tests.benchmarks "
@@ -165,16 +164,6 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def _cpu(pids: set[int]) -> float:
-    """CPU seconds (user + system) used so far by ``pids``."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
-
-
 def _machine() -> tuple[int, int]:
     """The machine's CPU time so far (all cores, in ticks), and the idle part of it."""
     ticks = [int(n) for n in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -237,13 +226,13 @@ async def _round(setup: Setup, simulators: set[int], others: set[int], warm: boo
                 setup.errors += failed
 
         groups = (setup.gateways, simulators, others | {os.getpid()})
-        before, machine = [_cpu(pids) for pids in groups], _machine()
+        before, machine = [harness.process_cpu(pids) for pids in groups], _machine()
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         setup.seconds += time.perf_counter() - started
         setup.queries += QUERIES
         for n, pids in enumerate(groups):
-            setup.cpu[n] += _cpu(pids) - before[n]
+            setup.cpu[n] += harness.process_cpu(pids) - before[n]
         for n, (then, now) in enumerate(zip(machine, _machine(), strict=True)):
             setup.machine[n] += now - then
 
