@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from app.cache import responses
 from app.cache.records import FieldCache
+from app.cancellation import stop_if_cancelled
 
 CHANNEL = "crmgraph:cache:flush"
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ async def listen_for_flushes(cache: FieldCache, redis: Redis) -> None:
         try:
             await pubsub.subscribe(CHANNEL, responses.CHANNEL)
             async for message in pubsub.listen():
+                stop_if_cancelled()  # a cancel redis-py lost while reading
                 if message.get("type") != "message":
                     continue
                 data = message["data"]
@@ -55,6 +57,7 @@ async def listen_for_flushes(cache: FieldCache, redis: Redis) -> None:
             log.warning("cache flush listener: %s; retrying in 5 s", type(exc).__name__)
             with contextlib.suppress(Exception):
                 await pubsub.reset()
+            stop_if_cancelled()
             await asyncio.sleep(5)
 
 

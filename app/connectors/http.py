@@ -312,7 +312,9 @@ class UpstreamClient:
         """One of the source's concurrent-call slots, waited for no longer than the deadline."""
         left = None if until is None else until - time.monotonic()
         try:
-            await asyncio.wait_for(self._slots.acquire(), timeout=left)
+            # not wait_for: on 3.11 it drops a cancel that comes as a slot frees
+            async with asyncio.timeout(left):
+                await self._slots.acquire()
         except TimeoutError as exc:
             raise UpstreamTimeout(
                 self.source, f"{route}: no free connection before the deadline"

@@ -18,6 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.cancellation import stop_if_cancelled
 from app.live.changes import Change
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ class RedisBus:
         while True:
             # Waits a second at most, so the health check runs while nothing is published.
             message = await pubsub.get_message(timeout=1.0)
+            stop_if_cancelled()  # a cancel redis-py lost while reading
             if message is None or message.get("type") != "message":
                 continue
             try:

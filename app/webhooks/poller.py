@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from app.cancellation import stop_if_cancelled
 from app.connectors.errors import UpstreamError
 from app.connectors.salesforce import SalesforceClient
 from app.connectors.salesforce.webhooks import DIALECT as SALESFORCE
@@ -78,6 +79,7 @@ class SalesforcePoller:
             except Exception:
                 log.exception("Salesforce change poll failed")
                 full = False
+            stop_if_cancelled()  # a cancel redis-py lost during the poll
             if not full:  # a full page: more changes are waiting, ask again at once
                 await asyncio.sleep(self.interval)
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 
 from app.cache.records import FieldCache
+from app.cancellation import stop_if_cancelled
 from app.live.changes import ChangeBus
 from app.live.forget import forget
 from app.webhooks.dialect import Poisoned
@@ -66,9 +67,12 @@ class WebhookWorker:
             except Exception:
                 log.exception("webhook worker pass failed")
                 busy = False
+            stop_if_cancelled()  # a cancel redis-py lost during the pass
             if not busy:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                    # not wait_for: on 3.11 it takes a cancel that comes with a wake for the wake
+                    async with asyncio.timeout(self.interval):
+                        await self._wake.wait()
 
     async def run_once(self) -> bool:
         """Claim due events and apply them in order; whether there were any."""

@@ -138,3 +138,21 @@ async def test_the_listener_reconnects_after_redis_drops_it(
     await one.gateway.bus.publish(change("customer", f"hubspot:{person.hubspot_id}", None))
     assert (await client.next())["data"]["customerChanged"]["id"] == f"hubspot:{person.hubspot_id}"
     assert "change bus: reconnected to Redis" in caplog.text
+
+
+async def test_the_listener_stops_at_one_cancel_wherever_it_lands(
+    redis: Redis, prefix: str, redis_url: str
+) -> None:
+    """redis-py can lose a cancel that lands mid-command (Python 3.11's wait_for): the
+    listener still stops at the first one, while it subscribes or while it waits."""
+    bus = RedisBus(redis_url, f"{prefix}changes")
+    try:
+        for steps in range(30):
+            listener = asyncio.create_task(bus.run())
+            for _ in range(steps + 1):
+                await asyncio.sleep(0)
+            listener.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(listener, 5)
+    finally:
+        await bus.aclose()

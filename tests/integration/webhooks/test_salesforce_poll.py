@@ -3,6 +3,7 @@ API (in the simulator) becomes one change, and a cached answer shows the new val
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,31 @@ async def test_a_turn_is_taken_by_one_store_until_it_lapses(
     assert await two.take_turn("another-job", 60)
     await clients[0].delete(f"{prefix}turn:salesforce-poll")  # the interval has passed
     assert await two.take_turn("salesforce-poll", 60)
+
+
+async def test_a_poller_on_redis_stops_at_one_cancel_wherever_it_lands(
+    simulators: RunningSimulators, keys_file: Path, tmp_path: Path, prefix: str, redis_url: str
+) -> None:
+    """redis-py can lose a cancel that lands mid-command (Python 3.11's wait_for): the poller
+    still stops at the first one, in the Redis store's turn or cursor or in its sleep."""
+    demo_settings(simulators.base_url)
+    config = gateway_config(simulators.base_url, keys_file)
+    config["webhooks"] = webhooks_config(
+        tmp_path / "unused.sqlite3",
+        salesforce_poll_interval=60,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+    )
+    built = build_gateway(parse_config(config))
+    try:
+        poller = built.salesforce_poller()
+        assert poller is not None
+        for steps in range(30):
+            task = asyncio.create_task(poller.run())
+            for _ in range(steps + 1):
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(task, 5)
+    finally:
+        await built.aclose()

@@ -212,3 +212,31 @@ async def test_a_poisoned_event_is_a_dead_letter_at_once(make: Make, settings: S
     assert letter.attempts == 1
     assert "Zendesk brand 999 is not mapped" in (letter.last_error or "")
     assert subscriber.seen == []
+
+
+async def test_a_worker_cancelled_as_it_is_woken_stops(make: Make, settings: Settings) -> None:
+    """Shutdown cancels the worker: a cancel that arrives together with a wake (events
+    stored just before) must still stop it, not be taken for the wake and lost."""
+    the_worker = WebhookWorker(make(), Normaliser(settings), None, MemoryBus(), interval=60)
+    task = asyncio.create_task(the_worker.run())
+    await eventually(lambda: _true(bool(the_worker._wake._waiters)))  # type: ignore[attr-defined]
+    the_worker.wake()
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+
+
+async def test_a_worker_cancelled_while_claiming_stops(make: Make, settings: Settings) -> None:
+    """A cancel that lands inside a pass (the store's claim, on SQLite or Redis) stops the
+    worker too: it is not taken for a failed pass and retried."""
+    store = make()
+    await store.add([ticket_event(vendor_id=f"c-{n}") for n in range(3)])
+    the_worker = WebhookWorker(store, Normaliser(settings), None, MemoryBus(), interval=60)
+    for steps in range(20):  # land the cancel at successive points of a pass
+        task = asyncio.create_task(the_worker.run())
+        for _ in range(steps + 1):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
