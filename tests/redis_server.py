@@ -65,14 +65,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_redis(binary: Path | None = None, timeout: float = 10.0) -> Iterator[RedisServer]:
-    """A fresh, empty, memory-only server on a free loopback port, stopped on exit."""
+def running_redis(
+    binary: Path | None = None, timeout: float = 10.0, port: int | None = None
+) -> Iterator[RedisServer]:
+    """A fresh, empty, memory-only server on a free loopback port (or ``port``: a Redis that
+    comes back where clients already look), stopped on exit."""
     binary = binary or server_binary()
     if not os.access(binary, os.X_OK):
         raise RedisServerError(f"{binary} is not an executable redis-server (see {OVERRIDE})")
     with tempfile.TemporaryDirectory(prefix="crmgraph-redis-") as workdir:
         output = Path(workdir) / "redis-server.log"
-        server = RedisServer(binary, free_port())
+        server = RedisServer(binary, port or free_port())
         with output.open("wb") as log:
             process = subprocess.Popen(
                 [

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from app.cache import responses
 from app.cache.records import FieldCache
 from app.cancellation import stop_if_cancelled
+from app.resilience.outage import Outage
 
 CHANNEL = "crmgraph:cache:flush"
 log = logging.getLogger(__name__)
@@ -30,10 +31,13 @@ async def flush_everywhere(cache: FieldCache, redis: Redis, entity: str | None) 
 
 async def listen_for_flushes(cache: FieldCache, redis: Redis) -> None:
     """Run for the life of the app: flush the in-process tier when told to."""
+    # Redis away: tried again every 5 s, said once; the cache still works meanwhile.
+    outage = Outage("cache flush listener", log, longest=5.0, level=logging.WARNING)
     while True:
         pubsub = redis.pubsub()
         try:
             await pubsub.subscribe(CHANNEL, responses.CHANNEL)
+            outage.worked()
             async for message in pubsub.listen():
                 stop_if_cancelled()  # a cancel redis-py lost while reading
                 if message.get("type") != "message":
@@ -53,12 +57,12 @@ async def listen_for_flushes(cache: FieldCache, redis: Redis) -> None:
                 log.info("cache flushed on request", extra={"entity": entity, "removed": removed})
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # Redis away: try again later, the cache still works
-            log.warning("cache flush listener: %s; retrying in 5 s", type(exc).__name__)
+        except Exception as exc:
+            pause = outage.failed(exc, 5.0)
             with contextlib.suppress(Exception):
                 await pubsub.reset()
             stop_if_cancelled()
-            await asyncio.sleep(5)
+            await asyncio.sleep(pause)
 
 
 def _name(channel: bytes | str) -> str:

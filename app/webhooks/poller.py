@@ -28,6 +28,7 @@ from app.connectors.salesforce import SalesforceClient
 from app.connectors.salesforce.webhooks import DIALECT as SALESFORCE
 from app.mapping.converters import ConversionError, salesforce_datetime
 from app.observability.setup import routine_calls
+from app.resilience.outage import Outage
 from app.webhooks.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -68,20 +69,21 @@ class SalesforcePoller:
 
     async def run(self) -> None:
         routine_calls()  # this task's: the log says when a poll finds something, or fails
+        outage = Outage("Salesforce change poll", log, longest=max(self.interval, 30.0))
         while True:
+            pause = self.interval
             try:
                 full = await self.poll_once()
+                outage.worked()
             except asyncio.CancelledError:
                 raise
-            except UpstreamError as exc:
-                log.warning("Salesforce change poll failed: %s", exc)
-                full = False
-            except Exception:
-                log.exception("Salesforce change poll failed")
+            except Exception as exc:
+                expected = isinstance(exc, UpstreamError)
+                pause = outage.failed(exc, self.interval, expected=expected)
                 full = False
             stop_if_cancelled()  # a cancel redis-py lost during the poll
             if not full:  # a full page: more changes are waiting, ask again at once
-                await asyncio.sleep(self.interval)
+                await asyncio.sleep(pause)
 
     async def poll_once(self) -> bool:
         """One poll (unless another instance sharing the store has just polled); whether it

@@ -16,6 +16,7 @@ from app.cache.records import FieldCache
 from app.cancellation import stop_if_cancelled
 from app.live.changes import ChangeBus
 from app.live.forget import forget
+from app.resilience.outage import Outage
 from app.webhooks.dialect import Poisoned
 from app.webhooks.normalise import Normaliser
 from app.webhooks.store import EventStore, StoredEvent
@@ -58,20 +59,23 @@ class WebhookWorker:
             log.warning(
                 "webhooks: %d events a stopped worker left half-done are due again", recovered
             )
+        outage = Outage("webhook worker pass", log)
         while True:
             self._wake.clear()  # before claiming: a wake during the pass is not lost
+            pause = self.interval
             try:
                 busy = await self.run_once()
+                outage.worked()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("webhook worker pass failed")
+            except Exception as exc:
+                pause = outage.failed(exc, self.interval)
                 busy = False
             stop_if_cancelled()  # a cancel redis-py lost during the pass
             if not busy:
                 with contextlib.suppress(TimeoutError):
                     # not wait_for: on 3.11 it takes a cancel that comes with a wake for the wake
-                    async with asyncio.timeout(self.interval):
+                    async with asyncio.timeout(pause):
                         await self._wake.wait()
 
     async def run_once(self) -> bool:

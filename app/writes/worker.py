@@ -14,8 +14,9 @@ from app.connectors.errors import (
     UpstreamRejected,
     UpstreamUnavailable,
 )
+from app.resilience.outage import Outage
 from app.writes.backends import AnyOutbox
-from app.writes.outbox import Job, backoff
+from app.writes.outbox import Job, OutboxError, backoff
 
 log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -59,6 +60,8 @@ class OutboxWorker:
         self.capacity = capacity
         #: The jobs being applied, by their task.
         self._running: dict[asyncio.Task[None], str] = {}
+        self._claims = Outage("outbox worker's claim of due writes", log)
+        self._upkeeps = Outage("outbox worker's lease upkeep", log)
 
     async def _recover(self) -> None:
         recovered = await self.outbox.recover()
@@ -72,8 +75,9 @@ class OutboxWorker:
         try:
             await self.outbox.keepalive(list(self._running.values()))
             await self._recover()
-        except Exception:
-            log.exception("outbox worker could not renew its leases")
+            self._upkeeps.worked()
+        except Exception as exc:
+            self._upkeeps.failed(exc, 0, expected=isinstance(exc, OutboxError))
 
     async def run(self) -> None:
         lease = self.outbox.lease_seconds
@@ -90,19 +94,21 @@ class OutboxWorker:
                     upkeep_at = time.monotonic() + every
                 jobs = []
                 free = self.capacity - len(self._running)
+                pause = self.interval
                 if free > 0:
                     try:
                         jobs = await self.outbox.claim_due(free)
-                    except Exception:
-                        log.exception("outbox worker could not claim jobs")
+                        self._claims.worked()
+                    except Exception as exc:
+                        expected = isinstance(exc, OutboxError)
+                        pause = self._claims.failed(exc, self.interval, expected=expected)
                 for job in jobs:
                     task = asyncio.create_task(self._apply(job))
                     self._running[task] = job.id
                     task.add_done_callback(self._finished)
                 if not jobs:
                     # Wake when a job finishes (its record's next job may be due), after the
-                    # interval or at the next upkeep, whichever comes first.
-                    pause = self.interval
+                    # pause (longer while claims fail) or at the next upkeep, whichever first.
                     if every is not None:
                         pause = max(0.0, min(pause, upkeep_at - time.monotonic()))
                     sleeper = asyncio.ensure_future(asyncio.sleep(pause))

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from app.config import Settings
 from app.demo import demo_settings
@@ -17,9 +19,10 @@ from app.live.bus import MemoryBus
 from app.live.changes import Change
 from app.live.subscriptions import changes
 from app.webhooks.normalise import Normaliser
-from app.webhooks.store import EventStore, NewEvent
+from app.webhooks.store import EventStore, NewEvent, RedisEventStore
 from app.webhooks.worker import WebhookWorker
 from tests.integration.webhooks.conftest import Make, eventually, zendesk_event
+from tests.redis_server import free_port, running_redis
 
 
 @pytest.fixture(scope="module")
@@ -240,3 +243,36 @@ async def test_a_worker_cancelled_while_claiming_stops(make: Make, settings: Set
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, 5)
+
+
+async def test_a_worker_whose_redis_comes_back_says_so_once_and_catches_up(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis down at first: the worker's failing passes are told once, its pauses grow; Redis
+    back on the same port: the next pass works, says after how many failures, and the events
+    stored meanwhile are published."""
+    port = free_port()
+    redis = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=1.0)
+    store = RedisEventStore(redis, "crmgraph:test:comeback:")
+    bus = MemoryBus()
+    the_worker = WebhookWorker(store, Normaliser(settings), None, bus, interval=0.01)
+    with caplog.at_level(logging.INFO, "app.webhooks.worker"):
+        task = asyncio.create_task(the_worker.run())
+        try:
+            await asyncio.sleep(1.0)  # at 0.01 s a pass: ~100 passes without the backoff
+            async with subscribed(bus, raw=True) as subscriber:
+                with running_redis(port=port):
+                    await store.add([ticket_event(vendor_id="back-1")])
+                    the_worker.wake()
+                    await eventually(lambda: _true(len(subscriber.seen) == 1))
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await redis.aclose()
+    told = [r.getMessage() for r in caplog.records if r.name == "app.webhooks.worker"]
+    assert len(told) == 2, told
+    assert told[0].startswith("webhook worker pass failed (ConnectionError")
+    assert told[1].startswith("webhook worker pass works again, after ")
+    failed_passes = int(told[1].split("after ")[1].split(" failed")[0])
+    assert 3 <= failed_passes <= 12  # backing off: 0.01, 0.02, ... up to 5 s a pause

@@ -1,0 +1,57 @@
+"""A gateway whose Redis is down keeps answering, and its background loops say so once each
+rather than at every pass. Found by running ``crmgraph serve --workers 2`` with a dead
+``redis_url``: the webhook worker (five passes a second), the outbox worker and the Salesforce
+poll each logged a traceback at every pass, 1.1 MB of log in 20 s."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.auth.keys import KeyStore
+from app.simulators.server import RunningSimulators
+from tests.integration.gateway.conftest import serve_gateway
+from tests.integration.webhooks.conftest import webhooks_config
+from tests.redis_server import free_port
+
+LOOPS = ("app.webhooks.worker", "app.writes.worker", "app.webhooks.poller", "app.cache.flush")
+
+
+async def test_each_background_loop_tells_a_redis_outage_once(
+    simulators: RunningSimulators, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    keys_file = tmp_path / "keys.json"
+    admin = KeyStore(keys_file).create("admin", ["*"])[0]
+    webhooks = webhooks_config(
+        tmp_path / "webhooks.sqlite3", redis_url=dead, salesforce_poll_interval=0.05
+    )
+    writes = {"backend": "redis", "redis_url": dead, "worker_interval": 0.05}
+    with (
+        caplog.at_level(logging.INFO),
+        serve_gateway(
+            simulators.base_url,
+            keys_file,
+            redis_url=dead,
+            writes=writes,
+            webhooks=webhooks,
+            cache={"redis_url": dead},
+        ) as url,
+    ):
+        async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": admin}) as client:
+            query = {"query": "{ customers(first: 2) { edges { node { id } } } }"}
+            answer = (await client.post("/graphql", json=query)).json()
+            assert not answer.get("errors"), answer
+            await asyncio.sleep(1.5)  # ~30 passes of each loop at its 0.05 s interval
+    told = Counter(r.name for r in caplog.records if r.name in LOOPS)
+    failures = [r for r in caplog.records if r.name in LOOPS and r.levelno >= logging.ERROR]
+    assert told["app.webhooks.worker"] == 1, told
+    assert told["app.writes.worker"] <= 2, told  # its claims, and its lease upkeep
+    assert told["app.webhooks.poller"] == 1, told
+    assert all(r.exc_info is None for r in failures)  # Redis away: no traceback to read
+    assert all("ConnectionError" in r.getMessage() for r in failures)
