@@ -19,7 +19,6 @@ usual and its answer kept (by the router) when it has no errors and no extension
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -44,7 +43,6 @@ from app.loaders import Loaders
 from app.observability import metrics, tracing
 from app.observability.logging import bind, get_logger, unbind
 
-log = logging.getLogger("crmgraph.errors")
 operations = get_logger("crmgraph.graphql")
 
 JSON = "application/json"
@@ -260,7 +258,7 @@ class CachedAnswers:
             try:
                 decision = await self.rate.acquire(principal.subject, max(answer.cost, 1))
             except RateLimiterUnavailable:
-                log.warning("rate limiter unavailable; request served without a budget check")
+                pass  # served unchecked, as RequestPlan serves it (the limiter tells the log)
             else:
                 if not decision.allowed:
                     return None

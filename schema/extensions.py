@@ -122,9 +122,8 @@ class RequestPlan(SchemaExtension):
             # Every operation spends at least one unit, even one that reaches no CRM.
             decision = await access.rate.acquire(principal.subject, max(cost, 1))
         except RateLimiterUnavailable:
-            # The shared budget is out of reach: serve, and say so in the log, rather than
-            # refuse every caller because Redis is down.
-            log.warning("rate limiter unavailable; request served without a budget check")
+            # The shared budget is out of reach: serve rather than refuse every caller because
+            # Redis is down (the limiter tells the log once per outage).
             return None
         if decision.allowed:
             return None

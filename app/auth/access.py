@@ -18,6 +18,7 @@ from app.auth.persisted import PersistedQueryStore
 from app.auth.policy import Policy, roles_in_force
 from app.auth.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.config import Settings
+from app.resilience.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,16 @@ def build_access(settings: Settings, transport: httpx.AsyncBaseTransport | None 
     rate: RateLimiter | None = None
     if limits.rate is not None:
         if client is not None:
-            rate = RedisRateLimiter(client, limits.rate.cost_per_second, limits.rate.burst)
+            # Redis down: every query is served unchecked, and the log says so once.
+            outage = Outage(
+                "per-caller rate limits",
+                logging.getLogger("crmgraph.errors"),
+                level=logging.WARNING,
+                consequence="queries are served without a budget check",
+            )
+            rate = RedisRateLimiter(
+                client, limits.rate.cost_per_second, limits.rate.burst, outage=outage
+            )
         else:
             rate = MemoryRateLimiter(limits.rate.cost_per_second, limits.rate.burst)
     return Access(

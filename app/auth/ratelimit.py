@@ -27,6 +27,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.resilience.outage import Outage
+
 MICROS = 1_000_000
 
 
@@ -144,10 +146,13 @@ class RedisRateLimiter:
         rate_per_second: float,
         burst: int,
         prefix: str = "crmgraph:rl:",
+        outage: Outage | None = None,
     ) -> None:
         self._gcra = _Gcra.of(rate_per_second, burst)
         self._prefix = prefix
         self._script = redis.register_script(_GCRA_SCRIPT)
+        #: Where its store's failures are told, once an outage (unset: its callers tell).
+        self._outage = outage
 
     def key(self, caller: str) -> str:
         """The Redis key holding ``caller``'s budget."""
@@ -161,7 +166,11 @@ class RedisRateLimiter:
                 keys=[self.key(key)], args=[gcra.interval, gcra.tolerance, units]
             )
         except (RedisError, OSError) as exc:
+            if self._outage is not None:
+                self._outage.failed(exc, 0.0)
             raise RateLimiterUnavailable(
                 f"the rate limit store is unavailable ({type(exc).__name__})"
             ) from exc
+        if self._outage is not None:
+            self._outage.worked()
         return gcra.decide(bool(allowed), int(wait), int(available))

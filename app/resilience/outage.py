@@ -32,6 +32,7 @@ class Outage:
         *,
         longest: float = 5.0,
         level: int = logging.ERROR,
+        consequence: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         #: What fails, as the log says it: "webhook worker pass".
@@ -40,6 +41,8 @@ class Outage:
         self.longest = longest
         #: How a failure is logged (a recovery is a warning).
         self.level = level
+        #: What the failure means meanwhile; unset: the loop retries with backoff.
+        self.consequence = consequence
         self.clock = clock
         #: Failed passes in a row (0: the last pass worked).
         self.failures = 0
@@ -58,13 +61,13 @@ class Outage:
         longest = max(pause, self.longest)
         if kind != self._told:
             self._told = kind
+            meanwhile = self.consequence or f"retrying with backoff up to {longest} s"
             self.log.log(
                 self.level,
-                "%s failed (%s); retrying with backoff up to %s s, the same failure is not "
-                "logged again until it works",
+                "%s failed (%s); %s; the same failure is not logged again until it works",
                 self.what,
                 kind,
-                longest,
+                meanwhile,
                 exc_info=None if expected else error,
             )
         return min(longest, pause * 2.0 ** min(self.failures - 1, 32))

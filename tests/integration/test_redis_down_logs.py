@@ -1,7 +1,8 @@
-"""A gateway whose Redis is down keeps answering, and its background loops say so once each
-rather than at every pass. Found by running ``crmgraph serve --workers 2`` with a dead
-``redis_url``: the webhook worker (five passes a second), the outbox worker and the Salesforce
-poll each logged a traceback at every pass, 1.1 MB of log in 20 s."""
+"""A gateway whose Redis is down keeps answering, and its background loops and its per-caller
+rate limits say so once each, not at every pass or query. Found by running ``crmgraph serve
+--workers 2`` with a dead ``redis_url``: the webhook worker (five passes a second), the outbox
+worker and the Salesforce poll each logged a traceback at every pass (1.1 MB of log in 20 s),
+and every query logged that it went without a budget check."""
 
 from __future__ import annotations
 
@@ -40,13 +41,15 @@ async def test_each_background_loop_tells_a_redis_outage_once(
             redis_url=dead,
             writes=writes,
             webhooks=webhooks,
-            cache={"redis_url": dead},
+            cache={"redis_url": dead, "responses": {"enabled": False}},
+            limits={"rate": {"cost_per_second": 1000, "burst": 10_000}},
         ) as url,
     ):
         async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": admin}) as client:
             query = {"query": "{ customers(first: 2) { edges { node { id } } } }"}
-            answer = (await client.post("/graphql", json=query)).json()
-            assert not answer.get("errors"), answer
+            for _ in range(20):  # served, each without a budget check
+                answer = (await client.post("/graphql", json=query)).json()
+                assert not answer.get("errors"), answer
             await asyncio.sleep(1.5)  # ~30 passes of each loop at its 0.05 s interval
     told = Counter(r.name for r in caplog.records if r.name in LOOPS)
     failures = [r for r in caplog.records if r.name in LOOPS and r.levelno >= logging.ERROR]
@@ -55,3 +58,6 @@ async def test_each_background_loop_tells_a_redis_outage_once(
     assert told["app.webhooks.poller"] == 1, told
     assert all(r.exc_info is None for r in failures)  # Redis away: no traceback to read
     assert all("ConnectionError" in r.getMessage() for r in failures)
+    unchecked = [r for r in caplog.records if "without a budget check" in r.getMessage()]
+    assert len(unchecked) == 1  # not one per query
+    assert unchecked[0].getMessage().startswith("per-caller rate limits failed (ConnectionError")
