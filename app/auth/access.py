@@ -61,10 +61,11 @@ def build_access(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         if client is not None:
             # Redis down: every query is served unchecked, and the log says so once.
             outage = Outage(
-                "per-caller rate limits",
+                "the per-caller rate limit",
                 logging.getLogger("crmgraph.errors"),
                 level=logging.WARNING,
                 consequence="queries are served without a budget check",
+                unit="checks",
             )
             rate = RedisRateLimiter(
                 client, limits.rate.cost_per_second, limits.rate.burst, outage=outage

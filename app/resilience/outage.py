@@ -33,6 +33,7 @@ class Outage:
         longest: float = 5.0,
         level: int = logging.ERROR,
         consequence: str | None = None,
+        unit: str = "passes",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         #: What fails, as the log says it: "webhook worker pass".
@@ -43,6 +44,8 @@ class Outage:
         self.level = level
         #: What the failure means meanwhile; unset: the loop retries with backoff.
         self.consequence = consequence
+        #: What the failures are counted as: a loop's "passes", a limiter's "checks".
+        self.unit = unit
         self.clock = clock
         #: Failed passes in a row (0: the last pass worked).
         self.failures = 0
@@ -77,9 +80,10 @@ class Outage:
         if self.failures == 0:
             return
         self.log.warning(
-            "%s works again, after %d failed passes over %.1f s",
+            "%s works again, after %d failed %s over %.1f s",
             self.what,
             self.failures,
+            self.unit,
             self.clock() - self._since,
         )
         self.failures = 0

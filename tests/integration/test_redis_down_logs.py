@@ -60,4 +60,4 @@ async def test_each_background_loop_tells_a_redis_outage_once(
     assert all("ConnectionError" in r.getMessage() for r in failures)
     unchecked = [r for r in caplog.records if "without a budget check" in r.getMessage()]
     assert len(unchecked) == 1  # not one per query
-    assert unchecked[0].getMessage().startswith("per-caller rate limits failed (ConnectionError")
+    assert unchecked[0].getMessage().startswith("the per-caller rate limit failed (ConnectionError")

@@ -83,3 +83,27 @@ def test_a_pass_that_works_again_says_for_how_long_once(
 def test_a_loop_slower_than_the_cap_keeps_its_own_pause() -> None:
     outage = Outage("a poll", logging.getLogger(LOGGER), longest=30.0)
     assert [outage.failed(OSError("x"), 60.0) for _ in range(3)] == [60.0, 60.0, 60.0]
+
+
+def test_a_limiter_says_what_the_failure_means_and_counts_checks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    outage = Outage(
+        "the limit",
+        logging.getLogger(LOGGER),
+        consequence="served unchecked",
+        unit="checks",
+        clock=clock,
+    )
+    with caplog.at_level(logging.DEBUG, LOGGER):
+        outage.failed(OSError("refused"), 0.0)
+        outage.failed(OSError("refused"), 0.0)
+        clock.now += 3.0
+        outage.worked()
+    failed, recovered = (r.getMessage() for r in records(caplog))
+    assert failed == (
+        "the limit failed (OSError: refused); served unchecked; the same failure is not logged "
+        "again until it works"
+    )
+    assert recovered == "the limit works again, after 2 failed checks over 3.0 s"
