@@ -13,10 +13,13 @@ failure in a row, up to ``longest``.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
 from redis.exceptions import RedisError
+
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 
 #: Failures that say all there is to say (a Redis or a socket away): logged without a traceback.
 UNAVAILABLE: tuple[type[BaseException], ...] = (RedisError, OSError)
@@ -62,8 +65,10 @@ class Outage:
         self.failures += 1
         kind = f"{type(error).__name__}: {error}"
         longest = max(pause, self.longest)
-        if kind != self._told:
-            self._told = kind
+        # The same failure, whatever its numbers say (a retry-after, an elapsed time, an id).
+        same = _NUMBERS.sub("#", kind)
+        if same != self._told:
+            self._told = same
             meanwhile = self.consequence or f"retrying with backoff up to {longest} s"
             self.log.log(
                 self.level,

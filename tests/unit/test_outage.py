@@ -107,3 +107,17 @@ def test_a_limiter_says_what_the_failure_means_and_counts_checks(
         "again until it works"
     )
     assert recovered == "the limit works again, after 2 failed checks over 3.0 s"
+
+
+def test_failures_that_differ_only_in_their_numbers_are_one_kind(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outage = Outage("a poll", logging.getLogger(LOGGER))
+    with caplog.at_level(logging.DEBUG, LOGGER):
+        for seconds in (1.5, 12.0, 30.25):
+            outage.failed(TimeoutError(f"no answer after {seconds} s (request 42{seconds})"), 1)
+        outage.failed(TimeoutError("the deadline passed"), 1)
+    told = [r.getMessage() for r in records(caplog)]
+    assert len(told) == 2
+    assert "no answer after 1.5 s" in told[0]
+    assert "the deadline passed" in told[1]
