@@ -9,17 +9,19 @@ For other modules:
 
 - ``webhook_event(source, outcome)``: one webhook delivery and what became of it
   (``accepted``, ``duplicate``, ``bad_signature``, ``stale``, ``malformed``, ``too_large``,
-  ``forbidden_ip``).
+  ``forbidden_ip``, ``unavailable``).
 - ``register_depth(name, read)``: ``name`` is ``"webhook_queue"``, ``"dead_letters"`` or
   ``"outbox"`` (exported as ``crmgraph_webhook_queue_depth``, ``crmgraph_dead_letters``,
   ``crmgraph_outbox_depth``); ``read`` is a callable returning a number, or an awaitable of
   one, called at each scrape. Several callables under one name are summed (several gateways
-  in one process). It returns a function that unregisters ``read``: call it on shutdown.
+  in one process). It returns a function that unregisters ``read``: call it on shutdown. A
+  depth that cannot be read (its store is down) is left out of that scrape, not the scrape.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol
@@ -30,6 +32,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from app.connectors.http import UpstreamCall
+from app.resilience.outage import Outage
 
 __all__ = [
     "CONTENT_TYPE_LATEST",
@@ -52,7 +55,16 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 enabled = True
 
 WEBHOOK_OUTCOMES = frozenset(
-    {"accepted", "duplicate", "bad_signature", "stale", "malformed", "too_large", "forbidden_ip"}
+    {
+        "accepted",
+        "duplicate",
+        "bad_signature",
+        "stale",
+        "malformed",
+        "too_large",
+        "forbidden_ip",
+        "unavailable",  # the store could not take them: answered 503, delivered again
+    }
 )
 #: The depths a scrape reads, by the name :func:`register_depth` takes, with the metric name.
 DEPTHS = {
@@ -187,6 +199,16 @@ def webhook_event(source: str, outcome: str) -> None:
 Depth = Callable[[], float | int | Awaitable[float | int]]
 _depths: dict[str, list[Depth]] = {name: [] for name in DEPTHS}
 _depth_values: dict[str, float] = {}
+_depth_outages = {
+    name: Outage(
+        f"the {name} depth",
+        logging.getLogger(__name__),
+        level=logging.WARNING,
+        consequence="scrapes go without it",
+        unit="scrapes",
+    )
+    for name in DEPTHS
+}
 
 
 def register_depth(name: str, read: Depth) -> Callable[[], None]:
@@ -208,12 +230,18 @@ async def _read_depths() -> None:
     for name, reads in _depths.items():
         if not reads:
             continue
-        total = 0.0
-        for read in list(reads):
-            value = read()
-            if inspect.isawaitable(value):
-                value = await value
-            total += float(value)
+        try:
+            total = 0.0
+            for read in list(reads):
+                value = read()
+                if inspect.isawaitable(value):
+                    value = await value
+                total += float(value)
+        except Exception as exc:
+            # Its store is down: this scrape goes without it (the rest is served), said once.
+            _depth_outages[name].failed(exc, 0.0)
+            continue
+        _depth_outages[name].worked()
         values[name] = total
     _depth_values.clear()
     _depth_values.update(values)

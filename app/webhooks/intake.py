@@ -33,12 +33,18 @@ from pydantic import IPvAnyNetwork
 from app.config import Settings
 from app.connectors.secret import LiveSecret
 from app.observability.metrics import webhook_event
+from app.resilience.outage import Outage
 from app.webhooks.dialect import Malformed, RoutedDialect, WebhookDialect
 from app.webhooks.dialects import DIALECTS, in_use, routes
 from app.webhooks.signatures import SignatureError
 from app.webhooks.store import EventStore
 
 log = logging.getLogger(__name__)
+
+#: Seconds a CRM is asked to wait before delivering again when the events could not be stored.
+#: Zendesk retries a 503 only when it carries a Retry-After under 60 s; the others retry a 5xx
+#: on their own schedule whatever it says.
+RETRY_AFTER_SECONDS = 10
 audit = logging.getLogger("crmgraph.audit")
 
 
@@ -78,6 +84,13 @@ class WebhookIntake:
         config = settings.webhooks
         self.store = store
         self.on_stored = on_stored
+        # The store down: every delivery is refused (the CRM delivers again), the log told once.
+        self._storing = Outage(
+            "webhook intake's store",
+            log,
+            consequence="deliveries are answered 503 for the CRMs to deliver again",
+            unit="deliveries",
+        )
         self.max_body_bytes = config.max_body_bytes
         self.tolerance = config.tolerance_seconds
         self.public_url = str(config.public_url).rstrip("/") if config.public_url else None
@@ -123,12 +136,15 @@ class WebhookIntake:
             )
         try:
             stored = await self.store.add(events)
-        except Exception:
-            log.exception("webhook events from %s could not be stored", kind)
+        except Exception as exc:
+            self._storing.failed(exc, 0.0)
+            webhook_event(kind, "unavailable")
             return JSONResponse(
                 {"error": "unavailable", "message": "the events could not be stored; retry"},
                 status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
+        self._storing.worked()
         accepted = sum(stored)
         webhook_event(kind, "accepted" if accepted else "duplicate")
         if accepted:

@@ -2,11 +2,12 @@
 rate limits say so once each, not at every pass or query. Found by running ``crmgraph serve
 --workers 2`` with a dead ``redis_url``: the webhook worker (five passes a second), the outbox
 worker and the Salesforce poll each logged a traceback at every pass (1.1 MB of log in 20 s),
-and every query logged that it went without a budget check."""
+every query logged that it went without a budget check, and ``/metrics`` answered 500."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import Counter
 from pathlib import Path
@@ -17,10 +18,11 @@ import pytest
 from app.auth.keys import KeyStore
 from app.simulators.server import RunningSimulators
 from tests.integration.gateway.conftest import serve_gateway
-from tests.integration.webhooks.conftest import webhooks_config
+from tests.integration.webhooks.conftest import webhooks_config, zendesk_event, zendesk_headers
 from tests.redis_server import free_port
 
 LOOPS = ("app.webhooks.worker", "app.writes.worker", "app.webhooks.poller", "app.cache.flush")
+REFUSED = 'crmgraph_webhook_events_total{outcome="unavailable",source="zendesk"} 5.0'
 
 
 async def test_each_background_loop_tells_a_redis_outage_once(
@@ -50,12 +52,36 @@ async def test_each_background_loop_tells_a_redis_outage_once(
             for _ in range(20):  # served, each without a budget check
                 answer = (await client.post("/graphql", json=query)).json()
                 assert not answer.get("errors"), answer
+            for n in range(5):  # refused, for Zendesk to deliver again
+                body = json.dumps(zendesk_event(7, event_id=f"down-{n}")).encode()
+                refused = await client.post(
+                    "/webhooks/zendesk", content=body, headers=zendesk_headers(body)
+                )
+                assert refused.status_code == 503
+                assert refused.json()["message"] == "the events could not be stored; retry"
+                # Zendesk retries a 503 only with a Retry-After under 60 s.
+                assert 0 < int(refused.headers["Retry-After"]) < 60
+            scrapes = [await client.get("/metrics") for _ in range(3)]
+            assert [scrape.status_code for scrape in scrapes] == [200, 200, 200]
+            metrics = scrapes[-1].text
             await asyncio.sleep(1.5)  # ~30 passes of each loop at its 0.05 s interval
     told = Counter(r.name for r in caplog.records if r.name in LOOPS)
     failures = [r for r in caplog.records if r.name in LOOPS and r.levelno >= logging.ERROR]
     assert told["app.webhooks.worker"] == 1, told
     assert told["app.writes.worker"] <= 2, told  # its claims, and its lease upkeep
     assert told["app.webhooks.poller"] == 1, told
+    intake = [r for r in caplog.records if r.name == "app.webhooks.intake"]
+    assert [r.getMessage()[:42] for r in intake] == ["webhook intake's store failed (ConnectionE"]
+    assert REFUSED in metrics
+    # The backlogs kept in Redis cannot be read: left out of the scrape, said once each.
+    assert "\ncrmgraph_outbox_depth " not in metrics  # no sample (its HELP and TYPE stay)
+    assert "\ncrmgraph_webhook_queue_depth " not in metrics
+    depths = [r.getMessage() for r in caplog.records if r.name == "app.observability.metrics"]
+    assert sorted(m.split(" failed")[0] for m in depths) == [
+        "the dead_letters depth",
+        "the outbox depth",
+        "the webhook_queue depth",
+    ]
     assert all(r.exc_info is None for r in failures)  # Redis away: no traceback to read
     assert all("ConnectionError" in r.getMessage() for r in failures)
     unchecked = [r for r in caplog.records if "without a budget check" in r.getMessage()]
