@@ -82,6 +82,18 @@ class OutboxError(Exception):
     """Base of the outbox's errors."""
 
 
+class WritesUnavailable(Exception):
+    """A write refused before anything was sent: the outbox, which keeps every write until its
+    CRM has it, cannot take it (its Redis or its disk is down). The caller may retry."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "writes are unavailable: the outbox that keeps them cannot be reached, so nothing "
+            "was sent to the CRM; retry later"
+        )
+        self.extensions = {"code": "SERVICE_UNAVAILABLE"}
+
+
 class JobNotFound(OutboxError, KeyError):
     def __init__(self, job_id: str) -> None:
         super().__init__(job_id)

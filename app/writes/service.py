@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -34,6 +35,7 @@ from app.domain.custom import CustomFieldSpec
 from app.domain.entities import ENTITIES
 from app.domain.models import Lead
 from app.domain.validation import FieldError, Invalid
+from app.resilience.outage import Outage
 from app.writes.backends import AnyOutbox, import_ledger
 from app.writes.idempotency import IN_PROGRESS, IdempotencyStore, SharedIdempotencyStore
 from app.writes.importer import (
@@ -46,7 +48,7 @@ from app.writes.importer import (
     reasons,
     unknown_brand,
 )
-from app.writes.outbox import APPLIED, OutboxError
+from app.writes.outbox import APPLIED, Job, OutboxError, WritesUnavailable
 from app.writes.worker import WriteInFlight
 
 audit = logging.getLogger("crmgraph.audit")
@@ -180,6 +182,12 @@ class WriteService:
         self.customers = customers
         self.players = players
         self.outbox = outbox
+        self._outbox_down = Outage(
+            "the outbox",
+            log,
+            consequence="writes are refused with SERVICE_UNAVAILABLE before anything is sent",
+            unit="writes",
+        )
         self.keys = keys
         self.cache = cache
         #: The region a phone number of a record of a brand is read in.
@@ -560,13 +568,9 @@ class WriteService:
             # again, and waits while the first request may still be under way.
             stored = {**stored, "attempted_at": started, "settled_at": started + self.settle}
         if write.queue:  # long work: the worker does it
-            job = await self.outbox.enqueue(
-                write.source, write.entity, write.record_key, write.operation, stored
-            )
+            job = await self._enqueue(write, stored, applying=False)
             return Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
-        job = await self.outbox.enqueue(
-            write.source, write.entity, write.record_key, write.operation, stored, applying=True
-        )
+        job = await self._enqueue(write, stored, applying=True)
         if scoped is not None:  # from now on the key answers this job, whatever happens here
             queued = Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
             await self.keys.settle(scoped, queued.as_json())
@@ -587,6 +591,24 @@ class WriteService:
             raise
         await self.outbox.applied(job.id, result)
         return Outcome(status="APPLIED", record_id=result.get("record_id"), job_id=None)
+
+    async def _enqueue(self, write: Write, stored: dict[str, Any], *, applying: bool) -> Job:
+        """The write kept in the outbox before anything is sent, or :class:`WritesUnavailable`
+        when the outbox cannot take it (said once per outage in the log)."""
+        try:
+            job = await self.outbox.enqueue(
+                write.source,
+                write.entity,
+                write.record_key,
+                write.operation,
+                stored,
+                applying=applying,
+            )
+        except (OutboxError, sqlite3.Error) as exc:
+            self._outbox_down.failed(exc, 0.0, expected=isinstance(exc, OutboxError))
+            raise WritesUnavailable() from exc
+        self._outbox_down.worked()
+        return job
 
     async def _inline(self, job_id: str, write: Write) -> dict[str, Any]:
         """The write applied by this request, its job's lease (Redis) renewed meanwhile."""

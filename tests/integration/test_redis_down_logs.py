@@ -17,18 +17,23 @@ import pytest
 
 from app.auth.keys import KeyStore
 from app.simulators.server import RunningSimulators
-from tests.integration.gateway.conftest import serve_gateway
+from tests.integration.gateway.conftest import Upstreams, serve_gateway
 from tests.integration.webhooks.conftest import webhooks_config, zendesk_event, zendesk_headers
 from tests.redis_server import free_port
 
+LEAD_POSTS = "POST /services/data/{version}/sobjects/Lead"
 LOOPS = ("app.webhooks.worker", "app.writes.worker", "app.webhooks.poller", "app.cache.flush")
 REFUSED = 'crmgraph_webhook_events_total{outcome="unavailable",source="zendesk"} 5.0'
 
 
 async def test_each_background_loop_tells_a_redis_outage_once(
-    simulators: RunningSimulators, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    simulators: RunningSimulators,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    upstreams: Upstreams,
 ) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    leads_before = (await upstreams.routes("salesforce")).get(LEAD_POSTS, 0)
     keys_file = tmp_path / "keys.json"
     admin = KeyStore(keys_file).create("admin", ["*"])[0]
     webhooks = webhooks_config(
@@ -49,6 +54,12 @@ async def test_each_background_loop_tells_a_redis_outage_once(
     ):
         async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": admin}) as client:
             query = {"query": "{ customers(first: 2) { edges { node { id } } } }"}
+            create = {
+                "query": 'mutation($key: String) { createLead(input: {lastName: "Down", '
+                'company: "Acme", email: "down@example.com", brand: "luckyspin"}, '
+                "idempotencyKey: $key) { status } }",
+                "variables": {"key": "redis-down-1"},
+            }
             for _ in range(20):  # served, each without a budget check
                 answer = (await client.post("/graphql", json=query)).json()
                 assert not answer.get("errors"), answer
@@ -61,6 +72,13 @@ async def test_each_background_loop_tells_a_redis_outage_once(
                 assert refused.json()["message"] == "the events could not be stored; retry"
                 # Zendesk retries a 503 only with a Retry-After under 60 s.
                 assert 0 < int(refused.headers["Retry-After"]) < 60
+            for _ in range(2):  # the same write again, with the same key: refused again
+                refusal = (await client.post("/graphql", json=create)).json()
+                assert refusal["data"] is None
+                [error] = refusal["errors"]
+                assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+                assert "nothing was sent to the CRM; retry later" in error["message"]
+                assert "6" not in error["message"]  # no address of the gateway's Redis
             scrapes = [await client.get("/metrics") for _ in range(3)]
             assert [scrape.status_code for scrape in scrapes] == [200, 200, 200]
             metrics = scrapes[-1].text
@@ -73,6 +91,10 @@ async def test_each_background_loop_tells_a_redis_outage_once(
     intake = [r for r in caplog.records if r.name == "app.webhooks.intake"]
     assert [r.getMessage()[:42] for r in intake] == ["webhook intake's store failed (ConnectionE"]
     assert REFUSED in metrics
+    refused_writes = [r.getMessage() for r in caplog.records if r.name == "app.writes.service"]
+    assert [m[:37] for m in refused_writes] == ["the outbox failed (OutboxError: the o"]
+    sent = (await upstreams.routes("salesforce")).get(LEAD_POSTS, 0)
+    assert sent == leads_before  # nothing was sent
     # The backlogs kept in Redis cannot be read: left out of the scrape, said once each.
     assert "\ncrmgraph_outbox_depth " not in metrics  # no sample (its HELP and TYPE stay)
     assert "\ncrmgraph_webhook_queue_depth " not in metrics
