@@ -197,18 +197,9 @@ def webhook_event(source: str, outcome: str) -> None:
 # -- read at scrape time ---------------------------------------------------------------------
 
 Depth = Callable[[], float | int | Awaitable[float | int]]
-_depths: dict[str, list[Depth]] = {name: [] for name in DEPTHS}
+#: Each depth's readers, each with what its failures have told the log.
+_depths: dict[str, dict[Depth, Outage]] = {name: {} for name in DEPTHS}
 _depth_values: dict[str, float] = {}
-_depth_outages = {
-    name: Outage(
-        f"the {name} depth",
-        logging.getLogger(__name__),
-        level=logging.WARNING,
-        consequence="scrapes go without it",
-        unit="scrapes",
-    )
-    for name in DEPTHS
-}
 
 
 def register_depth(name: str, read: Depth) -> Callable[[], None]:
@@ -216,11 +207,16 @@ def register_depth(name: str, read: Depth) -> Callable[[], None]:
     Returns the function that unregisters it."""
     if name not in DEPTHS:
         raise ValueError(f"unknown depth {name!r}; one of {sorted(DEPTHS)}")
-    _depths[name].append(read)
+    _depths[name][read] = Outage(
+        f"the {name} depth",
+        logging.getLogger(__name__),
+        level=logging.WARNING,
+        consequence="scrapes go without it",
+        unit="scrapes",
+    )
 
     def unregister() -> None:
-        if read in _depths[name]:
-            _depths[name].remove(read)
+        _depths[name].pop(read, None)
 
     return unregister
 
@@ -230,19 +226,22 @@ async def _read_depths() -> None:
     for name, reads in _depths.items():
         if not reads:
             continue
-        try:
-            total = 0.0
-            for read in list(reads):
+        total: float | None = 0.0
+        for read, outage in list(reads.items()):
+            try:
                 value = read()
                 if inspect.isawaitable(value):
                     value = await value
+            except Exception as exc:
+                # Its store is down: this scrape goes without the depth (the rest is served).
+                outage.failed(exc, 0.0)
+                total = None
+                continue
+            outage.worked()
+            if total is not None:
                 total += float(value)
-        except Exception as exc:
-            # Its store is down: this scrape goes without it (the rest is served), said once.
-            _depth_outages[name].failed(exc, 0.0)
-            continue
-        _depth_outages[name].worked()
-        values[name] = total
+        if total is not None:
+            values[name] = total
     _depth_values.clear()
     _depth_values.update(values)
 
