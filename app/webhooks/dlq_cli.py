@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+from redis.exceptions import RedisError
+
 from app.command import CommandError, one_line, reporting, settings_of, when
 from app.webhooks.store import EventNotFound, EventStore, StoredEvent, open_store
 
@@ -38,6 +40,10 @@ def _with_store(config: Path, work: Callable[[EventStore], Awaitable[_T]]) -> _T
         store, redis = open_store(settings)
         try:
             return await work(store)
+        except (RedisError, OSError) as exc:  # a line that says so, not a traceback
+            raise CommandError(
+                f"the webhook store's Redis failed: {type(exc).__name__}: {exc}"
+            ) from None
         finally:
             await store.close()
             if redis is not None:

@@ -23,6 +23,7 @@ from tests.integration.webhooks.conftest import (
     zendesk_event,
     zendesk_headers,
 )
+from tests.redis_server import free_port
 
 UNMAPPED_BRAND = 360009  # a Zendesk brand the demo's config does not map
 
@@ -172,3 +173,16 @@ def test_a_store_that_does_not_exist_is_named(
     code, _, err = crmgraph(capsys, "dlq", "list", "--config", str(config_file))
     assert code == 1
     assert "webhooks.sqlite3 does not exist" in err
+
+
+def test_a_redis_store_that_is_down_is_one_line(
+    config_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = yaml.safe_load(config_file.read_text())
+    config["webhooks"]["redis_url"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing there
+    config_file.write_text(yaml.safe_dump(config))
+    code, _, err = crmgraph(capsys, "dlq", "list", "--config", str(config_file))
+    assert code == 1
+    assert err.startswith("crmgraph dlq: the webhook store's Redis failed: ConnectionError")
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
