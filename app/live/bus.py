@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 
 from app.cancellation import stop_if_cancelled
 from app.live.changes import Change
+from app.resilience.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -128,27 +129,22 @@ class RedisBus:
 
     async def run(self) -> None:
         """Listen for changes until cancelled, reconnecting whenever Redis goes away."""
-        lost = False
+        outage = Outage(
+            f"change bus on {self.channel}",
+            log,
+            longest=self.reconnect_delay,
+            level=logging.WARNING,
+            consequence=f"reconnecting every {self.reconnect_delay} s",
+            unit="connections",
+        )
         while True:
             try:
                 async with self._listener.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
-                    if lost:
-                        log.warning(
-                            "change bus: reconnected to Redis", extra={"channel": self.channel}
-                        )
-                    lost = False
+                    outage.worked()
                     await self._listen(pubsub)
             except (RedisError, OSError) as exc:
-                if not lost:
-                    log.warning(
-                        "change bus: lost Redis (%s); reconnecting every %s s",
-                        type(exc).__name__,
-                        self.reconnect_delay,
-                        extra={"channel": self.channel},
-                    )
-                lost = True
-                await asyncio.sleep(self.reconnect_delay)
+                await asyncio.sleep(outage.failed(exc, self.reconnect_delay))
 
     async def _listen(self, pubsub: PubSub) -> None:
         while True:

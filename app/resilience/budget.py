@@ -88,6 +88,7 @@ from app.auth.ratelimit import RateLimiter, RateLimiterUnavailable
 from app.connectors.errors import UpstreamRateLimited
 from app.resilience.inflight import InFlight, owner
 from app.resilience.learned import LearnedLimits
+from app.resilience.outage import Outage
 from app.resilience.rates import RateDialect, WindowLimit, number
 
 log = logging.getLogger(__name__)
@@ -167,7 +168,13 @@ class SourceBudget:
         self._estimate: tuple[float, float] | None = None
         self._limit: float | None = None
         self._remaining: float | None = None
-        self._limiter_down = False
+        self._limiter_outage = Outage(
+            f"rate budget of source {source}",
+            log,
+            level=logging.WARNING,
+            consequence="pacing by the CRM's headers alone",
+            unit="requests",
+        )
         # Counting (without a configured pace): the cold gate, the requests in flight and
         # those left in the current window (None: not counted).
         self._counting = limiter is None and cold_start
@@ -359,17 +366,9 @@ class SourceBudget:
         try:
             decision = await self._limiter.acquire(self.key, 1)
         except RateLimiterUnavailable as exc:
-            if not self._limiter_down:
-                self._limiter_down = True
-                log.warning(
-                    "rate budget of source %s: %s; pacing by the CRM's headers alone",
-                    self.source,
-                    exc,
-                )
+            self._limiter_outage.failed(exc, 0.0, expected=True)
             return None
-        if self._limiter_down:
-            self._limiter_down = False
-            log.info("rate budget of source %s: the shared store is back", self.source)
+        self._limiter_outage.worked()
         if decision.allowed:
             return None
         return max(decision.retry_after, _MIN_WAIT)

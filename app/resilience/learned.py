@@ -15,6 +15,7 @@ import math
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.resilience.outage import Outage
 from app.resilience.rates import WindowLimit
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,13 @@ class LearnedLimits:
     def __init__(self, redis: Redis, prefix: str = "crmgraph:upstream:learned:") -> None:
         self._redis = redis
         self._prefix = prefix
-        self._down = False
+        self._outage = Outage(
+            "learned rate limits' shared store",
+            log,
+            level=logging.WARNING,
+            consequence="learning from the CRMs' headers alone",
+            unit="reads and writes",
+        )
 
     def key(self, source: str) -> str:
         return self._prefix + source
@@ -39,9 +46,9 @@ class LearnedLimits:
         try:
             found = await self._redis.hmget(self.key(source), ["limit", "window"])
         except (RedisError, OSError) as exc:
-            self._failed(exc)
+            self._outage.failed(exc, 0.0)
             return None
-        self._back()
+        self._outage.worked()
         try:
             limit, window = (float(value) for value in found if value is not None)
         except (TypeError, ValueError):
@@ -59,20 +66,6 @@ class LearnedLimits:
                 pipe.expire(key, KEEP)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            self._failed(exc)
+            self._outage.failed(exc, 0.0)
             return
-        self._back()
-
-    def _failed(self, exc: Exception) -> None:
-        if not self._down:
-            self._down = True
-            log.warning(
-                "learned rate limits: the shared store is unavailable (%s); learning from the "
-                "headers alone",
-                type(exc).__name__,
-            )
-
-    def _back(self) -> None:
-        if self._down:
-            self._down = False
-            log.info("learned rate limits: the shared store is back")
+        self._outage.worked()
