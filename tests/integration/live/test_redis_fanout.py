@@ -17,6 +17,7 @@ from app.live.bus import RedisBus
 from app.live.changes import Change
 from app.simulators.server import RunningSimulators
 from app.simulators.world import World
+from tests.cancels import each_cancel_stops
 from tests.integration.live.conftest import (
     WAIT,
     Served,
@@ -148,12 +149,6 @@ async def test_the_listener_stops_at_one_cancel_wherever_it_lands(
     listener still stops at the first one, while it subscribes or while it waits."""
     bus = RedisBus(redis_url, f"{prefix}changes")
     try:
-        for steps in range(30):
-            listener = asyncio.create_task(bus.run())
-            for _ in range(steps + 1):
-                await asyncio.sleep(0)
-            listener.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await asyncio.wait_for(listener, 5)
+        await each_cancel_stops(bus.run, 30)
     finally:
         await bus.aclose()

@@ -3,7 +3,6 @@ API (in the simulator) becomes one change, and a cached answer shows the new val
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from app.live.changes import Change
 from app.simulators import credentials
 from app.simulators.server import RunningSimulators
 from app.webhooks.store import RedisEventStore
+from tests.cancels import each_cancel_stops
 from tests.integration.gateway.conftest import GraphQL, gateway_config
 from tests.integration.webhooks.conftest import eventually, opened, webhook_gateway, webhooks_config
 from tests.upstreams import Upstreams
@@ -218,12 +218,6 @@ async def test_a_poller_on_redis_stops_at_one_cancel_wherever_it_lands(
     try:
         poller = built.salesforce_poller()
         assert poller is not None
-        for steps in range(30):
-            task = asyncio.create_task(poller.run())
-            for _ in range(steps + 1):
-                await asyncio.sleep(0)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await asyncio.wait_for(task, 5)
+        await each_cancel_stops(poller.run, 30)
     finally:
         await built.aclose()

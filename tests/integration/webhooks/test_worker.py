@@ -21,6 +21,7 @@ from app.live.subscriptions import changes
 from app.webhooks.normalise import Normaliser
 from app.webhooks.store import EventStore, NewEvent, RedisEventStore
 from app.webhooks.worker import WebhookWorker
+from tests.cancels import each_cancel_stops
 from tests.integration.webhooks.conftest import Make, eventually, zendesk_event
 from tests.redis_server import free_port, running_redis
 
@@ -236,13 +237,7 @@ async def test_a_worker_cancelled_while_claiming_stops(make: Make, settings: Set
     store = make()
     await store.add([ticket_event(vendor_id=f"c-{n}") for n in range(3)])
     the_worker = WebhookWorker(store, Normaliser(settings), None, MemoryBus(), interval=60)
-    for steps in range(20):  # land the cancel at successive points of a pass
-        task = asyncio.create_task(the_worker.run())
-        for _ in range(steps + 1):
-            await asyncio.sleep(0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(task, 5)
+    await each_cancel_stops(the_worker.run, 20)  # at successive points of a pass
 
 
 async def test_a_worker_whose_redis_comes_back_says_so_once_and_catches_up(
