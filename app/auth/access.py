@@ -65,7 +65,7 @@ def build_access(settings: Settings, transport: httpx.AsyncBaseTransport | None 
                 logging.getLogger("crmgraph.errors"),
                 level=logging.WARNING,
                 consequence="queries are served without a budget check",
-                unit="checks",
+                units=("check", "checks"),
             )
             rate = RedisRateLimiter(
                 client, limits.rate.cost_per_second, limits.rate.burst, outage=outage

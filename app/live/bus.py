@@ -135,7 +135,7 @@ class RedisBus:
             longest=self.reconnect_delay,
             level=logging.WARNING,
             consequence=f"reconnecting every {self.reconnect_delay} s",
-            unit="connections",
+            units=("connection", "connections"),
         )
         while True:
             try:

@@ -212,7 +212,7 @@ def register_depth(name: str, read: Depth) -> Callable[[], None]:
         logging.getLogger(__name__),
         level=logging.WARNING,
         consequence="scrapes go without it",
-        unit="scrapes",
+        units=("scrape", "scrapes"),
     )
 
     def unregister() -> None:

@@ -173,7 +173,7 @@ class SourceBudget:
             log,
             level=logging.WARNING,
             consequence="pacing by the CRM's headers alone",
-            unit="requests",
+            units=("request", "requests"),
         )
         # Counting (without a configured pace): the cold gate, the requests in flight and
         # those left in the current window (None: not counted).

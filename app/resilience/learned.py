@@ -35,7 +35,7 @@ class LearnedLimits:
             log,
             level=logging.WARNING,
             consequence="learning from the CRMs' headers alone",
-            unit="reads and writes",
+            units=("read or write", "reads and writes"),
         )
 
     def key(self, source: str) -> str:

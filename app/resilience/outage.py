@@ -36,7 +36,7 @@ class Outage:
         longest: float = 5.0,
         level: int = logging.ERROR,
         consequence: str | None = None,
-        unit: str = "passes",
+        units: tuple[str, str] = ("pass", "passes"),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         #: What fails, as the log says it: "webhook worker pass".
@@ -47,8 +47,8 @@ class Outage:
         self.level = level
         #: What the failure means meanwhile; unset: the loop retries with backoff.
         self.consequence = consequence
-        #: What the failures are counted as: a loop's "passes", a limiter's "checks".
-        self.unit = unit
+        #: What the failures are counted as, one and many: a loop's passes, a limiter's checks.
+        self.units = units
         self.clock = clock
         #: Failed passes in a row (0: the last pass worked).
         self.failures = 0
@@ -88,7 +88,7 @@ class Outage:
             "%s works again, after %d failed %s over %.1f s",
             self.what,
             self.failures,
-            self.unit,
+            self.units[self.failures != 1],
             self.clock() - self._since,
         )
         self.failures = 0

@@ -89,7 +89,7 @@ class WebhookIntake:
             "webhook intake's store",
             log,
             consequence="deliveries are answered 503 for the CRMs to deliver again",
-            unit="deliveries",
+            units=("delivery", "deliveries"),
         )
         self.max_body_bytes = config.max_body_bytes
         self.tolerance = config.tolerance_seconds

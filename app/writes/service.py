@@ -186,7 +186,7 @@ class WriteService:
             "the outbox",
             log,
             consequence="writes are refused with SERVICE_UNAVAILABLE before anything is sent",
-            unit="writes",
+            units=("write", "writes"),
         )
         self.keys = keys
         self.cache = cache

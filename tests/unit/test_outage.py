@@ -93,7 +93,7 @@ def test_a_limiter_says_what_the_failure_means_and_counts_checks(
         "the limit",
         logging.getLogger(LOGGER),
         consequence="served unchecked",
-        unit="checks",
+        units=("check", "checks"),
         clock=clock,
     )
     with caplog.at_level(logging.DEBUG, LOGGER):
@@ -121,3 +121,11 @@ def test_failures_that_differ_only_in_their_numbers_are_one_kind(
     assert len(told) == 2
     assert "no answer after 1.5 s" in told[0]
     assert "the deadline passed" in told[1]
+
+
+def test_one_failure_is_counted_in_the_singular(caplog: pytest.LogCaptureFixture) -> None:
+    outage = Outage("a pass", logging.getLogger(LOGGER))
+    with caplog.at_level(logging.DEBUG, LOGGER):
+        outage.failed(OSError("refused"), 0.1)
+        outage.worked()
+    assert "a pass works again, after 1 failed pass over " in records(caplog)[-1].getMessage()

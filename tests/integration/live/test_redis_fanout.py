@@ -139,7 +139,7 @@ async def test_the_listener_reconnects_after_redis_drops_it(
     person = world.customers[60]
     await one.gateway.bus.publish(change("customer", f"hubspot:{person.hubspot_id}", None))
     assert (await client.next())["data"]["customerChanged"]["id"] == f"hubspot:{person.hubspot_id}"
-    assert f"change bus on {channel} works again, after 1 failed connections" in caplog.text
+    assert f"change bus on {channel} works again, after 1 failed connection" in caplog.text
 
 
 async def test_the_listener_stops_at_one_cancel_wherever_it_lands(
