@@ -11,7 +11,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from app.config import parse_config
+from app.config import Settings, parse_config
 from app.demo import demo_settings
 from app.gateway import Gateway, build_gateway
 from app.live.changes import Change
@@ -149,6 +149,21 @@ async def _has_cursor(store: Any) -> bool:
     return await store.cursor("salesforce-poll:salesforce") is not None
 
 
+def redis_polled(
+    simulators_url: str, keys_file: Path, tmp_path: Path, redis_url: str, prefix: str
+) -> Settings:
+    """A gateway's settings with its webhook store in Redis, polling Salesforce every minute."""
+    demo_settings(simulators_url)
+    config = gateway_config(simulators_url, keys_file)
+    config["webhooks"] = webhooks_config(
+        tmp_path / "unused.sqlite3",
+        salesforce_poll_interval=60,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+    )
+    return parse_config(config)
+
+
 async def test_instances_sharing_a_redis_store_take_turns_to_poll(
     simulators: RunningSimulators,
     keys_file: Path,
@@ -159,15 +174,8 @@ async def test_instances_sharing_a_redis_store_take_turns_to_poll(
     redis_url: str,
 ) -> None:
     """Two gateways on one Redis store: within an interval one of them polls, not both."""
-    demo_settings(simulators.base_url)
-    config = gateway_config(simulators.base_url, keys_file)
-    config["webhooks"] = webhooks_config(
-        tmp_path / "unused.sqlite3",
-        salesforce_poll_interval=60,
-        redis_url=redis_url,
-        redis_prefix=prefix,
-    )
-    one, two = build_gateway(parse_config(config)), build_gateway(parse_config(config))
+    config = redis_polled(simulators.base_url, keys_file, tmp_path, redis_url, prefix)
+    one, two = build_gateway(config), build_gateway(config)
     try:
         first, second = one.salesforce_poller(), two.salesforce_poller()
         assert first is not None
@@ -206,15 +214,7 @@ async def test_a_poller_on_redis_stops_at_one_cancel_wherever_it_lands(
 ) -> None:
     """redis-py can lose a cancel that lands mid-command (Python 3.11's wait_for): the poller
     still stops at the first one, in the Redis store's turn or cursor or in its sleep."""
-    demo_settings(simulators.base_url)
-    config = gateway_config(simulators.base_url, keys_file)
-    config["webhooks"] = webhooks_config(
-        tmp_path / "unused.sqlite3",
-        salesforce_poll_interval=60,
-        redis_url=redis_url,
-        redis_prefix=prefix,
-    )
-    built = build_gateway(parse_config(config))
+    built = build_gateway(redis_polled(simulators.base_url, keys_file, tmp_path, redis_url, prefix))
     try:
         poller = built.salesforce_poller()
         assert poller is not None
