@@ -209,6 +209,8 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
             name,
             source.url,
             timeout=httpx.Timeout(source.timeout.read, connect=source.timeout.connect),
+            total=source.timeout.total,
+            max_response_bytes=source.max_response_bytes,
             max_connections=source.max_connections,
             auth=auth,
             transport=transport,

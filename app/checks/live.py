@@ -108,6 +108,8 @@ def bare_connectors(
             name,
             source.url,
             timeout=httpx.Timeout(source.timeout.read, connect=source.timeout.connect),
+            total=source.timeout.total,
+            max_response_bytes=source.max_response_bytes,
             max_connections=2,
             auth=auth,
             transport=transport,

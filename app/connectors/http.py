@@ -21,6 +21,12 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from app.connectors.bounded import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TOTAL_SECONDS,
+    AnswerTooLarge,
+    exchange,
+)
 from app.connectors.errors import (
     CircuitOpen,
     UpstreamAuthFailed,
@@ -124,6 +130,8 @@ class UpstreamClient:
         retry: RetryPolicy | None = None,
         max_concurrency: int | None = None,
         rng: random.Random | None = None,
+        total: float = DEFAULT_TOTAL_SECONDS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.source = source
         self.observers: list[Observer] = observers if observers is not None else []
@@ -131,6 +139,10 @@ class UpstreamClient:
         self.budget = budget
         self.retry = retry or RetryPolicy(max_attempts=1)
         self.timeout = timeout or httpx.Timeout(10.0, connect=3.0)
+        #: The longest one attempt may take, from sending to its answer's last byte, and the
+        #: largest answer it may read (``app.connectors.bounded``).
+        self.total = total
+        self.max_response_bytes = max_response_bytes
         self._slots = asyncio.Semaphore(max_concurrency or max_connections)
         self._rng = rng or random.Random()
         self._client = httpx.AsyncClient(
@@ -243,16 +255,21 @@ class UpstreamClient:
             request_id: str | None = None
             try:
                 target, query = self._target(url, params)
+                request = self._client.build_request(
+                    method,
+                    target,
+                    params=query,
+                    json=json,
+                    data=data,
+                    content=content,
+                    headers=headers,
+                    timeout=timeout,
+                )
                 async with self._slot(until, method, route):
-                    response = await self._client.request(
-                        method,
-                        target,
-                        params=query,
-                        json=json,
-                        data=data,
-                        content=content,
-                        headers=headers,
-                        timeout=timeout,
+                    left = deadline.remaining()
+                    within = self.total if left is None else min(self.total, max(left, 0))
+                    response = await exchange(
+                        self._client, request, limit=self.max_response_bytes, seconds=within
                     )
                 status = response.status_code
                 request_id = correlation_id(response)
@@ -261,10 +278,18 @@ class UpstreamClient:
                 if self.breaker is not None and status != 429:
                     self.breaker.record(status < 500)
                 return response
-            except httpx.TimeoutException as exc:
+            except (httpx.TimeoutException, TimeoutError) as exc:
                 error = "timeout"
                 self._failed()
                 raise UpstreamTimeout(self.source, f"{route} timed out") from exc
+            except AnswerTooLarge as exc:
+                error = "too_large"
+                self._failed()
+                raise UpstreamProtocolError(
+                    self.source,
+                    f"answer to {route} is larger than {exc.limit} bytes "
+                    f"(sources.{self.source}.max_response_bytes)",
+                ) from exc
             except httpx.TransportError as exc:
                 error = type(exc).__name__
                 self._failed()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, model_validator
 
+from app.connectors.bounded import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOTAL_SECONDS
 from app.connectors.secret import LiveSecret
 
 
@@ -54,7 +55,11 @@ class SecretRef(Strict):
 
 class Timeouts(Strict):
     connect: float = Field(3.0, gt=0, le=60)
+    #: The longest wait for any one read of the answer.
     read: float = Field(10.0, gt=0, le=300)
+    #: The longest one attempt may take, from sending to the answer's last byte, however the
+    #: CRM paces its bytes (a request's own deadline cuts it shorter).
+    total: float = Field(DEFAULT_TOTAL_SECONDS, gt=0, le=600)
 
 
 class Breaker(Strict):
@@ -94,6 +99,8 @@ class SourceBase(Strict):
     base_url: HttpUrl
     timeout: Timeouts = Timeouts()
     max_connections: int = Field(20, ge=1, le=500)
+    #: The largest answer (decoded) crmgraph reads from this CRM; a larger one fails the call.
+    max_response_bytes: int = Field(DEFAULT_MAX_RESPONSE_BYTES, ge=64 * 1024, le=2**30)
     resilience: Resilience = Resilience()
 
     @property

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.simulators.server import RunningSimulators
 from tests.dashboard import DASHBOARD
-from tests.integration.gateway.conftest import GraphQL, Upstreams, errors_at, serve_gateway
+from tests.integration.gateway.conftest import (
+    GraphQL,
+    Upstreams,
+    errors_at,
+    gateway_config,
+    serve_gateway,
+)
+from tests.misbehaving import Misbehaving, misbehaving
 
 
 @pytest.fixture
@@ -108,3 +117,54 @@ async def test_sources_report_a_failing_upstream(gql: GraphQL, upstreams: Upstre
     assert set(by_name) == {"hubspot", "salesforce", "zendesk", "players"}
     assert by_name["players"]["status"] in {"DEGRADED", "DOWN"}
     assert "HTTP 500" in by_name["players"]["lastError"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "code", "message"),
+    [
+        ("trickle", "UPSTREAM_TIMEOUT", "players did not answer in time: {route} timed out"),
+        (
+            "chunked",
+            "UPSTREAM_UNAVAILABLE",
+            "players is unavailable: answer to {route} is larger than 65536 bytes "
+            "(sources.players.max_response_bytes)",
+        ),
+    ],
+)
+async def test_a_crm_that_trickles_or_floods_its_answer_costs_only_its_fields(
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    mode: str,
+    code: str,
+    message: str,
+) -> None:
+    """Player stats served by a server whose answer trickles in 100 bytes at a time (20 s in
+    all), or never ends: the dashboard answers at the request's deadline or at once, with
+    everything else, and the player stats' own error."""
+    # 40 kB, within the 64 kB limit: 100 bytes every 50 ms would take 20 s.
+    players = Misbehaving(mode=mode, size=40_000, step=100 if mode == "trickle" else 16_384)
+    async with misbehaving(players) as url:
+        sources = gateway_config(simulators.base_url, keys_file)["sources"]
+        sources["players"] = {**sources["players"], "base_url": url, "max_response_bytes": 65536}
+        server = {"startup_check": False, "request_deadline": 1}
+        with serve_gateway(simulators.base_url, keys_file, sources=sources, server=server) as gw:
+            headers = {"X-API-Key": keys["admin"]}
+            async with httpx.AsyncClient(base_url=gw, timeout=30, headers=headers) as client:
+                body = await GraphQL(client)(DASHBOARD, first=5)
+        # The gateway hung up on each of its calls (left alone, the server goes on for 20 s,
+        # or for ever).
+        assert players.requests
+        await asyncio.wait_for(asyncio.gather(*players.handlers), 10)
+
+    customers = [e["node"] for e in body["data"]["customers"]["edges"]]
+    assert len(customers) == 5
+    assert all(c["playerStats"] is None for c in customers)
+    assert all(c["email"] and c["tickets"] is not None for c in customers)
+    assert any(c["leads"] for c in customers)
+    route = "POST /v1/players/stats:batchGet"
+    assert {e["path"][-1] for e in body["errors"]} == {"playerStats"}
+    assert {e["extensions"]["code"] for e in body["errors"]} == {code}
+    assert {e["message"] for e in body["errors"]} == {message.format(route=route)}
+    if mode == "trickle":
+        assert players.sent < players.size
