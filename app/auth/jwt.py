@@ -34,8 +34,14 @@ import httpx
 import jwt
 
 from app.config import JwtIssuer
+from app.connectors.bounded import AnswerTooLarge, exchange
 
 log = logging.getLogger(__name__)
+
+#: A JWKS fetch's longest time, first byte sent to last byte read, and its largest answer (a
+#: key set holds a few keys of a few kB).
+JWKS_FETCH_SECONDS = 10.0
+MAX_JWKS_BYTES = 1024 * 1024
 
 #: Longer tokens are refused before any parsing (a header of that size is not a JWT).
 MAX_TOKEN_LENGTH = 16 * 1024
@@ -74,6 +80,7 @@ class JwtVerifier:
         clock: Callable[[], float] = time.time,
         min_refresh_seconds: float = 30.0,
         cache_seconds: float = 600.0,
+        fetch_seconds: float = JWKS_FETCH_SECONDS,
     ) -> None:
         self._clock = clock
         self._issuers: dict[str, JwtIssuer] = {}
@@ -95,6 +102,7 @@ class JwtVerifier:
                     clock=clock,
                     min_refresh_seconds=min_refresh_seconds,
                     cache_seconds=cache_seconds,
+                    fetch_seconds=fetch_seconds,
                 )
 
     def jwks_fetches(self) -> int:
@@ -212,6 +220,7 @@ class _KeySet:
         clock: Callable[[], float],
         min_refresh_seconds: float,
         cache_seconds: float,
+        fetch_seconds: float,
     ) -> None:
         self.issuer = issuer
         self.url = url
@@ -220,6 +229,7 @@ class _KeySet:
         self.clock = clock
         self.min_refresh_seconds = min_refresh_seconds
         self.cache_seconds = cache_seconds
+        self.fetch_seconds = fetch_seconds
         self.fetches = 0
         self._keys: dict[tuple[str, str], jwt.PyJWK] = {}
         self._fetched_at: float | None = None
@@ -270,10 +280,15 @@ class _KeySet:
             self._inflight = None
 
     async def _download(self) -> dict[tuple[str, str], jwt.PyJWK]:
+        request = self.http.build_request("GET", self.url, headers={"accept": "application/json"})
         try:
-            response = await self.http.get(self.url, headers={"accept": "application/json"})
-        except httpx.TimeoutException:
+            response = await exchange(
+                self.http, request, limit=MAX_JWKS_BYTES, seconds=self.fetch_seconds
+            )
+        except (httpx.TimeoutException, TimeoutError):
             raise _BadKeySet("the JWKS did not answer in time") from None
+        except AnswerTooLarge:
+            raise _BadKeySet(f"the JWKS is larger than {MAX_JWKS_BYTES} bytes") from None
         except httpx.HTTPError as exc:
             raise _BadKeySet(f"the JWKS is unreachable ({type(exc).__name__})") from None
         if response.status_code != 200:

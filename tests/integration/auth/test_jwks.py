@@ -26,9 +26,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.auth.jwt import JwtVerifier, TokenRejected
+from app.auth.jwt import MAX_JWKS_BYTES, JwtVerifier, TokenRejected
 from app.config import JwtIssuer
 from app.simulators.server import serve_asgi
+from tests.misbehaving import Misbehaving, misbehaving
 
 NOW = 1_600_000_000.0
 ISS = "https://idp.example.test/"
@@ -247,6 +248,30 @@ async def test_an_unreachable_provider_refuses_tokens(
     verifier = JwtVerifier([issuer(f"http://127.0.0.1:{port}{JWKS_PATH}")], http, clock=clock)
     reason = await refused(verifier, rs256(rsa_key, claims()))
     assert reason == "signing keys unavailable: the JWKS is unreachable (ConnectError)"
+
+
+async def test_a_provider_trickling_its_key_set_is_given_up_on_in_time(
+    http: httpx.AsyncClient, rsa_key: RsaKey, clock: Clock
+) -> None:
+    # Each read comes well within the client's read timeout, so only the fetch's own total
+    # time ends it (the whole key set would take 20 s).
+    provider = Misbehaving(mode="trickle", size=100_000, step=100, pause=0.02)
+    async with misbehaving(provider) as url:
+        jwks = [issuer(f"{url}{JWKS_PATH}")]
+        verifier = JwtVerifier(jwks, http, clock=clock, fetch_seconds=0.3)
+        reason = await refused(verifier, rs256(rsa_key, claims()))
+    assert reason == "signing keys unavailable: the JWKS did not answer in time"
+    assert provider.sent < provider.size
+
+
+async def test_a_key_set_larger_than_any_real_one_is_refused_unread(
+    http: httpx.AsyncClient, rsa_key: RsaKey, clock: Clock
+) -> None:
+    provider = Misbehaving(mode="declared", size=2 * 1024**3)
+    async with misbehaving(provider) as url:
+        verifier = JwtVerifier([issuer(f"{url}{JWKS_PATH}")], http, clock=clock)
+        reason = await refused(verifier, rs256(rsa_key, claims()))
+    assert reason == f"signing keys unavailable: the JWKS is larger than {MAX_JWKS_BYTES} bytes"
 
 
 # -- refused --------------------------------------------------------------------------------
