@@ -27,6 +27,9 @@ class Misbehaving:
     size: int = 1024
     step: int = 64 * 1024
     pause: float = 0.05
+    status: int = 200
+    #: In ``plain`` mode, this body instead of ``size`` padded bytes.
+    body: bytes | None = None
     requests: list[str] = field(default_factory=list)
     connections: int = 0
     sent: int = 0  # body bytes written
@@ -53,7 +56,7 @@ class Misbehaving:
             writer.close()
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        head = f"HTTP/1.1 {self.status} Whatever\r\nContent-Type: application/json\r\n"
         if self.mode == "chunked":
             writer.write(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode())
             while True:  # no end: only the client's hanging up stops it
@@ -66,7 +69,7 @@ class Misbehaving:
             await writer.drain()
             await reader.read()  # the body never comes: until the client hangs up
             return
-        body = padded(self.size)
+        body = self.body if self.body is not None and self.mode == "plain" else padded(self.size)
         if self.mode == "gzip":
             body = gzip.compress(body)
             head += "Content-Encoding: gzip\r\n"

@@ -36,18 +36,24 @@ async def exchange(
     async with asyncio.timeout(seconds):
         response = await client.send(request, stream=True)
         try:
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise AnswerTooLarge(limit)
-            parts: list[bytes] = []
-            size = 0
-            async for part in response.aiter_bytes():
-                size += len(part)
-                if size > limit:
-                    raise AnswerTooLarge(limit)
-                parts.append(part)
+            await read_within(response, limit)
         finally:
             await response.aclose()
-    # What ``Response.aread`` sets: the answer is then read, as after a non-streamed send.
-    response._content = b"".join(parts)
     return response
+
+
+async def read_within(response: httpx.Response, limit: int) -> bytes:
+    """A streamed ``response``'s whole body, decoded, if it holds at most ``limit`` bytes;
+    afterwards ``response.content`` is set, as by ``Response.aread``."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise AnswerTooLarge(limit)
+    parts: list[bytes] = []
+    size = 0
+    async for part in response.aiter_bytes():
+        size += len(part)
+        if size > limit:
+            raise AnswerTooLarge(limit)
+        parts.append(part)
+    response._content = b"".join(parts)
+    return response._content

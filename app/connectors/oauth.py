@@ -18,11 +18,14 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 
 import httpx
 
+from app.connectors.bounded import AnswerTooLarge, read_within
 from app.connectors.errors import UpstreamAuthFailed
 from app.connectors.secret import LiveSecret
 
 #: Renew this long before the token's expiry (at most a tenth of its lifetime).
 EARLY = 300.0
+#: The largest token answer, or refusal, read (a token answer holds a few hundred bytes).
+MAX_AUTH_ANSWER_BYTES = 1024 * 1024
 
 
 class ClientCredentials(httpx.Auth):
@@ -77,7 +80,7 @@ class ClientCredentials(httpx.Auth):
         response = yield request
         if response.status_code != 401:
             return
-        await response.aread()
+        await self._read(response, "the answer to a refused (HTTP 401) request")
         if not self.expired(response):
             return
         async with self._lock:
@@ -99,8 +102,18 @@ class ClientCredentials(httpx.Auth):
             headers={"Accept": "application/json"},
         )
 
+    async def _read(self, response: httpx.Response, what: str) -> None:
+        try:
+            await read_within(response, MAX_AUTH_ANSWER_BYTES)
+        except AnswerTooLarge as exc:
+            raise UpstreamAuthFailed(
+                self.source,
+                f"{what} is larger than {exc.limit} bytes",
+                status=response.status_code,
+            ) from None
+
     async def _accept(self, response: httpx.Response) -> None:
-        await response.aread()
+        await self._read(response, "the token answer")
         if response.status_code != 200:
             raise UpstreamAuthFailed(
                 self.source,

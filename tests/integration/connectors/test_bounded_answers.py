@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.connectors.errors import UpstreamProtocolError, UpstreamTimeout
+from app.connectors.errors import UpstreamAuthFailed, UpstreamProtocolError, UpstreamTimeout
 from app.connectors.http import UpstreamClient
+from app.connectors.oauth import MAX_AUTH_ANSWER_BYTES, ClientCredentials
+from app.connectors.secret import LiveSecret
 from app.resilience import deadline
 from tests.misbehaving import Misbehaving, misbehaving
 
@@ -124,3 +126,25 @@ async def test_after_a_refused_answer_the_next_call_has_a_fresh_connection(
     crm.mode, crm.size = "plain", 100
     assert len(await call(client)) == 100
     assert crm.connections == 2
+
+
+@pytest.mark.parametrize("refused", [False, True])
+async def test_a_token_answer_or_a_refusal_too_large_is_an_auth_failure(refused: bool) -> None:
+    """The OAuth flow reads the token answer, and a 401's body (to tell an expired token),
+    itself: each is bounded too (1 MiB), not read whole."""
+    token = b'{"access_token": "t0k3n", "token_type": "Bearer", "expires_in": 3600}'
+    issuer = Misbehaving(body=token) if refused else Misbehaving(mode="declared", size=2**31)
+    crm = Misbehaving(mode="declared", size=2**31, status=401)
+    async with misbehaving(issuer) as issuer_url, misbehaving(crm) as url:
+        secret = LiveSecret.fixed("s3cr3t")
+        auth = ClientCredentials("crm", f"{issuer_url}/token", secret, secret)
+        client = UpstreamClient("crm", url, auth=auth, max_response_bytes=LIMIT)
+        try:
+            with pytest.raises(UpstreamAuthFailed) as raised:
+                await call(client)
+        finally:
+            await client.aclose()
+    what = "the answer to a refused (HTTP 401) request" if refused else "the token answer"
+    assert str(raised.value) == f"crm: {what} is larger than {MAX_AUTH_ANSWER_BYTES} bytes"
+    assert issuer.requests == ["/token"]
+    assert crm.requests == (["/records"] if refused else [])
