@@ -399,6 +399,9 @@ class Server(Strict):
     #: load balancer or proxy in front (one that pools connections to the gateway, an ALB's
     #: 60 s): a request it sends on a connection the gateway is closing fails unanswered.
     keep_alive_seconds: int = Field(75, ge=1, le=3600)
+    #: How long a client may take to send a request whole (head and body): a slower one
+    #: (a connection that sends nothing, or a byte at a time) is hung up on.
+    request_read_seconds: float = Field(30.0, gt=0, le=3600)
 
 
 class Settings(Strict):
