@@ -36,6 +36,7 @@ from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
+from app import json_input
 from app.auth.principal import Principal
 from app.auth.ratelimit import RateLimiter, RateLimiterUnavailable
 from app.cache.responses import CACHEABLE_ROOTS, Answer, ResponseCache
@@ -182,6 +183,11 @@ class GraphQLOverHTTPRouter(GraphQLRouter[Any, None]):
             cost=context.cost or 1,
         )
         lookup.cache.put(lookup.key, answer, lookup.since)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Request bodies and websocket messages, with a bound on nesting: past ~1,000 levels
+        # json.loads raises a RecursionError nothing catches (app.json_input).
+        return json_input.loads(data)
 
     def encode_json(self, data: object) -> bytes:
         # A dashboard's answer is thousands of fields: orjson encodes it ~10x faster.

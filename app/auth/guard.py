@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from graphql import GraphQLSyntaxError
 
+from app import json_input
 from app.auth.authenticate import Authenticator, Unauthenticated
 from app.auth.limits import count_tokens
 from app.auth.persisted import PersistedQueryError, PersistedQueryStore
@@ -135,9 +136,10 @@ class GraphQLGuard:
         if not is_json(headers.get("content-type")):
             raise Refused(415, "BAD_USER_INPUT", "the body must be application/json")
         try:
-            payload = json.loads(body)
-        except ValueError:
-            raise Refused(400, "BAD_USER_INPUT", "the body is not valid JSON") from None
+            payload = json_input.loads(body)
+        except ValueError as exc:
+            why = f"the body is not valid JSON ({_why(exc)})"
+            raise Refused(400, "BAD_USER_INPUT", why) from None
         if isinstance(payload, list):
             raise Refused(400, "BAD_USER_INPUT", "batched requests are not accepted; send one")
         if not isinstance(payload, dict):
@@ -151,9 +153,11 @@ class GraphQLGuard:
         for name in ("variables", "extensions"):
             if params.get(name):  # an empty one is no value, to Strawberry too
                 try:
-                    payload[name] = json.loads(params[name])
-                except ValueError:
-                    raise Refused(400, "BAD_USER_INPUT", f"{name} is not valid JSON") from None
+                    payload[name] = json_input.loads(params[name])
+                except ValueError as exc:
+                    raise Refused(
+                        400, "BAD_USER_INPUT", f"{name} is not valid JSON ({_why(exc)})"
+                    ) from None
             else:
                 payload[name] = None
         resolved = self._resolved(payload)
@@ -191,6 +195,11 @@ class GraphQLGuard:
             # Within the budget up to where the lexer stops: GraphQL reports that error,
             # with its location, as it reports any other syntax error.
             return 0
+
+
+def _why(error: ValueError) -> str:
+    """What a parse error says, without where (a caller's own text, shown back to it)."""
+    return error.msg if isinstance(error, json.JSONDecodeError) else str(error)
 
 
 def _as_json(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
