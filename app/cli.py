@@ -63,7 +63,7 @@ CONFIG_ENV = "CRMGRAPH_WORKER_CONFIG"
 
 def worker_app() -> Any:
     """The gateway of one worker process (uvicorn's app factory for ``--workers N``)."""
-    from app import slow_clients
+    from app import client_limits
     from app.config import load_config
     from app.main import create_app
     from app.serving import follow_supervisor, tune_gc
@@ -71,7 +71,7 @@ def worker_app() -> Any:
     follow_supervisor()
     settings = load_config(Path(os.environ[CONFIG_ENV]))
     # Each worker is a fresh interpreter: the supervisor's setting is not inherited.
-    slow_clients.allow(settings.server.request_read_seconds)
+    client_limits.allow(settings.server)
     app = create_app(settings)
     tune_gc(settings.server.gc_allocations)
     return app
@@ -146,7 +146,7 @@ EXAMPLE_QUERY = """{
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from app import slow_clients
+    from app import client_limits
     from app.config import ConfigError, load_config
     from app.main import create_app
 
@@ -173,7 +173,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings.server.gc_allocations,
         log_level="info",
         timeout_keep_alive=settings.server.keep_alive_seconds,
-        http=slow_clients.allow(settings.server.request_read_seconds),
+        http=client_limits.allow(settings.server),
         # OpenTelemetry's SDK beside uvloop has been seen to crash the process (uvloop#706):
         # with tracing on, the stock asyncio loop.
         loop="asyncio" if settings.observability.tracing.enabled else "auto",
@@ -184,7 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     """The simulators and a gateway on them, from the config the demo writes in its folder."""
-    from app import slow_clients
+    from app import client_limits
     from app.auth.keys import KeyStore
     from app.config import ConfigError, load_config, parse_config
     from app.demo import DemoFolder, demo_config, register_webhooks
@@ -226,7 +226,7 @@ def _demo(args: argparse.Namespace) -> int:
                 settings.server.gc_allocations,
                 log_level="warning",
                 timeout_keep_alive=settings.server.keep_alive_seconds,
-                http=slow_clients.allow(settings.server.request_read_seconds),
+                http=client_limits.allow(settings.server),
                 ws_max_size=settings.limits.max_body_bytes,
             )
     except BrokenPipeError:

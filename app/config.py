@@ -402,6 +402,8 @@ class Server(Strict):
     #: How long a client may take to send a request whole (head and body): a slower one
     #: (a connection that sends nothing, or a byte at a time) is hung up on.
     request_read_seconds: float = Field(30.0, gt=0, le=3600)
+    #: The largest request head (request line and headers) a client may send: past it, 431.
+    max_request_head_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024)
 
 
 class Settings(Strict):

@@ -1,10 +1,12 @@
-"""A client has ``server.request_read_seconds`` to send each request whole (``app.slow_clients``).
+"""A client has ``server.request_read_seconds`` to send each request whole, and
+``server.max_request_head_bytes`` for its head (``app.client_limits``).
 
-Found by a trial against ``crmgraph serve``: a connection that sent nothing was still open
-after 40 s, and one sending its request head a byte every 0.5 s was held for as long as it
-went on: enough of either exhaust the gateway's file descriptors. Each test talks to the real
-command (uvicorn, httptools) over loopback sockets, with the clock set to 1 s; what it asserts
-is whether the gateway hung up before the client was done, not how fast.
+Found by trials against ``crmgraph serve``: a connection that sent nothing was still open
+after 40 s, one sending its request head a byte every 0.5 s was held for as long as it went on,
+and a header of 184 MB sent in 30 s was buffered whole (the process peaked at 514 MB): enough
+of any exhaust the gateway's file descriptors or memory. Each test talks to the real command
+(uvicorn, httptools) over loopback sockets, with the clock set to 1 s and the head bound to
+8 KiB; what it asserts is whether the gateway hung up before the client was done, not how fast.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def config(tmp_path: Path, simulators: RunningSimulators, redis_url: str, prefix
     """A gateway sharing its state through Redis (so ``--workers 2`` may run it)."""
     path = write_config(tmp_path, simulators.base_url, redis_url, prefix)
     settings = yaml.safe_load(path.read_text())
-    settings["server"]["request_read_seconds"] = 1
+    settings["server"] |= {"request_read_seconds": 1, "max_request_head_bytes": 8192}
     path.write_text(yaml.safe_dump(settings))
     return path
 
@@ -75,6 +77,11 @@ async def ask(
     """``query`` sent at once on the connection; the answer's status line (the answer read)."""
     writer.write(head(query) + query)
     await writer.drain()
+    return await status_of(reader)
+
+
+async def status_of(reader: asyncio.StreamReader) -> bytes:
+    """The next answer on the connection read; its status line."""
     status = await asyncio.wait_for(reader.readline(), 20)
     length = 0
     while (line := await reader.readline()) != b"\r\n":
@@ -136,3 +143,32 @@ async def test_a_subscription_outlives_the_clock(config: Path) -> None:
             await asyncio.sleep(1.5)
             await ws.send(json.dumps({"type": "ping"}))
             assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+
+
+async def test_a_request_head_over_the_bound_is_refused_with_431(config: Path) -> None:
+    with serving(config) as (_, port, log):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 16384)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert json.loads(body)["errors"][0]["message"] == "the request head is over 8192 bytes"
+    assert "a request head over 8192 bytes" in log.read_text()
+
+
+async def test_a_head_within_the_bound_and_bodies_past_it_are_answered(config: Path) -> None:
+    """Only head bytes count: a 6 KiB header is answered, and so are two requests sent in one
+    write, the first with a 100 kB body (read in the same reads as the next request's head)."""
+    padded = json.dumps({"query": "{ __typename }", "variables": {"pad": "x" * 100_000}})
+    with serving(config) as (_, port, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: %s\r\n\r\n" % (b"a" * 6144)
+        )
+        assert await status_of(reader) == b"HTTP/1.1 200 OK\r\n"
+        writer.write(head(padded.encode()) + padded.encode() + head(QUERY) + QUERY)
+        assert await status_of(reader) == b"HTTP/1.1 200 OK\r\n"
+        assert await status_of(reader) == b"HTTP/1.1 200 OK\r\n"
+        writer.close()
