@@ -155,6 +155,9 @@ class UpstreamClient:
             auth=auth,
             transport=transport,
         )
+        #: What a route's path is appended to: httpx's base URL, without its final slash
+        #: (which httpx's text of a base URL with no path, ``https://example.zendesk.com``, lacks).
+        self._prefix = str(self._client.base_url).rstrip("/")
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -208,7 +211,7 @@ class UpstreamClient:
         on the wire with plain httpx's.)"""
         if not params or not url.startswith("/") or "?" in url:
             return url, params
-        target = httpx.URL(f"{self._client.base_url}{url[1:]}")
+        target = httpx.URL(self._prefix + url)
         parsed = target._uri_reference
         target._uri_reference = parsed._replace(query=str(httpx.QueryParams(params)))
         return target, None
