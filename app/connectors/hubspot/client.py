@@ -15,6 +15,7 @@ from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
 from app.connectors.http import UpstreamClient
 from app.connectors.hubspot import payloads
 from app.connectors.hubspot.mapping import customer_map
+from app.connectors.paging import Cursors
 from app.connectors.secret import LiveSecret
 from app.domain.entities import make
 from app.domain.ids import ExternalRef, NodeId
@@ -92,6 +93,7 @@ class HubSpotClient:
         items: list[Customer] = []
         after = cursor
         count: int | None = None
+        cursors = Cursors(self.name, f"POST {CONTACTS}/search")
         # HubSpot's search pages hold at most 200; a larger page is several calls in a row.
         while True:
             limit = min(first - len(items), payloads.SEARCH_PAGE_LIMIT)
@@ -102,6 +104,7 @@ class HubSpotClient:
             after = (answer.get("paging") or {}).get("next", {}).get("after")
             if after is None or len(items) >= first:
                 break
+            cursors.follow(after)
         return Page(items=items, next_cursor=after, total=count)
 
     async def create_contact(self, values: dict[str, Any]) -> str:

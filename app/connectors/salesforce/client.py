@@ -19,6 +19,7 @@ from app.connectors.errors import (
     UpstreamRejected,
 )
 from app.connectors.http import UpstreamClient
+from app.connectors.paging import Cursors
 from app.connectors.salesforce import payloads
 from app.connectors.salesforce.describe import (
     LeadMetadata,
@@ -391,12 +392,12 @@ class SalesforceClient:
     async def _query(self, soql: str, limit: int | None = None) -> list[dict[str, Any]]:
         answer = await self._call("GET", f"{self.base}/query", params={"q": soql})
         records: list[dict[str, Any]] = list(answer.get("records", []))
+        route = f"{self.base}/query/{{locator}}"
+        cursors = Cursors(self.name, f"GET {self.base}/query")
         while not answer.get("done", True) and answer.get("nextRecordsUrl"):
             if limit is not None and len(records) >= limit:
                 break
-            answer = await self._call(
-                "GET", answer["nextRecordsUrl"], route=f"{self.base}/query/{{locator}}"
-            )
+            answer = await self._call("GET", cursors.follow(answer["nextRecordsUrl"]), route=route)
             records += answer.get("records", [])
         return records
 

@@ -16,6 +16,7 @@ import httpx
 from app.connectors.base import Fields, Page, Requester, RequesterRef, TicketQuery, count_apart
 from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
 from app.connectors.http import UpstreamClient
+from app.connectors.paging import Cursors
 from app.connectors.secret import LiveSecret
 from app.connectors.zendesk import payloads
 from app.connectors.zendesk.mapping import ticket_map
@@ -270,6 +271,7 @@ class ZendeskClient:
     ) -> Page[Ticket]:
         items: list[Ticket] = []
         after = cursor
+        cursors = Cursors(self.name, "GET /api/v2/tickets")
         count_task = asyncio.ensure_future(count_apart(self._count_all() if total else None))
         try:
             while True:
@@ -282,6 +284,7 @@ class ZendeskClient:
                 after = meta.get("after_cursor") if meta.get("has_more") else None
                 if after is None or len(items) >= first:
                     break
+                cursors.follow(after)
         except BaseException:
             count_task.cancel()  # the page failed: its count is not wanted
             raise
@@ -294,13 +297,14 @@ class ZendeskClient:
             "page[size]": str(payloads.EXPORT_PAGE_LIMIT),
         }
         tickets: list[Ticket] = []
+        cursors = Cursors(self.name, "GET /api/v2/search/export")
         while True:
             answer = await self._get("/api/v2/search/export", params)
             tickets += [self._ticket(r, fields) for r in answer.get("results", [])]
             meta = answer.get("meta") or {}
             if not meta.get("has_more") or not meta.get("after_cursor"):
                 return tickets
-            params = {**params, "page[after]": meta["after_cursor"]}
+            params = {**params, "page[after]": cursors.follow(meta["after_cursor"])}
 
     async def _count(self, search: str) -> int:
         answer = await self._get("/api/v2/search/count", {"query": f"type:ticket {search}"})
