@@ -28,6 +28,8 @@ class Misbehaving:
     step: int = 64 * 1024
     pause: float = 0.05
     status: int = 200
+    #: Header lines added to every answer (``"Location: …\r\n"``).
+    headers: str = ""
     #: In ``plain`` mode, this body instead of ``size`` padded bytes.
     body: bytes | None = None
     requests: list[str] = field(default_factory=list)
@@ -57,6 +59,7 @@ class Misbehaving:
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = f"HTTP/1.1 {self.status} Whatever\r\nContent-Type: application/json\r\n"
+        head += self.headers
         if self.mode == "chunked":
             writer.write(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode())
             while True:  # no end: only the client's hanging up stops it

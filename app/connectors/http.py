@@ -356,8 +356,10 @@ class UpstreamClient:
         """Raise the upstream error an error status means; ``describe`` reads the vendor's
         error body into a short message."""
         status = response.status_code
-        if status < 400:
+        if status < 300:
             return
+        if status < 400:  # not followed: an answer from elsewhere is not this CRM's
+            raise UpstreamProtocolError(self.source, self._redirected(response), status=status)
         message = _safe_describe(describe, response)
         error: type[UpstreamError]
         if status == 429:
@@ -375,6 +377,32 @@ class UpstreamClient:
         else:
             error = UpstreamRejected
         raise error(self.source, message, status=status)
+
+    def _redirected(self, response: httpx.Response) -> str:
+        """What a redirect says: where to (its origin only: a Location's path and query are
+        the CRM's business), and what to change."""
+        status = response.status_code
+        try:
+            target = response.request.url.join(response.headers.get("location", ""))
+        except httpx.InvalidURL:
+            return f"HTTP {status}: a redirect crmgraph does not follow"
+        if target == response.request.url:
+            return f"HTTP {status}: a redirect with no Location"
+        return (
+            f"HTTP {status}: redirected to {target.scheme}://{target.netloc.decode()}; "
+            f"crmgraph does not follow redirects: if that is the CRM's address, set "
+            f"sources.{self.source}.base_url to it"
+        )
+
+    def records(self, answer: Any, key: str) -> list[dict[str, Any]]:
+        """``answer[key]``, an answer's list of records, or the CRM's protocol error: a list
+        missing or of something else would otherwise read as "none found"."""
+        found = answer.get(key) if isinstance(answer, dict) else None
+        if not isinstance(found, list) or not all(type(r) is dict for r in found):
+            raise UpstreamProtocolError(
+                self.source, f"the answer's {key!r} is not a list of objects"
+            )
+        return found
 
     def json(self, response: httpx.Response) -> Any:
         """The answer's JSON body, or a protocol error if it is not JSON."""

@@ -155,8 +155,10 @@ class DataverseApi:
 
     def check_write(self, response: httpx.Response, columns: Mapping[str, str]) -> None:
         """A write's answer: a ``400`` becomes :class:`UpstreamRejected` naming our fields."""
-        if response.status_code < 400:
+        if response.status_code < 300:
             return
+        if response.status_code < 400:
+            self.http.raise_for_status(response, describe_error)  # a redirect: not followed
         raise self.error(response.status_code, _json(response), response.headers, columns)
 
     def error(

@@ -100,7 +100,7 @@ class HubSpotClient:
             body = payloads.search(filters, properties, limit, after)
             answer = await self._post(f"{CONTACTS}/search", body, items=limit)
             count = int(answer.get("total", 0))
-            items += [self._customer(r, fields) for r in answer.get("results", [])]
+            items += [self._customer(r, fields) for r in self.http.records(answer, "results")]
             after = (answer.get("paging") or {}).get("next", {}).get("after")
             if after is None or len(items) >= first:
                 break
@@ -180,7 +180,7 @@ class HubSpotClient:
         )
         found: dict[str, Customer] = {}
         for answer in answers:
-            for record in answer.get("results", []):
+            for record in self.http.records(answer, "results"):
                 customer = self._customer(record, fields)
                 found[customer.id.native] = customer
         return found

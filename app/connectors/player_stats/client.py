@@ -68,7 +68,7 @@ class PlayerStatsClient:
         found: dict[str, PlayerStats] = {}
         for answer in answers:
             # The answer's order is not the order asked: match by player_id.
-            for record in answer.get("players", []):
+            for record in self.http.records(answer, "players"):
                 player = self._player(record, fields)
                 found[player.player_id] = player
         return found

@@ -391,14 +391,14 @@ class SalesforceClient:
 
     async def _query(self, soql: str, limit: int | None = None) -> list[dict[str, Any]]:
         answer = await self._call("GET", f"{self.base}/query", params={"q": soql})
-        records: list[dict[str, Any]] = list(answer.get("records", []))
+        records: list[dict[str, Any]] = list(self.http.records(answer, "records"))
         route = f"{self.base}/query/{{locator}}"
         cursors = Cursors(self.name, f"GET {self.base}/query")
         while not answer.get("done", True) and answer.get("nextRecordsUrl"):
             if limit is not None and len(records) >= limit:
                 break
             answer = await self._call("GET", cursors.follow(answer["nextRecordsUrl"]), route=route)
-            records += answer.get("records", [])
+            records += self.http.records(answer, "records")
         return records
 
     async def _call(

@@ -103,7 +103,7 @@ class ZendeskClient:
         )
         found: dict[str, Ticket] = {}
         for answer in answers:
-            for record in answer.get("tickets", []):
+            for record in self.http.records(answer, "tickets"):
                 ticket = self._ticket(record, fields)
                 found[ticket.id.native] = ticket
         return found
@@ -154,7 +154,7 @@ class ZendeskClient:
         )
         found: dict[str, str] = {}
         for answer in answers:
-            for user in answer.get("users", []):
+            for user in self.http.records(answer, "users"):
                 if user.get("external_id") and user.get("id") is not None:
                     found[str(user["external_id"])] = str(user["id"])
         return found
@@ -171,7 +171,7 @@ class ZendeskClient:
                 customer_id=c.text(user.get("external_id")), email=c.email(user.get("email"))
             )
             for answer in answers
-            for user in answer.get("users", [])
+            for user in self.http.records(answer, "users")
             if user.get("id") is not None
         }
 
@@ -237,7 +237,7 @@ class ZendeskClient:
             "page[size]": "10",
         }
         answer = await self._get("/api/v2/search/export", params)
-        for record in answer.get("results", []):
+        for record in self.http.records(answer, "results"):
             if record.get("external_id") == external_id and record.get("id") is not None:
                 return str(record["id"])
         return None
@@ -261,7 +261,7 @@ class ZendeskClient:
             self._get("/api/v2/search/export", params, items=first),
             count_apart(self._count(search) if total else None),
         )
-        items = [self._ticket(r, fields) for r in answer.get("results", [])][:first]
+        items = [self._ticket(r, fields) for r in self.http.records(answer, "results")][:first]
         meta = answer.get("meta") or {}
         after = meta.get("after_cursor") if meta.get("has_more") else None
         return Page.counted(items, after, count)
@@ -279,7 +279,7 @@ class ZendeskClient:
                 if after:
                     params["page[after]"] = after
                 answer = await self._get("/api/v2/tickets", params, items=first)
-                items += [self._ticket(r, fields) for r in answer.get("tickets", [])]
+                items += [self._ticket(r, fields) for r in self.http.records(answer, "tickets")]
                 meta = answer.get("meta") or {}
                 after = meta.get("after_cursor") if meta.get("has_more") else None
                 if after is None or len(items) >= first:
@@ -300,7 +300,7 @@ class ZendeskClient:
         cursors = Cursors(self.name, "GET /api/v2/search/export")
         while True:
             answer = await self._get("/api/v2/search/export", params)
-            tickets += [self._ticket(r, fields) for r in answer.get("results", [])]
+            tickets += [self._ticket(r, fields) for r in self.http.records(answer, "results")]
             meta = answer.get("meta") or {}
             if not meta.get("has_more") or not meta.get("after_cursor"):
                 return tickets
