@@ -53,6 +53,7 @@ def _public_message(error: UpstreamError) -> str:
     what = {
         "UPSTREAM_TIMEOUT": "did not answer in time",
         "UPSTREAM_RATE_LIMITED": "is rate limiting us",
+        "BAD_USER_INPUT": "refused the request",  # an UpstreamRejected: a 4xx it explains
     }.get(error.code, "is unavailable")
     return f"{error.source} {what}: {error.message}"
 

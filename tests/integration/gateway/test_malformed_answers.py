@@ -37,17 +37,25 @@ CASES = {
     "a-player-not-an-object": (200, "", b'{"players": [1, null]}', NOT_A_LIST),
 }
 
+#: A 4xx the CRM explains: its refusal, said as one (it was "players is unavailable: …").
+REFUSED = (
+    418,
+    "",
+    b'{"error": {"code": "TEAPOT", "message": "short and stout"}}',
+    "players refused the request: HTTP 418: TEAPOT: short and stout",
+)
+
 
 async def dashboard(gateway: str, admin: str) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=gateway, timeout=30, headers={"X-API-Key": admin}) as c:
         return await GraphQL(c)(DASHBOARD, first=5)
 
 
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", [*CASES, "refused"])
 async def test_a_malformed_player_stats_answer_is_an_error_at_its_fields(
     simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], case: str
 ) -> None:
-    status, headers, body, message = CASES[case]
+    status, headers, body, message = CASES.get(case, REFUSED)
     crm = Misbehaving(body=body, status=status, headers=headers)
     async with misbehaving(crm) as url:
         sources = gateway_config(simulators.base_url, keys_file)["sources"]
@@ -59,9 +67,8 @@ async def test_a_malformed_player_stats_answer_is_an_error_at_its_fields(
     assert all(c["email"] for c in customers)
     errors = answer["errors"]
     assert {e["path"][-1] for e in errors} == {"playerStats"}
-    assert {(e["extensions"]["code"], e["message"]) for e in errors} == {
-        ("UPSTREAM_UNAVAILABLE", message)
-    }
+    code = "BAD_USER_INPUT" if case == "refused" else "UPSTREAM_UNAVAILABLE"
+    assert {(e["extensions"]["code"], e["message"]) for e in errors} == {(code, message)}
     assert "s3cr3t" not in json.dumps(answer)
 
 
