@@ -170,7 +170,13 @@ class SalesforceClient:
         found: dict[str, Lead] = {}
         for answer in answers:
             # The collection answer is in the order asked, with null for unknown ids.
-            for record in answer if isinstance(answer, list) else []:
+            if not isinstance(answer, list) or not all(
+                r is None or type(r) is dict for r in answer
+            ):
+                raise UpstreamProtocolError(
+                    self.name, "the sObject Collections answer is not a list of records"
+                )
+            for record in answer:
                 if record is not None:
                     lead = self._lead(record, fields)
                     found[lead.id.native] = lead

@@ -87,3 +87,26 @@ async def test_a_search_answer_without_results_is_an_error_not_an_empty_page(
     assert error["message"] == (
         "hubspot is unavailable: the answer's 'results' is not a list of objects"
     )
+
+
+async def test_a_collections_read_that_is_not_a_list_is_an_error_not_not_found(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]
+) -> None:
+    """``lead(id:)`` reads through sObject Collections, whose answer is a list; an object
+    instead was read as "no such lead" (null, no error). The same body serves as the OAuth
+    token answer, so the read itself is reached."""
+    token = {"access_token": "t0k3n", "token_type": "Bearer", "instance_url": "x"}
+    crm = Misbehaving(body=json.dumps(token).encode())
+    async with misbehaving(crm) as url:
+        sources = gateway_config(simulators.base_url, keys_file)["sources"]
+        sources["salesforce"] = {**sources["salesforce"], "base_url": url}
+        with serve_gateway(simulators.base_url, keys_file, sources=sources) as gateway:
+            headers = {"X-API-Key": keys["admin"]}
+            async with httpx.AsyncClient(base_url=gateway, timeout=30, headers=headers) as c:
+                answer = await GraphQL(c)('{ lead(id: "salesforce:00Q000000000042") { id } }')
+    assert answer["data"] == {"lead": None}
+    [error] = answer["errors"]
+    assert (error["extensions"]["code"], error["message"]) == (
+        "UPSTREAM_UNAVAILABLE",
+        "salesforce is unavailable: the sObject Collections answer is not a list of records",
+    )
