@@ -45,6 +45,7 @@ from app.connectors.errors import (
     UpstreamUnavailable,
 )
 from app.connectors.http import UpstreamClient
+from app.connectors.paging import Cursors
 from app.domain.entities import make
 from app.domain.ids import ExternalRef, NodeId
 from app.domain.models import Customer, Lead, Ticket, TicketStatus
@@ -131,13 +132,14 @@ class DynamicsClient:
 
     async def _all_pages(self, table: Table, part: Part, body: dict[str, Any]) -> list[Any]:
         """The rows of an answer and of the pages after it (beyond 5,000 rows)."""
-        rows = list(body.get("value") or [])
+        rows = list(self.http.records(body, "value"))
         token = payloads.skiptoken(body.get("@odata.nextLink"))
+        cursors = Cursors(self.name, f"GET {table.entity_set}")
         while token:
-            params = {**part.params, "$skiptoken": token}
+            params = {**part.params, "$skiptoken": cursors.follow(token)}
             prefer = list(part.headers.values())
             body = await self.api.get(table.entity_set, params, prefer)
-            rows += body.get("value") or []
+            rows += self.http.records(body, "value")
             token = payloads.skiptoken(body.get("@odata.nextLink"))
         return rows
 
@@ -174,7 +176,7 @@ class DynamicsClient:
         size = max(1, min(first, payloads.MAX_PAGE))
         wanted = [f"odata.maxpagesize={size}", *prefer.values()]
         body = await self.api.get(table.entity_set, params, wanted, items=size)
-        rows = [relabel(r) for r in (body.get("value") or [])[:size]]
+        rows = [relabel(r) for r in self.http.records(body, "value")[:size]]
         return rows, payloads.skiptoken(body.get("@odata.nextLink")), self._count(body, total)
 
     def _count(self, body: dict[str, Any], total: bool) -> int | UpstreamError | None:

@@ -12,9 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from app.connectors.dynamics.kind import KIND
+from app.connectors.dynamics.settings import DynamicsSource
 from app.connectors.errors import UpstreamProtocolError
 from app.connectors.http import UpstreamClient
+from app.connectors.kind import BuildContext
 from app.connectors.salesforce.client import SalesforceClient
+from app.demo import demo_env, dynamics_source
 from app.simulators.server import RunningSimulators
 from tests.integration.gateway.conftest import GraphQL, gateway_config, serve_gateway
 from tests.misbehaving import Misbehaving, misbehaving
@@ -74,3 +78,34 @@ async def test_a_soql_query_whose_next_records_url_repeats_ends_after_two_calls(
     assert str(raised.value) == (
         "salesforce: GET /services/data/v61.0/query gave a page cursor it had already given"
     )
+
+
+async def test_a_dataverse_next_link_whose_skiptoken_repeats_ends_after_two_calls(
+    simulators: RunningSimulators,
+) -> None:
+    """Dynamics (Dataverse) reads past 5,000 rows follow ``@odata.nextLink``; its token comes
+    from the simulator, its rows from a server that always says there is more."""
+    page = {
+        "value": [],
+        "@odata.nextLink": "https://org.example.com/api/data/v9.2/leads?$skiptoken=%3Ccookie%3E",
+    }
+    crm = Misbehaving(body=json.dumps(page).encode())
+    demo_env()
+    async with misbehaving(crm) as url:
+        settings = {**dynamics_source(simulators.base_url), "base_url": url}
+        source = DynamicsSource.model_validate(settings)
+        made: list[UpstreamClient] = []
+
+        def http(auth: httpx.Auth | None) -> UpstreamClient:
+            made.append(UpstreamClient("dynamics", source.url, auth=auth))
+            return made[-1]
+
+        client = KIND.build(source, BuildContext("dynamics", http, custom={}))
+        try:
+            with pytest.raises(UpstreamProtocolError) as raised:
+                await client.leads_by_email(["ada@example.com"], ["email"])
+        finally:
+            for made_client in made:
+                await made_client.aclose()
+    assert len(crm.requests) == 2
+    assert str(raised.value) == "dynamics: GET leads gave a page cursor it had already given"
