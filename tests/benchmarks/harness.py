@@ -92,27 +92,78 @@ async def simulators() -> AsyncIterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def timed_simulators() -> AsyncIterator[tuple[str, float]]:
-    """The simulators' base URL, and the seconds from exec until their port answered."""
+async def timed_simulators(only: str | None = None) -> AsyncIterator[tuple[str, float]]:
+    """The simulators' base URL (``only``: one vendor's), and the seconds from exec until
+    their port answered."""
     port = free_port()
-    with process("simulate", "--port", str(port)) as proc:
+    vendor = ["--only", only] if only else []
+    with process("simulate", "--port", str(port), *vendor) as proc:
         base = f"http://127.0.0.1:{port}"
         _processes[base] = proc.pid
+        prefix = VENDOR_PREFIXES[only] if only else "/hubspot"
         try:
-            yield base, await wait_until_up(f"{base}/hubspot/__stats")
+            yield base, await wait_until_up(f"{base}{prefix}/__stats")
         finally:
             _processes.pop(base, None)
 
 
+#: The simulator of each vendor, as ``crmgraph simulate --only`` names it, by its prefix.
+VENDOR_PREFIXES = {
+    "hubspot": "/hubspot",
+    "salesforce": "/salesforce",
+    "zendesk": "/zendesk",
+    "player_stats": "/players",
+}
+#: Where each CRM's simulator is: one base URL for all, or a base URL per prefix.
+Simulators = str | dict[str, str]
+
+
+@contextlib.asynccontextmanager
+async def simulators_apart() -> AsyncIterator[dict[str, str]]:
+    """Each CRM's simulator in a process of its own, as four CRMs are four services: the
+    base URL of each, by its prefix (each builds the same world from the same seed)."""
+    async with contextlib.AsyncExitStack() as stack:
+        bases = {}
+        for vendor, prefix in VENDOR_PREFIXES.items():
+            bases[prefix] = (await stack.enter_async_context(timed_simulators(vendor)))[0]
+        yield bases
+
+
+def _each(simulators: Simulators) -> list[tuple[str, str]]:
+    """(base URL, prefix) of each CRM's simulator."""
+    if isinstance(simulators, str):
+        return [(simulators, prefix) for prefix in SIMULATOR_PREFIXES]
+    return [(simulators[prefix], prefix) for prefix in SIMULATOR_PREFIXES]
+
+
+def simulators_cpu(simulators: Simulators) -> float:
+    """CPU seconds used so far by the simulators' processes."""
+    return sum(cpu_seconds(base) for base in {base for base, _ in _each(simulators)})
+
+
+def sources_at(simulators: Simulators) -> dict[str, Any]:
+    """The demo config's sources, each at its simulator."""
+    first = simulators if isinstance(simulators, str) else simulators["/hubspot"]
+    sources = demo_config(first)["sources"]
+    assert isinstance(sources, dict)
+    if isinstance(simulators, dict):
+        for source in sources.values():
+            for prefix, base in simulators.items():
+                if source["base_url"] == f"{first}{prefix}":
+                    source["base_url"] = f"{base}{prefix}"
+    return sources
+
+
 @contextlib.asynccontextmanager
 async def gateway(
-    simulators_url: str, overrides: dict[str, Any] | None = None, **server: Any
+    simulators: Simulators, overrides: dict[str, Any] | None = None, **server: Any
 ) -> AsyncIterator[str]:
     """``crmgraph serve --config`` against the simulators; ``server`` overrides server keys,
     ``overrides`` whole top-level sections."""
     overrides = overrides or {}
     port = free_port()
-    config = demo_config(simulators_url)
+    config = demo_config(simulators if isinstance(simulators, str) else simulators["/hubspot"])
+    config["sources"] = sources_at(simulators)
     config["server"] = {"port": port, "graphiql": False, **server}
     # The benchmark's client is the only caller, on loopback: it reads everything and has no
     # per-caller budget (which would otherwise be what is measured).
@@ -133,17 +184,17 @@ async def gateway(
         os.unlink(handle.name)
 
 
-async def configure_all(simulators_url: str, config: dict[str, Any]) -> None:
-    async with httpx.AsyncClient(base_url=simulators_url) as client:
-        for prefix in SIMULATOR_PREFIXES:
-            (await client.put(f"{prefix}/__config", json=config)).raise_for_status()
+async def configure_all(simulators: Simulators, config: dict[str, Any]) -> None:
+    async with httpx.AsyncClient() as client:
+        for base, prefix in _each(simulators):
+            (await client.put(f"{base}{prefix}/__config", json=config)).raise_for_status()
 
 
-async def upstream_total(simulators_url: str, reset: bool = False) -> int:
+async def upstream_total(simulators: Simulators, reset: bool = False) -> int:
     total = 0
-    async with httpx.AsyncClient(base_url=simulators_url) as client:
-        for prefix in SIMULATOR_PREFIXES:
-            total += (await client.get(f"{prefix}/__stats")).json()["total"]
+    async with httpx.AsyncClient() as client:
+        for base, prefix in _each(simulators):
+            total += (await client.get(f"{base}{prefix}/__stats")).json()["total"]
             if reset:
-                await client.post(f"{prefix}/__reset")
+                await client.post(f"{base}{prefix}/__reset")
     return total
