@@ -67,6 +67,26 @@ def serve_gateway(simulators_url: str, keys_file: Path, **overrides: Any) -> Ite
         yield url
 
 
+@contextlib.contextmanager
+def serve_with_source(
+    simulators_url: str,
+    keys_file: Path,
+    source: str,
+    server: dict[str, Any] | None = None,
+    **settings: Any,
+) -> Iterator[str]:
+    """Another gateway whose ``source`` has ``settings`` replaced (its ``base_url``: a server
+    of a test's own, as ``tests.misbehaving``), its other sources on the simulators; with
+    ``server``, those server settings."""
+    config = gateway_config(simulators_url, keys_file)
+    sources = config["sources"]
+    sources[source] = {**sources[source], **settings}
+    with serve_gateway(
+        simulators_url, keys_file, sources=sources, server=server or config["server"]
+    ) as url:
+        yield url
+
+
 @pytest.fixture(scope="session")
 def gateway_url(
     simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]

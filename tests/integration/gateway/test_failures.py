@@ -15,8 +15,8 @@ from tests.integration.gateway.conftest import (
     GraphQL,
     Upstreams,
     errors_at,
-    gateway_config,
     serve_gateway,
+    serve_with_source,
 )
 from tests.misbehaving import Misbehaving, misbehaving
 
@@ -145,10 +145,15 @@ async def test_a_crm_that_trickles_or_floods_its_answer_costs_only_its_fields(
     # 40 kB, within the 64 kB limit: 100 bytes every 50 ms would take 20 s.
     players = Misbehaving(mode=mode, size=40_000, step=100 if mode == "trickle" else 16_384)
     async with misbehaving(players) as url:
-        sources = gateway_config(simulators.base_url, keys_file)["sources"]
-        sources["players"] = {**sources["players"], "base_url": url, "max_response_bytes": 65536}
         server = {"startup_check": False, "request_deadline": 1}
-        with serve_gateway(simulators.base_url, keys_file, sources=sources, server=server) as gw:
+        with serve_with_source(
+            simulators.base_url,
+            keys_file,
+            "players",
+            server,
+            base_url=url,
+            max_response_bytes=65536,
+        ) as gw:
             headers = {"X-API-Key": keys["admin"]}
             async with httpx.AsyncClient(base_url=gw, timeout=30, headers=headers) as client:
                 body = await GraphQL(client)(DASHBOARD, first=5)

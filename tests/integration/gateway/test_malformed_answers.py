@@ -15,7 +15,7 @@ import pytest
 
 from app.simulators.server import RunningSimulators
 from tests.dashboard import DASHBOARD
-from tests.integration.gateway.conftest import GraphQL, gateway_config, serve_gateway
+from tests.integration.gateway.conftest import GraphQL, serve_with_source
 from tests.misbehaving import Misbehaving, misbehaving
 
 NOT_A_LIST = "players is unavailable: the answer's 'players' is not a list of objects"
@@ -58,9 +58,7 @@ async def test_a_malformed_player_stats_answer_is_an_error_at_its_fields(
     status, headers, body, message = CASES.get(case, REFUSED)
     crm = Misbehaving(body=body, status=status, headers=headers)
     async with misbehaving(crm) as url:
-        sources = gateway_config(simulators.base_url, keys_file)["sources"]
-        sources["players"] = {**sources["players"], "base_url": url}
-        with serve_gateway(simulators.base_url, keys_file, sources=sources) as gateway:
+        with serve_with_source(simulators.base_url, keys_file, "players", base_url=url) as gateway:
             answer = await dashboard(gateway, keys["admin"])
     customers = [edge["node"] for edge in answer["data"]["customers"]["edges"]]
     assert len(customers) == 5
@@ -77,9 +75,7 @@ async def test_a_search_answer_without_results_is_an_error_not_an_empty_page(
 ) -> None:
     crm = Misbehaving(body=b'{"total": 3}')
     async with misbehaving(crm) as url:
-        sources = gateway_config(simulators.base_url, keys_file)["sources"]
-        sources["hubspot"] = {**sources["hubspot"], "base_url": url}
-        with serve_gateway(simulators.base_url, keys_file, sources=sources) as gateway:
+        with serve_with_source(simulators.base_url, keys_file, "hubspot", base_url=url) as gateway:
             answer = await dashboard(gateway, keys["admin"])
     # Before, an empty page: "no customers", and no error.
     assert answer["data"]["customers"]["edges"] == []
@@ -98,9 +94,9 @@ async def test_a_collections_read_that_is_not_a_list_is_an_error_not_not_found(
     token = {"access_token": "t0k3n", "token_type": "Bearer", "instance_url": "x"}
     crm = Misbehaving(body=json.dumps(token).encode())
     async with misbehaving(crm) as url:
-        sources = gateway_config(simulators.base_url, keys_file)["sources"]
-        sources["salesforce"] = {**sources["salesforce"], "base_url": url}
-        with serve_gateway(simulators.base_url, keys_file, sources=sources) as gateway:
+        with serve_with_source(
+            simulators.base_url, keys_file, "salesforce", base_url=url
+        ) as gateway:
             headers = {"X-API-Key": keys["admin"]}
             async with httpx.AsyncClient(base_url=gateway, timeout=30, headers=headers) as c:
                 answer = await GraphQL(c)('{ lead(id: "salesforce:00Q000000000042") { id } }')

@@ -20,7 +20,7 @@ from app.connectors.kind import BuildContext
 from app.connectors.salesforce.client import SalesforceClient
 from app.demo import demo_env, dynamics_source
 from app.simulators.server import RunningSimulators
-from tests.integration.gateway.conftest import GraphQL, gateway_config, serve_gateway
+from tests.integration.gateway.conftest import GraphQL, serve_with_source
 from tests.misbehaving import Misbehaving, misbehaving
 
 CASES: dict[str, tuple[str, dict[str, Any], str]] = {
@@ -44,10 +44,7 @@ async def test_a_repeated_cursor_ends_the_read_after_two_calls(
     query, page, route = CASES[source]
     crm = Misbehaving(body=json.dumps(page).encode())
     async with misbehaving(crm) as url:
-        sources = gateway_config(simulators.base_url, keys_file)["sources"]
-        sources[source] = {**sources[source], "base_url": url}
-        server = {"startup_check": False}
-        with serve_gateway(simulators.base_url, keys_file, sources=sources, server=server) as gw:
+        with serve_with_source(simulators.base_url, keys_file, source, base_url=url) as gw:
             headers = {"X-API-Key": keys["admin"]}
             async with httpx.AsyncClient(base_url=gw, timeout=30, headers=headers) as client:
                 body = await GraphQL(client)(query)
