@@ -266,8 +266,14 @@ async def test_a_worker_whose_redis_comes_back_says_so_once_and_catches_up(
                 await task
             await redis.aclose()
     told = [r.getMessage() for r in caplog.records if r.name == "app.webhooks.worker"]
-    assert len(told) == 2, told
-    assert told[0].startswith("webhook worker pass failed (ConnectionError")
-    assert told[1].startswith("webhook worker pass works again, after ")
-    failed_passes = int(told[1].split("after ")[1].split(" failed")[0])
+    failures = [t for t in told if t.startswith("webhook worker pass failed (ConnectionError")]
+    recoveries = [t for t in told if t.startswith("webhook worker pass works again, after ")]
+    assert len(failures) + len(recoveries) == len(told), told
+    # The failure told once (~100 times before), then that it works again. Redis met as it
+    # starts may fail a pass once more, another way ("Connection closed by server."), told as
+    # the other kind it is: CI runs met it, before and after the first recovery.
+    assert told[0] == failures[0]
+    assert 1 <= len(failures) <= 2, told
+    assert 1 <= len(recoveries) <= 2, told
+    failed_passes = int(recoveries[0].split("after ")[1].split(" failed")[0])
     assert 3 <= failed_passes <= 12  # backing off: 0.01, 0.02, ... up to 5 s a pause
