@@ -1,7 +1,8 @@
 """A CRM that hands out a page cursor it gave before ends the read as its protocol error, after
 two calls, instead of being followed round in circles until the request's deadline (each page
 another call against the account's limit). Each CRM here is ``tests.misbehaving`` answering
-every call with the same page: records so far, "there is more", and the same cursor."""
+every call with the same page: records so far, "there is more", and the same cursor. (For
+Dataverse, also a page whose rows are not a list.)"""
 
 from __future__ import annotations
 
@@ -77,15 +78,30 @@ async def test_a_soql_query_whose_next_records_url_repeats_ends_after_two_calls(
     )
 
 
-async def test_a_dataverse_next_link_whose_skiptoken_repeats_ends_after_two_calls(
-    simulators: RunningSimulators,
+NEXT = "https://org.example.com/api/data/v9.2/leads?$skiptoken=%3Ccookie%3E"
+DATAVERSE: dict[str, tuple[dict[str, Any], int, str]] = {
+    # Reads past 5,000 rows follow ``@odata.nextLink``: here it always says there is more.
+    "repeated-skiptoken": (
+        {"value": [], "@odata.nextLink": NEXT},
+        2,
+        "dynamics: GET leads gave a page cursor it had already given",
+    ),
+    # Its rows are ``value``: an object there read as "no leads" before.
+    "value-not-a-list": (
+        {"value": {"leadid": "x"}},
+        1,
+        "dynamics: the answer's 'value' is not a list of objects",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DATAVERSE))
+async def test_a_dataverse_answer_off_its_contract_ends_the_read(
+    simulators: RunningSimulators, case: str
 ) -> None:
-    """Dynamics (Dataverse) reads past 5,000 rows follow ``@odata.nextLink``; its token comes
-    from the simulator, its rows from a server that always says there is more."""
-    page = {
-        "value": [],
-        "@odata.nextLink": "https://org.example.com/api/data/v9.2/leads?$skiptoken=%3Ccookie%3E",
-    }
+    """Dynamics (Dataverse): its token comes from the simulator, its rows from
+    ``tests.misbehaving``."""
+    page, calls, message = DATAVERSE[case]
     crm = Misbehaving(body=json.dumps(page).encode())
     demo_env()
     async with misbehaving(crm) as url:
@@ -104,5 +120,5 @@ async def test_a_dataverse_next_link_whose_skiptoken_repeats_ends_after_two_call
         finally:
             for made_client in made:
                 await made_client.aclose()
-    assert len(crm.requests) == 2
-    assert str(raised.value) == "dynamics: GET leads gave a page cursor it had already given"
+    assert len(crm.requests) == calls
+    assert str(raised.value) == message
