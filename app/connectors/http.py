@@ -251,7 +251,8 @@ class UpstreamClient:
                 )
             if self.budget is not None:
                 await self.budget.acquire(until)
-            timeout = self._timeout()
+            if self._within(until) <= 0:
+                raise UpstreamTimeout(self.source, "the request's deadline passed")
             started = time.perf_counter()
             status: int | None = None
             error: str | None = None
@@ -266,11 +267,9 @@ class UpstreamClient:
                     data=data,
                     content=content,
                     headers=headers,
-                    timeout=timeout,
                 )
                 async with self._slot(until, method, route):
-                    left = deadline.remaining()
-                    within = self.total if left is None else min(self.total, max(left, 0))
+                    within = max(self._within(until), 0.0)
                     response = await exchange(
                         self._client, request, limit=self.max_response_bytes, seconds=within
                     )
@@ -324,16 +323,13 @@ class UpstreamClient:
         if self.breaker is not None:
             self.breaker.record(False)
 
-    def _timeout(self) -> httpx.Timeout:
-        """The source's timeouts, cut to what is left of the request's deadline."""
-        left = deadline.remaining()
-        if left is None:
-            return self.timeout
-        if left <= 0:
-            raise UpstreamTimeout(self.source, "the request's deadline passed")
-        read = self.timeout.read or left
-        connect = self.timeout.connect or left
-        return httpx.Timeout(min(read, left), connect=min(connect, left), pool=left)
+    def _within(self, until: float | None) -> float:
+        """Seconds an attempt may take from now, sending to the answer's last byte: the
+        source's ``timeout.total``, cut to what is left of the request's deadline (``until``).
+        httpx's own timeouts (connect, each read) stay the source's: this bounds the whole."""
+        if until is None:
+            return self.total
+        return min(self.total, until - time.monotonic())
 
     @contextlib.asynccontextmanager
     async def _slot(self, until: float | None, method: str, route: str) -> AsyncIterator[None]:

@@ -1,10 +1,10 @@
 """The page cursors one read follows.
 
 A read that gathers pages (Zendesk's export and ticket list, HubSpot's search, a SOQL
-query's ``nextRecordsUrl``) goes on while the CRM says there is more. A CRM that hands out a
-cursor it gave before would be followed round in circles until the request's deadline, each
-page another call against the account's limit and, where the pages hold records, more memory:
-a cursor seen again ends the read as the CRM's protocol error.
+query's ``nextRecordsUrl``, Dataverse's ``@odata.nextLink``) goes on while the CRM says there
+is more. A CRM that hands out a cursor it gave before would be followed round in circles until
+the request's deadline, each page another call against the account's limit and, where the
+pages hold records, more memory: a cursor seen again ends the read as the CRM's protocol error.
 """
 
 from __future__ import annotations
