@@ -69,8 +69,9 @@ from strawberry.types.arguments import convert_arguments
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
+from app.domain.ids import NodeId
 from schema.arguments import refusal
-from schema.common import Connection, empty_connection
+from schema.common import Connection, attributes, empty_connection, read_attribute
 from schema.context import Context
 from schema.errors import Forbidden, GatewayError
 from schema.relations import Relation, loaded, relation_of
@@ -108,6 +109,8 @@ class Plain:
     non_null: bool
     #: A String or ID: a ``str`` value is written out as it is, as their coercion does.
     text: bool
+    #: Its place among the values its plan's ``read`` gives.
+    index: int = -1
 
 
 def leaf_output(leaf: GraphQLLeafType) -> Callable[[Any], Any]:
@@ -155,14 +158,14 @@ def _default_read(field: GraphQLField, details: FieldDetailsList) -> StrawberryF
     return definition if isinstance(definition, StrawberryField) else None
 
 
-def plain_field(field: GraphQLField, details: FieldDetailsList) -> Plain | None:
+def plain_field(field: GraphQLField, details: FieldDetailsList, index: int) -> Plain | None:
     definition = _default_read(field, details)
     leaf = get_nullable_type(field.type)
     if definition is None or not is_leaf_type(leaf):
         return None
     read, name = definition.default_resolver, definition.python_name
     text = leaf is GraphQLString or leaf is GraphQLID
-    return Plain(read, name, leaf_output(leaf), is_non_null_type(field.type), text)
+    return Plain(read, name, leaf_output(leaf), is_non_null_type(field.type), text, index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,19 +250,36 @@ def answer(plain: Plain, source: Any) -> Any:
     """The field's completed value, or ``ORDINARY`` when anything is not simple."""
     try:
         value = plain.read(source, plain.name)
-        if value is None:
-            return ORDINARY if plain.non_null else None
-        if plain.text and type(value) is str:
-            return value
+    except Exception:
+        return ORDINARY
+    return written(plain, value)
+
+
+def written(plain: Plain, value: Any) -> Any:
+    """The completed value of a plain field whose value was read, or ``ORDINARY``."""
+    if value is None:
+        return ORDINARY if plain.non_null else None
+    if plain.text and type(value) is str:
+        return value
+    if type(value) is NodeId:
+        value = str(value)  # as ``read_attribute`` reads it
+    try:
         coerced = plain.output(value)
     except Exception:
         return ORDINARY
     return ORDINARY if coerced is None or coerced is Undefined else coerced
 
 
-#: A selection of one type: each response name with its fields and, when read or started in
-#: place (plain, nested, a relation), how.
-Plan = list[tuple[str, FieldDetailsList, Plain | Nested | Batched | None]]
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A selection of one type: each response name with its fields and, when read or started
+    in place (plain, nested, a relation), how."""
+
+    fields: list[tuple[str, FieldDetailsList, Plain | Nested | Batched | None]]
+    #: The values of a record's plain fields at once, by their ``index``, or None when the
+    #: record needs them read one by one (``schema.common.attributes``); None when there are
+    #: no plain fields, or one is read by another resolver than ``read_attribute``.
+    read: Callable[[Any], tuple[Any, ...] | None] | None
 
 
 class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -280,18 +300,23 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if known is not None and known[0] is grouped:
             return known[1]
         denied = getattr(self.context_value, "denied", None) or ()
-        plan: Plan = []
+        fields: list[tuple[str, FieldDetailsList, Plain | Nested | Batched | None]] = []
+        plain: list[Plain] = []
         for name, details in grouped.items():
             field_name = details[0].node.name.value
             field = self.schema.get_field(parent_type, field_name)
             fast: Plain | Nested | Batched | None = None
             if self.plain_fields and field and (parent_type.name, field_name) not in denied:
                 fast = (
-                    plain_field(field, details)
+                    plain_field(field, details, len(plain))
                     or nested_field(field, details)
                     or self._batched(parent_type, field, details)
                 )
-            plan.append((name, details, fast))
+                if type(fast) is Plain:
+                    plain.append(fast)
+            fields.append((name, details, fast))
+        simple = plain and all(p.read is read_attribute for p in plain)
+        plan = Plan(fields, attributes([p.name for p in plain]) if simple else None)
         self._plans[key] = (grouped, plan)
         return plan
 
@@ -350,10 +375,19 @@ class PolicyExecutionContext(StrawberryGraphQLCoreExecutionContext):
         pending: list[str] = []
         later: list[str] = []
         started: Started = []
+        plan = self._plan(parent_type, grouped_field_set)
+        values = plan.read(source_value) if plan.read is not None else None
         try:
-            for name, details, fast in self._plan(parent_type, grouped_field_set):
+            for name, details, fast in plan.fields:
                 if type(fast) is Plain:
-                    value = answer(fast, source_value)
+                    if values is None:
+                        value = answer(fast, source_value)
+                    else:
+                        value = values[fast.index]
+                        if fast.text and type(value) is str:
+                            results[name] = value
+                            continue
+                        value = written(fast, value)
                     if value is not ORDINARY:
                         results[name] = value
                         continue
