@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +25,13 @@ STATUS_WORDS: dict[TicketStatus, str] = {
 }
 
 
+#: What makes a value a phrase: whitespace (``\s`` matches exactly what ``str.isspace``
+#: calls whitespace) or a double quote.
+_PHRASE = re.compile(r'[\s"]')
+
+
 def term(keyword: str, value: str) -> str:
-    if any(ch.isspace() or ch == '"' for ch in value):
+    if _PHRASE.search(value):
         value = '"' + value.replace('"', "") + '"'
     return f"{keyword}:{value}"
 
