@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 import orjson
 from cross_web import HTTPException
 from graphql import GraphQLError
+from starlette.background import BackgroundTasks
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from strawberry.fastapi import GraphQLRouter
@@ -148,7 +149,11 @@ class GraphQLOverHTTPRouter(GraphQLRouter[Any, None]):
             elif lookup is not None and response.status_code == 200:
                 self._keep(lookup, context, getattr(request.state, _RESULT, None))
         if isinstance(response, Response) and not isinstance(response, StreamingResponse):
-            self._release(request, context)
+            tasks = getattr(context, "background_tasks", None)
+            if isinstance(tasks, BackgroundTasks):
+                tasks.add_task(self._release, request, context)  # once the answer is sent
+            else:
+                self._release(request, context)
         return response
 
     @staticmethod
@@ -157,7 +162,8 @@ class GraphQLOverHTTPRouter(GraphQLRouter[Any, None]):
         hold and the executed result. The request's objects refer to each other (its state,
         its loaders, the execution), so otherwise a dashboard's ~4,000 records and answer
         objects would wait for the cyclic garbage collector, each young collection walking
-        them all."""
+        them all. Done as the request's background task, after its answer is sent: freeing
+        them is ~2 % of a dashboard's CPU, which its caller need not wait for."""
         request.state._state.pop(_RESULT, None)
         loaders = getattr(context, "loaders", None)
         if isinstance(loaders, Loaders):
