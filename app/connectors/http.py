@@ -356,7 +356,7 @@ class UpstreamClient:
             return
         if status < 400:  # not followed: an answer from elsewhere is not this CRM's
             raise UpstreamProtocolError(self.source, self._redirected(response), status=status)
-        message = _safe_describe(describe, response)
+        message = explained(describe, response)
         error: type[UpstreamError]
         if status == 429:
             raise UpstreamRateLimited(
@@ -410,8 +410,26 @@ class UpstreamClient:
             ) from exc
 
 
-def _safe_describe(describe: Describe, response: httpx.Response) -> str:
+def error_text(code: object, message: object) -> str:
+    """A CRM's error as ``code: message``, leaving out what it did not say."""
+    return ": ".join(str(part) for part in (code, message) if part)[:300]
+
+
+def said(describe: Describe, response: httpx.Response) -> str:
+    """What a CRM's error answer says, as ``describe`` reads its body; ``HTTP <status>`` when
+    the body says nothing readable (an HTML page from a proxy in front of the CRM, an empty
+    body, another shape): never an exception."""
+    return _read(describe, response) or f"HTTP {response.status_code}"
+
+
+def explained(describe: Describe, response: httpx.Response) -> str:
+    """``HTTP <status>: <what the body says>``, or ``HTTP <status>`` alone."""
+    text = _read(describe, response)
+    return f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}"
+
+
+def _read(describe: Describe, response: httpx.Response) -> str:
     try:
-        return f"HTTP {response.status_code}: {describe(response)}"
+        return describe(response)
     except (ValueError, KeyError, TypeError, AttributeError):
-        return f"HTTP {response.status_code}"
+        return ""

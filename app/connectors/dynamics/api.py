@@ -21,7 +21,7 @@ from app.connectors.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from app.connectors.http import UpstreamClient, retry_after_seconds
+from app.connectors.http import UpstreamClient, error_text, retry_after_seconds
 
 ROOT = "/api/data/v9.2"
 HEADERS = {"OData-MaxVersion": "4.0", "OData-Version": "4.0", "Accept": "application/json"}
@@ -33,7 +33,7 @@ Problem = tuple[list[str], str, str]
 
 def describe_error(response: httpx.Response) -> str:
     error = response.json()["error"]
-    return f"{error.get('code', 'error')}: {error.get('message', '')}"[:300]
+    return error_text(error.get("code"), error.get("message"))
 
 
 def _error_of(body: Any) -> tuple[str, str]:

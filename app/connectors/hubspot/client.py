@@ -12,7 +12,7 @@ import httpx
 
 from app.connectors.base import CustomerQuery, Fields, Page
 from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
-from app.connectors.http import UpstreamClient
+from app.connectors.http import UpstreamClient, error_text, said
 from app.connectors.hubspot import payloads
 from app.connectors.hubspot.mapping import customer_map
 from app.connectors.paging import Cursors
@@ -47,7 +47,7 @@ def _category(response: httpx.Response) -> str:
 
 def describe_error(response: httpx.Response) -> str:
     body = response.json()
-    return f"{body.get('category', 'error')}: {body.get('message', '')}"[:300]
+    return error_text(body.get("category"), body.get("message"))
 
 
 class HubSpotClient:
@@ -124,7 +124,7 @@ class HubSpotClient:
             headers={"Authorization": f"Bearer {self._token.value()}"},
         )
         if response.status_code == 409:
-            existing = re.search(r"Existing ID: (\d+)", describe_error(response))
+            existing = re.search(r"Existing ID: (\d+)", said(describe_error, response))
             if existing:
                 return existing.group(1)
         self._check_write(response)
@@ -153,11 +153,12 @@ class HubSpotClient:
         """A write's answer: HubSpot's refusal (400, or 409 for a conflict) with its category,
         or any other error status."""
         if response.status_code in (400, 409):
+            message = said(describe_error, response)
             raise UpstreamRejected(
                 self.name,
-                describe_error(response),
+                message,
                 status=response.status_code,
-                problems=[([], _category(response), describe_error(response))],
+                problems=[([], _category(response), message)],
             )
         self.http.raise_for_status(response, describe_error)
 

@@ -15,7 +15,7 @@ import httpx
 
 from app.connectors.base import Fields
 from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
-from app.connectors.http import UpstreamClient
+from app.connectors.http import UpstreamClient, error_text, said
 from app.connectors.player_stats.mapping import PLAYER_MAP
 from app.connectors.secret import LiveSecret
 from app.domain.entities import make
@@ -30,7 +30,16 @@ BATCH_GET = "/v1/players/stats:batchGet"
 
 def describe_error(response: httpx.Response) -> str:
     error = response.json().get("error", {})
-    return f"{error.get('code', 'ERROR')}: {error.get('message', '')}"[:300]
+    return error_text(error.get("code"), error.get("message"))
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    """The answer's ``error`` object; empty when the body has none (not JSON, no body)."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return {}
+    return error if isinstance(error, dict) else {}
 
 
 class PlayerStatsClient:
@@ -88,14 +97,15 @@ class PlayerStatsClient:
             idempotent=True,  # the idempotency key makes a retry safe
         )
         if response.status_code in (400, 404, 409, 422):
-            error = response.json().get("error", {}) if response.content else {}
-            code = str(error.get("code", "REJECTED"))
+            error = _error_of(response)
+            code = str(error.get("code") or "REJECTED")
             field = ["delta"] if code == "INSUFFICIENT_POINTS" else []
+            message = said(describe_error, response)
             raise UpstreamRejected(
                 self.name,
-                describe_error(response),
+                message,
                 status=response.status_code,
-                problems=[(field, code, str(error.get("message", ""))[:300])],
+                problems=[(field, code, str(error.get("message") or message)[:300])],
             )
         self.http.raise_for_status(response, describe_error)
 

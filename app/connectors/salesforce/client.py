@@ -18,7 +18,7 @@ from app.connectors.errors import (
     UpstreamRateLimited,
     UpstreamRejected,
 )
-from app.connectors.http import UpstreamClient
+from app.connectors.http import UpstreamClient, error_text, said
 from app.connectors.paging import Cursors
 from app.connectors.salesforce import payloads
 from app.connectors.salesforce.describe import (
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 def describe_error(response: httpx.Response) -> str:
     body = response.json()
     first = body[0] if isinstance(body, list) and body else body
-    return f"{first.get('errorCode', 'ERROR')}: {first.get('message', '')}"[:300]
+    return error_text(first.get("errorCode"), first.get("message"))
 
 
 #: Domain field → Lead field, for writes.
@@ -79,10 +79,7 @@ def _problems(
 def _limit_exceeded(response: httpx.Response) -> bool:
     if response.status_code != 403:
         return False
-    try:
-        return "REQUEST_LIMIT_EXCEEDED" in describe_error(response)
-    except (ValueError, AttributeError):
-        return False
+    return "REQUEST_LIMIT_EXCEEDED" in said(describe_error, response)
 
 
 class SalesforceClient:
@@ -333,7 +330,7 @@ class SalesforceClient:
         if response.status_code == 400:
             raise UpstreamRejected(
                 self.name,
-                describe_error(response),
+                said(describe_error, response),
                 status=400,
                 problems=_problems(response, self.field_of),
             )

@@ -15,7 +15,7 @@ import httpx
 
 from app.connectors.base import Fields, Page, Requester, RequesterRef, TicketQuery, count_apart
 from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
-from app.connectors.http import UpstreamClient
+from app.connectors.http import UpstreamClient, error_text, said
 from app.connectors.paging import Cursors
 from app.connectors.secret import LiveSecret
 from app.connectors.zendesk import payloads
@@ -31,10 +31,10 @@ log = logging.getLogger(__name__)
 
 def describe_error(response: httpx.Response) -> str:
     body = response.json()
-    error = body.get("error", "error")
+    error = body.get("error")
     if isinstance(error, dict):  # some endpoints nest {"title", "message"}
         error = error.get("title") or error.get("message")
-    return f"{error}: {body.get('description', '')}"[:300]
+    return error_text(error, body.get("description"))
 
 
 class ZendeskTokenAuth(httpx.Auth):
@@ -194,7 +194,10 @@ class ZendeskClient:
         )
         if response.status_code == 422:
             raise UpstreamRejected(
-                self.name, describe_error(response), status=422, problems=_problems(response)
+                self.name,
+                said(describe_error, response),
+                status=422,
+                problems=_problems(response),
             )
         self.http.raise_for_status(response, describe_error)
 
@@ -220,7 +223,10 @@ class ZendeskClient:
         )
         if response.status_code == 422:
             raise UpstreamRejected(
-                self.name, describe_error(response), status=422, problems=_problems(response)
+                self.name,
+                said(describe_error, response),
+                status=422,
+                problems=_problems(response),
             )
         self.http.raise_for_status(response, describe_error)
         created = self.http.json(response).get("ticket") or {}
