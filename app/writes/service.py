@@ -526,12 +526,7 @@ class WriteService:
                 return Outcome(user_errors=[UserError(["idempotencyKey"], "IN_PROGRESS", message)])
             if isinstance(earlier, dict):
                 return await self._answered(Outcome.from_json(earlier))
-        try:
-            outcome = await self._apply_or_queue(write, scoped)
-        except BaseException:
-            if scoped is not None:
-                await self.keys.settle(scoped, None)
-            raise
+        outcome = await self._apply_or_queue(write, scoped)
         if scoped is not None:
             await self.keys.settle(scoped, outcome.as_json())
         audit.info(
@@ -567,13 +562,9 @@ class WriteService:
             # If this process dies or the answer is lost, the worker looks before creating
             # again, and waits while the first request may still be under way.
             stored = {**stored, "attempted_at": started, "settled_at": started + self.settle}
+        job = await self._keep(write, stored, scoped)
         if write.queue:  # long work: the worker does it
-            job = await self._enqueue(write, stored, applying=False)
             return Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
-        job = await self._enqueue(write, stored, applying=True)
-        if scoped is not None:  # from now on the key answers this job, whatever happens here
-            queued = Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
-            await self.keys.settle(scoped, queued.as_json())
         try:
             result = await self._inline(job.id, write)
         except UpstreamRejected as rejected:
@@ -591,6 +582,22 @@ class WriteService:
             raise
         await self.outbox.applied(job.id, result)
         return Outcome(status="APPLIED", record_id=result.get("record_id"), job_id=None)
+
+    async def _keep(self, write: Write, stored: dict[str, Any], scoped: str | None) -> Job:
+        """The write kept in the outbox, and its key (claimed by this request) bound to the
+        job from then on, whatever happens to this request: the worker applies the job, so
+        a resend answers it, never a second write. The key is released only when nothing was
+        kept (the outbox could not take it, or the request was cut off before)."""
+        try:
+            job = await self._enqueue(write, stored, applying=not write.queue)
+        except BaseException:
+            if scoped is not None:
+                await asyncio.shield(self.keys.settle(scoped, None))
+            raise
+        if scoped is not None:
+            queued = Outcome(status="QUEUED", job_id=job.id, record_id=write.record_id)
+            await asyncio.shield(self.keys.settle(scoped, queued.as_json()))
+        return job
 
     async def _enqueue(self, write: Write, stored: dict[str, Any], *, applying: bool) -> Job:
         """The write kept in the outbox before anything is sent, or :class:`WritesUnavailable`
