@@ -1,11 +1,18 @@
-"""A real `crmgraph serve` killed (SIGKILL) while createLead requests are still waiting on
-Salesforce, then started again on the same files: every write is applied exactly once, and
-replaying each idempotency key answers the write's real outcome, never IN_PROGRESS. On both
-outbox backends."""
+"""A real `crmgraph serve` killed (SIGKILL) or stopped by force (a second Ctrl-C: uvicorn
+stops waiting and cancels the requests still running) while createLead requests are still
+waiting on Salesforce, then started again on the same files: every write is applied exactly
+once, and replaying each idempotency key answers the write's real outcome with its job, never
+IN_PROGRESS nor a second write. On both outbox backends.
+
+A forced stop runs the cancelled requests' cleanup, which a kill does not: before, it
+released each key, so a resend after the restart made a new write (APPLIED with no job) beside
+the first job, which the worker still applied."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from pathlib import Path
 from typing import Any
@@ -59,12 +66,22 @@ def setup(
     return path, admin
 
 
+async def stop_by_force(proc: Any) -> None:
+    """Ctrl-C twice: the first starts a graceful stop, the second ends the waiting for the
+    requests still running, which are cancelled."""
+    os.killpg(proc.pid, signal.SIGINT)
+    await asyncio.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGINT)
+    await asyncio.wait_for(proc.wait(), 30)
+
+
 async def lead_posts(upstreams: Upstreams) -> int:
     return (await upstreams.routes("salesforce")).get(LEAD_POSTS, 0)
 
 
-async def test_creates_in_flight_at_a_kill_are_applied_once_and_their_keys_resolve(
-    setup: tuple[Path, str], upstreams: Upstreams, tmp_path: Path
+@pytest.mark.parametrize("stop", [kill, stop_by_force], ids=["kill", "forced-stop"])
+async def test_creates_in_flight_at_a_stop_are_applied_once_and_their_keys_resolve(
+    setup: tuple[Path, str], upstreams: Upstreams, tmp_path: Path, stop: Any
 ) -> None:
     config, admin = setup
     log = tmp_path / "server.log"
@@ -83,7 +100,7 @@ async def test_creates_in_flight_at_a_kill_are_applied_once_and_their_keys_resol
                 break
             await asyncio.sleep(0.01)
         assert await lead_posts(upstreams) - before == N
-        await kill(proc)
+        await stop(proc)
         await asyncio.gather(*sent, return_exceptions=True)
     await upstreams.configure("salesforce", {})
 
@@ -106,5 +123,6 @@ async def test_creates_in_flight_at_a_kill_are_applied_once_and_their_keys_resol
     for key, lead in leads.items():
         answer = answers[key]
         assert (answer["status"], answer["userErrors"]) == ("APPLIED", []), answer
+        assert answer["syncJobId"], answer  # the first write's job, not a new write
         assert len(found[key]) == 1, (lead["email"], found[key])  # none lost, none doubled
         assert answer["lead"] == found[key][0]["node"]
