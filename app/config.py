@@ -367,6 +367,9 @@ class Live(Strict):
 
     #: Operations one websocket may run at once.
     max_subscriptions_per_connection: int = Field(20, ge=1, le=1000)
+    #: Websockets one caller (an API key, a token's subject) may hold open at once on one
+    #: instance; another is closed with 4429 (``app.live.connections``).
+    max_connections_per_caller: int = Field(100, ge=1, le=100_000)
     #: Changes waiting for one slow subscription; past this its oldest are dropped.
     queue_size: int = Field(1000, ge=10, le=100_000)
     #: Event ids each subscription remembers to drop redeliveries (the pipeline is

@@ -113,6 +113,7 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
         graphql_ide="graphiql" if settings.server.graphiql else None,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL],
         max_subscriptions_per_connection=settings.live.max_subscriptions_per_connection,
+        max_connections_per_caller=settings.live.max_connections_per_caller,
         allowed_origins=settings.cors.allow_origins,
     )
     app.include_router(router, prefix="/graphql")

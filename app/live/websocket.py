@@ -6,19 +6,22 @@ payload (GraphiQL sends its Headers pane there), or else the ``Authorization`` /
 headers of the upgrade request. The same :class:`Authenticator` decides (API keys, JWTs, the
 anonymous loopback rule); a refusal closes the socket with 4403 Forbidden and leaves an audit
 event. Credentials that lapse while the socket is open (a key revoked, a token expired) close
-it the same way (``app.live.lapse``).
+it the same way (``app.live.lapse``). A caller already holding its cap of open connections
+(``app.live.connections``) is closed with 4429 and the reason, and audited.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.types.unset import UNSET, UnsetType
 
@@ -27,6 +30,7 @@ from app.auth.principal import Principal
 from app.graphiql import page
 from app.graphql_http import GraphQLOverHTTPRouter
 from app.live import lapse
+from app.live.connections import TOO_MANY, CallerConnections
 
 audit = logging.getLogger("crmgraph.audit")
 
@@ -63,10 +67,28 @@ def credentials(headers: Mapping[str, str], payload: object) -> dict[str, str]:
     return {h: headers[h] for h in ("authorization", "x-api-key") if h in headers}
 
 
+class ClosingOnce(ASGIWebSocketAdapter):
+    """Strawberry's adapter, whose close of a socket the gateway closed already (with its own
+    code and reason) does nothing."""
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.ws.application_state is not WebSocketState.DISCONNECTED:
+            await super().close(code, reason)
+
+
 class LiveRouter(GraphQLOverHTTPRouter):
-    def __init__(self, *args: Any, authenticator: Authenticator, **kwargs: Any) -> None:
+    websocket_adapter_class = ClosingOnce
+
+    def __init__(
+        self,
+        *args: Any,
+        authenticator: Authenticator,
+        max_connections_per_caller: int,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.authenticator = authenticator
+        self.connections = CallerConnections(max_connections_per_caller)
 
     async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
         if not isinstance(request, WebSocket):
@@ -74,10 +96,14 @@ class LiveRouter(GraphQLOverHTTPRouter):
         try:
             return await super().run(request, context, root_value)
         finally:
-            # The credentials' watch (started by on_ws_connect) ends with its connection.
+            # The credentials' watch (started by on_ws_connect) ends with its connection, and
+            # so does its place among its caller's connections.
             watch: asyncio.Task[None] | None = getattr(request.state, "watch", None)
             if watch is not None:
                 watch.cancel()
+            caller: str | None = getattr(request.state, "caller", None)
+            if caller is not None:
+                self.connections.release(caller)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         # Our page, not Strawberry's: its assets are the gateway's own (app.graphiql).
@@ -102,8 +128,30 @@ class LiveRouter(GraphQLOverHTTPRouter):
                 },
             )
             raise ConnectionRejectionError from None
+        caller = context.principal.subject
+        if not self.connections.admit(caller):
+            await self._refuse_another(websocket, caller, client)
+            raise ConnectionRejectionError
+        websocket.state.caller = caller
         websocket.state.watch = asyncio.create_task(
             lapse.watch(websocket, self.authenticator, context.principal)
         )
         acknowledged: UnsetType = UNSET
         return acknowledged
+
+    async def _refuse_another(self, websocket: WebSocket, caller: str, client: str | None) -> None:
+        limit = self.connections.limit
+        reason = f"too many open connections for this caller ({limit})"
+        audit.warning(
+            "websocket refused",
+            extra={
+                "event": "request.refused",
+                "transport": "websocket",
+                "code": "TOO_MANY_CONNECTIONS",
+                "reason": f"{reason}: live.max_connections_per_caller",
+                "subject": caller,
+                "client": client,
+            },
+        )
+        with contextlib.suppress(RuntimeError, OSError):  # the client may be gone already
+            await websocket.close(TOO_MANY, reason)
