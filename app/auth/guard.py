@@ -135,6 +135,15 @@ class GraphQLGuard:
     def _checked_body(self, body: bytes, headers: dict[str, str]) -> bytes:
         if not is_json(headers.get("content-type")):
             raise Refused(415, "BAD_USER_INPUT", "the body must be application/json")
+        coding = headers.get("content-encoding", "").strip().lower()
+        if coding not in ("", "identity"):
+            # Not decoded here (a compressed body would be read as broken JSON, or unzip past
+            # the size limit): said as what it is.
+            raise Refused(
+                415,
+                "BAD_USER_INPUT",
+                f"the body must not be encoded (Content-Encoding: {coding[:40]}); send it as it is",
+            )
         try:
             payload = json_input.loads(body)
         except ValueError as exc:

@@ -3,6 +3,7 @@ type, a GET's ``query`` or ``extensions``. Each refusal costs no upstream call."
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -67,6 +68,24 @@ async def test_a_body_that_is_not_json_is_415_and_runs_nothing(
     assert response.headers["content-type"] == "application/json"
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert await upstreams.total() == 0
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "GZIP, deflate"])
+async def test_an_encoded_body_is_415_said_as_such_and_runs_nothing(
+    admin: httpx.AsyncClient, upstreams: Upstreams, coding: str
+) -> None:
+    body = gzip.compress(json.dumps({"query": UNLISTED}).encode())
+    headers = {"content-type": "application/json", "content-encoding": coding}
+    response = await admin.post("/graphql", content=body, headers=headers)
+    assert response.status_code == 415
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    # Before: 400 "the body is not valid JSON ('utf-8' codec can't decode byte 0x8b …)".
+    expected = (
+        f"the body must not be encoded (Content-Encoding: {coding.lower()}); send it as it is"
+    )
+    assert error["message"] == expected
     assert await upstreams.total() == 0
 
 
