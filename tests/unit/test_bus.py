@@ -1,4 +1,5 @@
-"""The change bus without a network: redeliveries dropped per subscription, the bound of
+"""The change bus without a network: redeliveries dropped per subscription, a stalled
+subscriber losing its oldest changes and holding no one back, the bound of
 what is remembered, what a subscription may be told without a lookup, and a Redis that is
 not there."""
 
@@ -92,3 +93,16 @@ async def test_without_redis_a_change_reaches_this_instance_and_the_publisher_is
     finally:
         await stream.aclose()
         await bus.aclose()
+
+
+async def test_a_subscriber_that_never_reads_loses_its_oldest_and_holds_no_one_back() -> None:
+    bus = MemoryBus(queue_size=10)
+    stalled, reading = bus.subscribe(), bus.subscribe()
+    sent = [change(f"e{i}") for i in range(25)]
+    got: list[Change] = []
+    for item in sent:
+        await bus.publish(item)  # never waits, whoever is behind
+        got += reading.ready(100)
+
+    assert got == sent
+    assert stalled.ready(100) == sent[-10:]  # the newest 10 (its queue's size), in order
