@@ -29,7 +29,7 @@ BATCH_GET = "/v1/players/stats:batchGet"
 
 
 def describe_error(response: httpx.Response) -> str:
-    error = response.json().get("error", {})
+    error = _error_of(response)
     return error_text(error.get("code"), error.get("message"))
 
 
