@@ -11,20 +11,19 @@ send their vendor's JSON; the gateway is the real app on a real port.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from app.config import load_config
-from app.demo import DEMO_ENV, demo_config
+from app.config import parse_config
+from app.demo import demo_settings
 from app.main import create_app
 from app.simulators.player_stats.store import render
 from app.simulators.server import serve_asgi
 from app.simulators.world import build_world
-from tests.integration.gateway.conftest import GraphQL
+from tests.integration.gateway.conftest import GraphQL, gateway_config
 
 HTML = b"<html><body><h1>400 Bad Request</h1><p>Request blocked.</p></body></html>"
 CONTACT = {
@@ -113,23 +112,18 @@ def crms() -> CRMs:
 
 
 @pytest.fixture(scope="module")
-def gateway(crms: CRMs, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("refusals")
-    config = demo_config("http://127.0.0.1:9")
-    config["auth"] = {"anonymous_role": "admin"}
-    config["cache"] = {"enabled": False}  # every read asks the CRM
-    config["writes"] = {"outbox_path": str(folder / "outbox.sqlite3")}
-    path = folder / "crmgraph.yaml"
-    path.write_text(yaml.safe_dump(config))
-    os.environ.update(DEMO_ENV)
-    app = create_app(load_config(path), transport=httpx.MockTransport(crms))
-    with serve_asgi(app) as url:
+def gateway(crms: CRMs, keys_file: Path) -> Iterator[str]:
+    nowhere = "http://127.0.0.1:9"  # every CRM is the transport below
+    demo_settings(nowhere)  # the demo's CRM credentials in the environment
+    settings = parse_config(gateway_config(nowhere, keys_file))  # no field cache, no live check
+    with serve_asgi(create_app(settings, transport=httpx.MockTransport(crms))) as url:
         yield url
 
 
 @pytest.fixture
-async def gql(gateway: str) -> AsyncIterator[GraphQL]:
-    async with httpx.AsyncClient(base_url=gateway, timeout=30) as client:
+async def gql(gateway: str, keys: dict[str, str]) -> AsyncIterator[GraphQL]:
+    headers = {"X-API-Key": keys["admin"]}
+    async with httpx.AsyncClient(base_url=gateway, timeout=30, headers=headers) as client:
         yield GraphQL(client)
 
 
