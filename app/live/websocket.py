@@ -67,6 +67,12 @@ def credentials(headers: Mapping[str, str], payload: object) -> dict[str, str]:
     return {h: headers[h] for h in ("authorization", "x-api-key") if h in headers}
 
 
+def _refused(code: str, reason: str, client: str | None, **who: str) -> None:
+    """The audit event of a connection refused at its ``connection_init``."""
+    extra = {"event": "request.refused", "transport": "websocket", "code": code}
+    audit.warning("websocket refused", extra={**extra, "reason": reason, **who, "client": client})
+
+
 class ClosingOnce(ASGIWebSocketAdapter):
     """Strawberry's adapter, whose close of a socket the gateway closed already (with its own
     code and reason) does nothing."""
@@ -117,16 +123,7 @@ class LiveRouter(GraphQLOverHTTPRouter):
             found["host"] = websocket.headers.get("host", "")  # for the anonymous rule
             context.principal = await self.authenticator.authenticate(found, client)
         except Unauthenticated as exc:
-            audit.warning(
-                "websocket refused",
-                extra={
-                    "event": "request.refused",
-                    "transport": "websocket",
-                    "code": "UNAUTHENTICATED",
-                    "reason": str(exc),
-                    "client": client,
-                },
-            )
+            _refused("UNAUTHENTICATED", str(exc), client)
             raise ConnectionRejectionError from None
         caller = context.principal.subject
         if not self.connections.admit(caller):
@@ -142,16 +139,7 @@ class LiveRouter(GraphQLOverHTTPRouter):
     async def _refuse_another(self, websocket: WebSocket, caller: str, client: str | None) -> None:
         limit = self.connections.limit
         reason = f"too many open connections for this caller ({limit})"
-        audit.warning(
-            "websocket refused",
-            extra={
-                "event": "request.refused",
-                "transport": "websocket",
-                "code": "TOO_MANY_CONNECTIONS",
-                "reason": f"{reason}: live.max_connections_per_caller",
-                "subject": caller,
-                "client": client,
-            },
-        )
+        why = f"{reason}: live.max_connections_per_caller"
+        _refused("TOO_MANY_CONNECTIONS", why, client, subject=caller)
         with contextlib.suppress(RuntimeError, OSError):  # the client may be gone already
             await websocket.close(TOO_MANY, reason)
