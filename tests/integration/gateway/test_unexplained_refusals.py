@@ -11,7 +11,7 @@ send their vendor's JSON; the gateway is the real app on a real port.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -112,19 +112,13 @@ def crms() -> CRMs:
 
 
 @pytest.fixture(scope="module")
-def gateway(crms: CRMs, keys_file: Path) -> Iterator[str]:
+def gateway_url(crms: CRMs, keys_file: Path) -> Iterator[str]:
+    """The gateway of this module (the conftest's ``gql`` asks it, with the admin key)."""
     nowhere = "http://127.0.0.1:9"  # every CRM is the transport below
     demo_settings(nowhere)  # the demo's CRM credentials in the environment
     settings = parse_config(gateway_config(nowhere, keys_file))  # no field cache, no live check
     with serve_asgi(create_app(settings, transport=httpx.MockTransport(crms))) as url:
         yield url
-
-
-@pytest.fixture
-async def gql(gateway: str, keys: dict[str, str]) -> AsyncIterator[GraphQL]:
-    headers = {"X-API-Key": keys["admin"]}
-    async with httpx.AsyncClient(base_url=gateway, timeout=30, headers=headers) as client:
-        yield GraphQL(client)
 
 
 def refusing(crms: CRMs, route: tuple[str, str], status: int, body: str) -> None:
