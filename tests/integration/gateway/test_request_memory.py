@@ -7,7 +7,8 @@ The real app answers a dashboard with the collector off, in a process of its own
 is what is looked at, and nothing else of the test run may make records meanwhile), against
 the simulators in another. Of the ~570 records it read, none may be left but the few a
 finished loader batch may still hold until the collector runs (its task keeps the batch's
-answer: one customer's tickets, say)."""
+answer: one customer's tickets, say). The release runs on the event loop: no worker thread
+is started for it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -43,9 +45,17 @@ async def dashboard(client: httpx.AsyncClient) -> None:
         raise RuntimeError(f"the dashboard failed: {str(body.get('errors'))[:300]}")
 
 
+def worker_threads() -> int:
+    """anyio's worker threads (Starlette runs a plain function given as a background task in
+    one)."""
+    return sum(1 for thread in threading.enumerate() if "AnyIO worker" in thread.name)
+
+
 async def measure() -> dict[str, int]:
-    """Records alive before and after a dashboard answered with the collector off."""
+    """Records alive before and after a dashboard answered with the collector off, and the
+    worker threads started meanwhile."""
     async with harness.simulators() as simulators, in_process(simulators) as client:
+        threads = worker_threads()
         await dashboard(client)  # start-up's own objects, and the document, first
         gc.collect()
         before = live_records()
@@ -55,7 +65,8 @@ async def measure() -> dict[str, int]:
             after = live_records()
         finally:
             gc.enable()
-    return {"before": before, "after": after}
+        threads = worker_threads() - threads
+    return {"before": before, "after": after, "threads": threads}
 
 
 def test_a_dashboards_records_are_freed_once_it_is_answered() -> None:
@@ -72,6 +83,8 @@ def test_a_dashboards_records_are_freed_once_it_is_answered() -> None:
 
     # Without the release, all ~570 are left (570 in the run that added this test).
     assert counts["after"] - counts["before"] <= 10, counts
+    # Released on the event loop: as a plain function, one worker thread (1 before).
+    assert counts["threads"] == 0, counts
 
 
 if __name__ == "__main__":
