@@ -22,12 +22,14 @@ from tests.benchmarks import (
     profile,
     scaling,
     simulators,
+    timeline,
     webhooks,
 )
 
 BENCHMARKS: dict[str, Callable[[], Awaitable[None]]] = {
     "simulators": simulators.run,
     "dashboard": dashboard.run,
+    "timeline": timeline.run,
     "profile": profile.run,
     "overhead": overhead.run,
     "polling": polling.run,

@@ -55,12 +55,15 @@ TOP = 15
 
 
 @asynccontextmanager
-async def in_process(simulators_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def in_process(simulators_url: str, **sections: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway's app in this process against the simulators; ``sections`` replace whole
+    top-level sections of its config (``observability={...}``)."""
     config = demo_config(simulators_url)
     config["server"] = {"graphiql": False}
     config["auth"] = {"anonymous_role": "admin"}
     config["limits"] = {"rate": None}
     config["cache"] = {"enabled": False}
+    config.update(sections)
     with tempfile.TemporaryDirectory(prefix="crmgraph-profile-") as folder:
         path = Path(folder) / "crmgraph.yaml"
         path.write_text(yaml.safe_dump(config))
