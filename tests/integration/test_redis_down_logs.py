@@ -2,7 +2,9 @@
 rate limits say so once each, not at every pass or query. Found by running ``crmgraph serve
 --workers 2`` with a dead ``redis_url``: the webhook worker (five passes a second), the outbox
 worker and the Salesforce poll each logged a traceback at every pass (1.1 MB of log in 20 s),
-every query logged that it went without a budget check, and ``/metrics`` answered 500."""
+every query logged that it went without a budget check, and ``/metrics`` answered 500. The
+dead Redis's URL carries a password, as a deployment's does: it is in no log line, answer or
+error (nor in ``/readyz``)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ async def test_each_background_loop_tells_a_redis_outage_once(
     caplog: pytest.LogCaptureFixture,
     upstreams: Upstreams,
 ) -> None:
-    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    password = "trial-redis-password"
+    dead = f"redis://:{password}@127.0.0.1:{free_port()}/0"  # nothing listens there
     leads_before = (await upstreams.routes("salesforce")).get(LEAD_POSTS, 0)
     keys_file = tmp_path / "keys.json"
     admin = KeyStore(keys_file).create("admin", ["*"])[0]
@@ -79,10 +82,15 @@ async def test_each_background_loop_tells_a_redis_outage_once(
                 assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
                 assert "nothing was sent to the CRM; retry later" in error["message"]
                 assert "6" not in error["message"]  # no address of the gateway's Redis
+            ready = await client.get("/readyz")
+            assert ready.json()["redis"] == "down"
+            assert password not in ready.text
             scrapes = [await client.get("/metrics") for _ in range(3)]
             assert [scrape.status_code for scrape in scrapes] == [200, 200, 200]
             metrics = scrapes[-1].text
             await asyncio.sleep(1.5)  # ~30 passes of each loop at its 0.05 s interval
+    assert password not in metrics
+    assert not [r for r in caplog.records if password in f"{r.msg} {r.args} {r.exc_text}"]
     told = Counter(r.name for r in caplog.records if r.name in LOOPS)
     failures = [r for r in caplog.records if r.name in LOOPS and r.levelno >= logging.ERROR]
     assert told["app.webhooks.worker"] == 1, told
