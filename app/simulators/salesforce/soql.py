@@ -145,9 +145,17 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+#: The characters of a string literal up to its first quote or backslash.
+_PLAIN = re.compile(r"[^'\\]*")
+
+
 def _read_string(text: str, start: int) -> tuple[str, int]:
-    out: list[str] = []
-    pos = start + 1
+    plain = _PLAIN.match(text, start + 1)
+    assert plain is not None  # it matches the empty string at least
+    pos = plain.end()
+    if text[pos : pos + 1] == "'":  # no escape in it: an email in an IN list, say
+        return plain.group(), pos + 1
+    out: list[str] = [plain.group()]
     while pos < len(text):
         ch = text[pos]
         if ch == "'":
