@@ -33,6 +33,3 @@ class CallerConnections:
         self._open[caller] -= 1
         if self._open[caller] <= 0:
             del self._open[caller]
-
-    def held(self, caller: str) -> int:
-        return self._open[caller]
