@@ -11,7 +11,7 @@ import strawberry
 
 from app.connectors.errors import UpstreamError
 from app.domain.ids import ExternalRef, InvalidId, NodeId
-from app.domain.models import LeadStatus, TicketPriority, TicketStatus
+from app.domain.models import NON_NULL, LeadStatus, TicketPriority, TicketStatus
 from app.domain.money import Money
 from app.services import pagination
 from schema.errors import BadUserInput, UnreadableField, UpstreamFieldError
@@ -149,17 +149,14 @@ def attributes(names: Sequence[str]) -> Callable[[Any], tuple[Any, ...] | None]:
     return read
 
 
-#: Non-null fields of list members: a record whose value for one cannot be read is left out
-#: of the list (and reported at the list's path) rather than nulling the whole answer.
-NON_NULL = ("status",)
-
-
-def usable(records: list[R], info: Info) -> list[R]:
-    """The records of a list that can be shown; each one left out is reported. (A relation
-    whose source failed answers ``[]`` with the error at its path: the executor does that for
-    every list.)"""
+def usable(records: list[R], info: Info, limit: int | None = None) -> list[R]:
+    """The records of a list that can be shown (the first ``limit`` of them); each one left
+    out before those is reported. (A relation whose source failed answers ``[]`` with the
+    error at its path: the executor does that for every list.)"""
     kept: list[R] = []
     for record in records:
+        if limit is not None and len(kept) >= limit:
+            break
         problems = getattr(record, "problems", None)
         broken = [f for f in NON_NULL if problems and f in problems]
         if not broken:

@@ -49,15 +49,15 @@ _STATUS_ORDER = sorted(TicketStatus, key=lambda s: s.value)
 
 
 def _start_tickets(root: Customer, context: Context, arguments: Arguments) -> Any:
-    _first(arguments)  # refused before anything is loaded
+    first = _first(arguments)  # refused before anything is loaded
     status = arguments.get("status")
     statuses = None if status is None else tuple(s for s in _STATUS_ORDER if s in status)
-    key = TicketsKey(root.id.native, root.email, statuses)
+    key = TicketsKey(root.id.native, root.email, statuses, first)
     return context.loaders.tickets_by_requester.load(key)
 
 
 def _first_shown(records: list[Any], arguments: Arguments, info: Info) -> list[Any]:
-    return usable(records, info)[: _first(arguments)]
+    return usable(records, info, _first(arguments))
 
 
 def _start_player_stats(root: Customer, context: Context, _: Arguments) -> Any:

@@ -36,6 +36,7 @@ from app.connectors.base import (
     Problem,
     Requester,
     RequesterRef,
+    Shown,
     TicketQuery,
     TicketWriter,
 )
@@ -293,15 +294,16 @@ class CachedTickets:
         requesters: Sequence[Requester],
         statuses: tuple[TicketStatus, ...] | None,
         fields: Fields,
+        shown: Shown | None = None,
     ) -> dict[str, list[Ticket]]:
         cached = self.cached
         wanted = ",".join(s.value for s in statuses) if statuses else "*"
-        by_name = {f"{r.customer_id}|{r.email or ''}|{wanted}": r for r in requesters}
+        by_name = {_tickets_name(r, wanted, shown): r for r in requesters}
 
         async def ids_of(names: list[str]) -> dict[str, Any]:
             asked = [by_name[n] for n in names]
             fetched = await cached.refresh_fields("ticket", self.name, "tickets", names, fields)
-            found = await self.inner.tickets_by_requester(asked, statuses, fetched)
+            found = await self.inner.tickets_by_requester(asked, statuses, fetched, shown)
             every = [t for ts in found.values() for t in ts]
             await cached.keep("ticket", self.name, every, fetched, fields)
             return {n: [t.id.native for t in found.get(by_name[n].customer_id, [])] for n in names}
@@ -329,6 +331,15 @@ class CachedTickets:
 
     async def ticket_id_by_external_id(self, external_id: str) -> str | None:
         return await self.inner.ticket_id_by_external_id(external_id)
+
+
+def _tickets_name(requester: Requester, statuses: str, shown: Shown | None) -> str:
+    """A requester's tickets' entry: a list that may stop at their ``first`` newest shown is
+    kept for that number and that caller's view only."""
+    name = f"{requester.customer_id}|{requester.email or ''}|{statuses}"
+    if requester.first is None:
+        return name
+    return f"{name}|{requester.first}@{shown.scope if shown else '*'}"
 
 
 class CachedPlayers:

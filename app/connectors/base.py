@@ -7,7 +7,7 @@ needs, so each connector asks its CRM for those properties only.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -129,10 +129,21 @@ class LeadSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Requester:
-    """A person asking for tickets: their id in the customer system and their email."""
+    """A person asking for tickets: their id in the customer system, their email, and how
+    many of their newest tickets the caller is shown are enough (None: every one)."""
 
     customer_id: str
     email: str | None
+    first: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """Which tickets a caller is shown (``test``); ``scope`` names that rule, so that what
+    was enough for one caller is never kept as enough for another."""
+
+    scope: str
+    test: Callable[[Ticket], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +169,11 @@ class TicketSource(Protocol):
         requesters: Sequence[Requester],
         statuses: tuple[TicketStatus, ...] | None,
         fields: Fields,
+        shown: Shown | None = None,
     ) -> dict[str, list[Ticket]]:
-        """Each requester's tickets (keyed by ``customer_id``), newest first."""
+        """Each requester's tickets (keyed by ``customer_id``), newest first: every one, or at
+        least the requester's ``first`` newest that ``shown`` passes (every ticket, without
+        it), when the CRM can stop reading there."""
         ...
 
     async def list_tickets(

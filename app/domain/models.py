@@ -119,6 +119,17 @@ class Ticket:
     custom: dict[str, Any] = field(default_factory=dict)
 
 
+#: Non-null fields of list members: a record whose value for one cannot be read is left out
+#: of the list (and reported at the list's path) rather than nulling the whole answer.
+NON_NULL = ("status",)
+
+
+def showable(record: Customer | Lead | Ticket) -> bool:
+    """Whether a list may show ``record``: every non-null field of it could be read."""
+    problems = record.problems
+    return not problems or not any(f in problems for f in NON_NULL)
+
+
 @dataclass(slots=True)
 class PlayerStats:
     player_id: str

@@ -37,10 +37,11 @@ from app.connectors.base import (
     PlayerWriter,
     Requester,
     RequesterRef,
+    Shown,
     TicketWriter,
 )
 from app.connectors.errors import UpstreamError
-from app.domain.models import Customer, Lead, PlayerStats, Ticket, TicketStatus
+from app.domain.models import Customer, Lead, PlayerStats, Ticket, TicketStatus, showable
 from app.observability.loaders import batch as observed_batch
 
 if TYPE_CHECKING:
@@ -56,9 +57,12 @@ FieldsOf = Callable[[str], Collection[str]]
 
 @dataclass(frozen=True, slots=True)
 class TicketsKey:
+    """A customer's tickets (of ``statuses``, or all), of which the newest ``first`` shown."""
+
     customer_id: str
     email: str | None
     statuses: tuple[TicketStatus, ...] | None
+    first: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +170,10 @@ class Loaders:
         self.served: Served = cached.served if cached is not None else Served()
         self.fields = fields
         self.principal = principal
+        brands = principal.brands
+        scope = "*" if brands is None else ",".join(sorted(brands))
+        #: The tickets a relation shows this caller (cf. ``visible`` and the schema's lists).
+        self.shown = Shown(scope, self._shows_ticket)
         self.customer: Loader[str, Customer | None] = _loader("customer", self._customers, batching)
         self.customer_by_email: DataLoader[str, Customer | None] = _loader(
             "customer_by_email", self._customers_by_email, batching
@@ -204,6 +212,9 @@ class Loaders:
         """The records of brands the caller may see."""
         sees = self.principal.sees_brand
         return [r for r in records if sees(r.brand)]
+
+    def _shows_ticket(self, ticket: Ticket) -> bool:
+        return self.principal.sees_brand(ticket.brand) and showable(ticket)
 
     def _seen(self, record: R | None) -> R | None:
         return record if record is not None and self.principal.sees_brand(record.brand) else None
@@ -275,9 +286,14 @@ class Loaders:
             groups.setdefault(key.statuses, []).append(key)
 
         async def fetch(statuses: tuple[TicketStatus, ...] | None, group: list[TicketsKey]) -> None:
-            requesters = list(dict.fromkeys(Requester(k.customer_id, k.email) for k in group))
+            first: dict[tuple[str, str | None], int] = {}
+            for k in group:  # aliases of one relation may ask for different numbers
+                who = (k.customer_id, k.email)
+                first[who] = max(first.get(who, 0), k.first)
+            requesters = [Requester(c, e, n) for (c, e), n in first.items()]
+            fields = self.wanted("ticket")
             try:
-                found = await src.tickets_by_requester(requesters, statuses, self.wanted("ticket"))
+                found = await src.tickets_by_requester(requesters, statuses, fields, self.shown)
             except UpstreamError as exc:
                 results.update(dict.fromkeys(group, exc))
                 return

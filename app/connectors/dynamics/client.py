@@ -23,6 +23,7 @@ from app.connectors.base import (
     Page,
     Requester,
     RequesterRef,
+    Shown,
     TicketQuery,
 )
 from app.connectors.dynamics import bodies, payloads
@@ -288,7 +289,9 @@ class DynamicsClient:
         requesters: Sequence[Requester],
         statuses: tuple[TicketStatus, ...] | None,
         fields: Fields,
+        shown: Shown | None = None,
     ) -> dict[str, list[Ticket]]:
+        """Every ticket of each requester: their ``first`` is not used (yet) to stop early."""
         if statuses is not None and not statuses:
             return {}
         owners = await self._contacts_of(requesters)

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
-from app.connectors.base import Fields, Page, Requester, RequesterRef, TicketQuery, count_apart
+from app.connectors.base import (
+    Fields,
+    Page,
+    Requester,
+    RequesterRef,
+    Shown,
+    TicketQuery,
+    count_apart,
+)
 from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
 from app.connectors.http import UpstreamClient, error_text, said
 from app.connectors.paging import Cursors
@@ -62,6 +71,60 @@ def _problems(response: httpx.Response) -> list[tuple[list[str], str, str]]:
                 code = str(problem.get("error", "INVALID")).upper()
                 found.append(([field], code, str(problem.get("description", ""))[:300]))
     return found
+
+
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _age(ticket: Ticket) -> tuple[datetime, int]:
+    """Sorted on in reverse: newest first, then by id, as Zendesk's export orders them."""
+    native = ticket.id.native
+    return ticket.created_at or _NEVER, -int(native) if native.isdigit() else 0
+
+
+def _in_order(last: Ticket | None, page: list[Ticket]) -> bool:
+    """Whether ``page``, read after ``last`` (None: the first page), goes on in the order
+    the requesters' tickets are answered in."""
+    previous = _age(last) if last is not None else None
+    for ticket in page:
+        age = _age(ticket)
+        if ticket.created_at is None or (previous is not None and age > previous):
+            return False
+        previous = age
+    return True
+
+
+class _Enough:
+    """Whose newest tickets are read far enough, in one ``tickets_by_requester`` call."""
+
+    def __init__(
+        self,
+        requesters: Mapping[str, Requester],
+        users: asyncio.Future[dict[str, str]],
+        shown: Shown | None,
+    ) -> None:
+        self.requesters = requesters
+        self.users = users  # customer id → Zendesk user id
+        self.shown = shown
+
+    async def short(self, emails: list[str], read: Iterable[Ticket]) -> list[str]:
+        """The ``emails`` of requesters still short of their ``first`` shown tickets in
+        ``read``. A requester with no Zendesk user has no ticket to show."""
+        assert self.shown is not None
+        users = await self.users
+        owner = {user: customer for customer, user in users.items()}
+        count: dict[str, int] = {}
+        test = self.shown.test
+        for ticket in read:
+            customer = owner.get(ticket.requester_id or "")
+            if customer is not None and test(ticket):
+                count[customer] = count.get(customer, 0) + 1
+        wanting = {
+            r.email
+            for customer, r in self.requesters.items()
+            if customer in users and (r.first is None or count.get(customer, 0) < r.first)
+        }
+        return [e for e in emails if e in wanting]
 
 
 def chunked(items: Sequence[str], size: int) -> list[list[str]]:
@@ -113,6 +176,7 @@ class ZendeskClient:
         requesters: Sequence[Requester],
         statuses: tuple[TicketStatus, ...] | None,
         fields: Fields,
+        shown: Shown | None = None,
     ) -> dict[str, list[Ticket]]:
         if statuses is not None and not statuses:
             return {}
@@ -121,14 +185,15 @@ class ZendeskClient:
         if not emails:
             return {}
         # Users (to tie each ticket to its customer) and tickets are asked for at once.
-        users_call = self.users_by_external_id(list(by_customer))
+        users = asyncio.ensure_future(self.users_by_external_id(list(by_customer)))
         terms = payloads.status_terms(statuses) if statuses else []
+        enough = _Enough(by_customer, users, shown)
         searches = [
-            self._export([*terms, *(payloads.term("requester", e) for e in chunk)], fields)
+            self._requested(terms, chunk, fields, enough)
             for chunk in chunked(emails, self.batch_limit)
         ]
-        users, pages = await asyncio.gather(users_call, asyncio.gather(*searches))
-        owner = {user_id: customer for customer, user_id in users.items()}
+        found_users, pages = await asyncio.gather(users, asyncio.gather(*searches))
+        owner = {user_id: customer for customer, user_id in found_users.items()}
         found: dict[str, list[Ticket]] = {}
         for page in pages:
             for ticket in page:
@@ -139,8 +204,43 @@ class ZendeskClient:
                 ticket.requester_email = by_customer[customer].email
                 found.setdefault(customer, []).append(ticket)
         for tickets in found.values():
-            tickets.sort(key=lambda t: (t.created_at is not None, t.created_at), reverse=True)
+            tickets.sort(key=_age, reverse=True)
         return found
+
+    async def _requested(
+        self, terms: list[str], emails: list[str], fields: Fields, enough: _Enough
+    ) -> list[Ticket]:
+        """The tickets (matching ``terms``) of the requesters with ``emails``, from the export.
+
+        While its pages come in the order the tickets are answered in (newest first, then by
+        id, as Zendesk's own export), a requester with enough of their newest tickets read
+        needs none older: the rest is read by a new export of the other requesters only (what
+        it gives again is read once). Pages in any other order are all read."""
+        tickets: dict[str, Ticket] = {}
+        cursors = Cursors(self.name, "GET /api/v2/search/export")
+        params = self._export_params([*terms, *(payloads.term("requester", e) for e in emails)])
+        newest_first, last = enough.shown is not None, None
+        while True:
+            answer = await self._get("/api/v2/search/export", params)
+            page = [self._ticket(r, fields) for r in self.http.records(answer, "results")]
+            for ticket in page:
+                tickets.setdefault(ticket.id.native, ticket)
+            meta = answer.get("meta") or {}
+            if not meta.get("has_more") or not meta.get("after_cursor"):
+                return list(tickets.values())
+            newest_first = newest_first and _in_order(last, page)
+            if newest_first:
+                short = await enough.short(emails, tickets.values())
+                if not short:
+                    return list(tickets.values())
+                if len(short) < len(emails):
+                    emails, last = short, None
+                    cursors = Cursors(self.name, "GET /api/v2/search/export")
+                    requested = (payloads.term("requester", e) for e in emails)
+                    params = self._export_params([*terms, *requested])
+                    continue
+            last = page[-1] if page else last
+            params = {**params, "page[after]": cursors.follow(meta["after_cursor"])}
 
     async def users_by_external_id(self, external_ids: Sequence[str]) -> dict[str, str]:
         """Zendesk user id for each external id found (external id → user id)."""
@@ -296,21 +396,13 @@ class ZendeskClient:
             raise
         return Page.counted(items[:first], after, await count_task)
 
-    async def _export(self, terms: list[str], fields: Fields) -> list[Ticket]:
-        params = {
+    @staticmethod
+    def _export_params(terms: list[str]) -> dict[str, str]:
+        return {
             "query": " ".join(terms),
             "filter[type]": "ticket",
             "page[size]": str(payloads.EXPORT_PAGE_LIMIT),
         }
-        tickets: list[Ticket] = []
-        cursors = Cursors(self.name, "GET /api/v2/search/export")
-        while True:
-            answer = await self._get("/api/v2/search/export", params)
-            tickets += [self._ticket(r, fields) for r in self.http.records(answer, "results")]
-            meta = answer.get("meta") or {}
-            if not meta.get("has_more") or not meta.get("after_cursor"):
-                return tickets
-            params = {**params, "page[after]": cursors.follow(meta["after_cursor"])}
 
     async def _count(self, search: str) -> int:
         answer = await self._get("/api/v2/search/count", {"query": f"type:ticket {search}"})
