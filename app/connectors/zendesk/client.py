@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,20 +82,21 @@ def _age(ticket: Ticket) -> tuple[datetime, int]:
     return ticket.created_at or _NEVER, -int(native) if native.isdigit() else 0
 
 
-def _in_order(last: Ticket | None, page: list[Ticket]) -> bool:
-    """Whether ``page``, read after ``last`` (None: the first page), goes on in the order
-    the requesters' tickets are answered in."""
-    previous = _age(last) if last is not None else None
-    for ticket in page:
-        age = _age(ticket)
-        if ticket.created_at is None or (previous is not None and age > previous):
-            return False
-        previous = age
-    return True
+def _place(record: dict[str, Any]) -> tuple[datetime, int] | None:
+    """A record's ``_age``, read from the wire; None if it cannot be told."""
+    native = str(record.get("id"))
+    try:
+        created = c.iso_datetime(record.get("created_at"))
+    except c.ConversionError:
+        return None
+    if created is None or not native.isdigit():
+        return None
+    return created, -int(native)
 
 
 class _Enough:
-    """Whose newest tickets are read far enough, in one ``tickets_by_requester`` call."""
+    """How many of each requester's newest tickets are read, in one ``tickets_by_requester``
+    call: who needs no older ones."""
 
     def __init__(
         self,
@@ -106,23 +107,40 @@ class _Enough:
         self.requesters = requesters
         self.users = users  # customer id → Zendesk user id
         self.shown = shown
+        self.owner: dict[str, str] = {}  # Zendesk user id → customer id
+        self.count: dict[str, int] = {}  # shown tickets read, by customer id
 
-    async def short(self, emails: list[str], read: Iterable[Ticket]) -> list[str]:
-        """The ``emails`` of requesters still short of their ``first`` shown tickets in
-        ``read``. A requester with no Zendesk user has no ticket to show."""
+    def whole(self) -> _Enough:
+        """The same requesters, read to the export's end."""
+        return _Enough(self.requesters, self.users, None)
+
+    async def ready(self) -> None:
+        if not self.owner:
+            self.owner = {user: customer for customer, user in (await self.users).items()}
+
+    def wants(self, record: dict[str, Any]) -> bool:
+        """Whether ``record`` may be one of its requester's tickets still needed. (One of a
+        requester with no customer is not shown at all.)"""
+        customer = self.owner.get(str(record.get("requester_id")))
+        if customer is None:
+            return False
+        first = self.requesters[customer].first
+        return first is None or self.count.get(customer, 0) < first
+
+    def took(self, ticket: Ticket) -> None:
         assert self.shown is not None
-        users = await self.users
-        owner = {user: customer for customer, user in users.items()}
-        count: dict[str, int] = {}
-        test = self.shown.test
-        for ticket in read:
-            customer = owner.get(ticket.requester_id or "")
-            if customer is not None and test(ticket):
-                count[customer] = count.get(customer, 0) + 1
+        customer = self.owner.get(ticket.requester_id or "")
+        if customer is not None and self.shown.test(ticket):
+            self.count[customer] = self.count.get(customer, 0) + 1
+
+    def short(self, emails: list[str]) -> list[str]:
+        """The ``emails`` of requesters still short of their ``first`` shown tickets. A
+        requester with no Zendesk user has no ticket to show."""
         wanting = {
             r.email
             for customer, r in self.requesters.items()
-            if customer in users and (r.first is None or count.get(customer, 0) < r.first)
+            if customer in self.users.result()
+            and (r.first is None or self.count.get(customer, 0) < r.first)
         }
         return [e for e in emails if e in wanting]
 
@@ -212,34 +230,51 @@ class ZendeskClient:
     ) -> list[Ticket]:
         """The tickets (matching ``terms``) of the requesters with ``emails``, from the export.
 
-        While its pages come in the order the tickets are answered in (newest first, then by
-        id, as Zendesk's own export), a requester with enough of their newest tickets read
-        needs none older: the rest is read by a new export of the other requesters only (what
-        it gives again is read once). Pages in any other order are all read."""
+        While its records come in the order the tickets are answered in (newest first, then
+        by id, as Zendesk's own export), a requester with enough of their newest tickets read
+        needs none older: their older records are not read into tickets, and the pages after
+        are a new export of the other requesters only (what it gives again is read once). If
+        the order breaks after a record or requester was passed over, the export is read again
+        whole."""
         tickets: dict[str, Ticket] = {}
+        capped, passed_over = enough.shown is not None, False
+        asked, last = emails, None
         cursors = Cursors(self.name, "GET /api/v2/search/export")
-        params = self._export_params([*terms, *(payloads.term("requester", e) for e in emails)])
-        newest_first, last = enough.shown is not None, None
+        params = self._export_params(terms, emails)
         while True:
             answer = await self._get("/api/v2/search/export", params)
-            page = [self._ticket(r, fields) for r in self.http.records(answer, "results")]
-            for ticket in page:
-                tickets.setdefault(ticket.id.native, ticket)
+            records = self.http.records(answer, "results")
+            if capped:
+                await enough.ready()
+            for record in records:
+                if capped:
+                    place = _place(record)
+                    if place is None or (last is not None and place > last):
+                        if passed_over:
+                            return await self._requested(terms, asked, fields, enough.whole())
+                        capped = False
+                    last = place
+                native = str(record.get("id"))
+                if native in tickets:
+                    continue
+                if capped and not enough.wants(record):
+                    passed_over = True
+                    continue
+                ticket = tickets[native] = self._ticket(record, fields)
+                if capped:
+                    enough.took(ticket)
             meta = answer.get("meta") or {}
             if not meta.get("has_more") or not meta.get("after_cursor"):
                 return list(tickets.values())
-            newest_first = newest_first and _in_order(last, page)
-            if newest_first:
-                short = await enough.short(emails, tickets.values())
+            if capped:
+                short = enough.short(emails)
                 if not short:
                     return list(tickets.values())
                 if len(short) < len(emails):
-                    emails, last = short, None
+                    emails, last, passed_over = short, None, True
                     cursors = Cursors(self.name, "GET /api/v2/search/export")
-                    requested = (payloads.term("requester", e) for e in emails)
-                    params = self._export_params([*terms, *requested])
+                    params = self._export_params(terms, emails)
                     continue
-            last = page[-1] if page else last
             params = {**params, "page[after]": cursors.follow(meta["after_cursor"])}
 
     async def users_by_external_id(self, external_ids: Sequence[str]) -> dict[str, str]:
@@ -397,9 +432,10 @@ class ZendeskClient:
         return Page.counted(items[:first], after, await count_task)
 
     @staticmethod
-    def _export_params(terms: list[str]) -> dict[str, str]:
+    def _export_params(terms: list[str], emails: list[str]) -> dict[str, str]:
+        requested = [payloads.term("requester", e) for e in emails]
         return {
-            "query": " ".join(terms),
+            "query": " ".join([*terms, *requested]),
             "filter[type]": "ticket",
             "page[size]": str(payloads.EXPORT_PAGE_LIMIT),
         }

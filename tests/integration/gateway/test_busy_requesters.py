@@ -10,7 +10,7 @@ for is read from the simulator's request counters.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,9 +169,10 @@ async def test_what_was_enough_for_one_caller_is_not_cached_for_another(
     assert more == every_ticket(busy)[:50]
 
 
-def oldest_first(zendesk_url: str) -> Starlette:
-    """Zendesk as the simulator at ``zendesk_url``, but whose export gives its pages oldest
-    first (the spec says only that they are "ordered by the created_at attribute")."""
+def exported(zendesk_url: str, arrange: Callable[[list[Any]], list[Any]]) -> Starlette:
+    """Zendesk as the simulator at ``zendesk_url``, but whose export serves each query's
+    results in the order ``arrange`` gives them (from the simulator's, newest first). Its
+    ``state.asked`` lists the export requests."""
     asked: list[str] = []
 
     async def export(request: Request) -> Response:
@@ -188,10 +189,10 @@ def oldest_first(zendesk_url: str) -> Starlette:
                 if not answer["meta"]["has_more"]:
                     break
                 at = {**at, "page[after]": answer["meta"]["after_cursor"]}
-        found.reverse()
-        more = start + size < len(found)
+        served = arrange(found)
+        more = start + size < len(served)
         meta = {"has_more": more, "after_cursor": str(start + size) if more else None}
-        return JSONResponse({"results": found[start : start + size], "meta": meta})
+        return JSONResponse({"results": served[start : start + size], "meta": meta})
 
     async def passed_on(request: Request) -> Response:
         async with httpx.AsyncClient(base_url=zendesk_url) as zendesk:
@@ -212,17 +213,41 @@ def oldest_first(zendesk_url: str) -> Starlette:
     return app
 
 
-async def test_an_export_read_oldest_first_is_read_to_its_end(
-    busy: Busy, keys_file: Path, keys: dict[str, str]
+def oldest_first(results: list[Any]) -> list[Any]:
+    """The spec says only that the export is "ordered by the created_at attribute"."""
+    return results[::-1]
+
+
+def last_two_swapped(results: list[Any]) -> list[Any]:
+    """Newest first but for the first page's last two records: the order breaks once the
+    busy customer's 500 newest are read and 500 more of theirs were passed over."""
+    swapped = list(results)
+    swapped[998], swapped[999] = swapped[999], swapped[998]
+    return swapped
+
+
+@pytest.mark.parametrize(
+    ("arrange", "first", "asked"),
+    [(oldest_first, 5, 3), (last_two_swapped, 500, 4)],
+    ids=["oldest first", "order broken late"],
+)
+async def test_an_export_in_another_order_is_read_to_its_end(
+    busy: Busy,
+    keys_file: Path,
+    keys: dict[str, str],
+    arrange: Callable[[list[Any]], list[Any]],
+    first: int,
+    asked: int,
 ) -> None:
-    """Pages in another order than newest first say nothing of what is older: every page is
-    read, and the newest tickets are still the ones shown."""
-    zendesk = oldest_first(f"{busy.simulators.base_url}/zendesk")
+    """Records in another order than the answer's say nothing of what is older: the export is
+    read to its end (again, from its start, if some were passed over already), and the
+    newest tickets are still the ones shown."""
+    zendesk = exported(f"{busy.simulators.base_url}/zendesk", arrange)
     base_url = busy.simulators.base_url
     with (
         serve_asgi(zendesk) as crm,
         serve_with_source(base_url, keys_file, "zendesk", base_url=crm) as url,
     ):
-        tickets = await shown(url, keys["admin"], 5, busy)
-    assert len(zendesk.state.asked) == 3
-    assert tickets == every_ticket(busy)[:5]
+        tickets = await shown(url, keys["admin"], first, busy)
+    assert len(zendesk.state.asked) == asked
+    assert tickets == every_ticket(busy)[:first]
