@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from tests.benchmarks import (
     burst,
+    busy,
     dashboard,
     importer,
     kill_writes,
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[], Awaitable[None]]] = {
     "simulators": simulators.run,
     "dashboard": dashboard.run,
     "timeline": timeline.run,
+    "busy": busy.run,
     "profile": profile.run,
     "overhead": overhead.run,
     "polling": polling.run,
