@@ -139,11 +139,17 @@ class Requester:
 
 @dataclass(frozen=True, slots=True)
 class Shown:
-    """Which tickets a caller is shown (``test``); ``scope`` names that rule, so that what
-    was enough for one caller is never kept as enough for another."""
+    """Which tickets a caller is shown: of its ``brands`` (None: every brand), and passing
+    ``test``."""
 
-    scope: str
+    brands: frozenset[str] | None
     test: Callable[[Ticket], bool]
+
+    @property
+    def scope(self) -> str:
+        """Names the rule, so that what was enough for one caller is never kept as enough
+        for another."""
+        return "*" if self.brands is None else ",".join(sorted(self.brands))
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,10 +170,8 @@ class Loaders:
         self.served: Served = cached.served if cached is not None else Served()
         self.fields = fields
         self.principal = principal
-        brands = principal.brands
-        scope = "*" if brands is None else ",".join(sorted(brands))
         #: The tickets a relation shows this caller (cf. ``visible`` and the schema's lists).
-        self.shown = Shown(scope, self._shows_ticket)
+        self.shown = Shown(principal.brands, self._shows_ticket)
         self.customer: Loader[str, Customer | None] = _loader("customer", self._customers, batching)
         self.customer_by_email: DataLoader[str, Customer | None] = _loader(
             "customer_by_email", self._customers_by_email, batching

@@ -202,9 +202,14 @@ class ZendeskClient:
         emails = sorted({r.email for r in requesters if r.email})
         if not emails:
             return {}
+        terms = payloads.status_terms(statuses) if statuses else []
+        if shown is not None and shown.brands is not None:  # the caller's brands only
+            ids = [i for brand in sorted(shown.brands) for i in self.brand_ids.get(brand, [])]
+            if not ids:
+                return {}
+            terms += [payloads.term("brand_id", str(i)) for i in ids]
         # Users (to tie each ticket to its customer) and tickets are asked for at once.
         users = asyncio.ensure_future(self.users_by_external_id(list(by_customer)))
-        terms = payloads.status_terms(statuses) if statuses else []
         enough = _Enough(by_customer, users, shown)
         searches = [
             self._requested(terms, chunk, fields, enough)

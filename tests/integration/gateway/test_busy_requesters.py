@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -138,17 +139,41 @@ async def test_a_busy_customer_costs_one_export_page_and_one_for_the_others(
     assert tickets == every_ticket(busy)[:first]
 
 
-async def test_a_caller_of_one_brand_still_gets_that_brands_newest(
+async def test_aliases_asking_for_different_numbers_each_get_theirs(
     busy: Busy, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
 ) -> None:
-    """The 2,397 newest tickets are of a brand this caller does not see: nothing is enough
-    before the export's end, so every page is read, and the customer's own 3 are shown."""
+    """One read serves both: as far back as the larger number needs."""
+    query = """{
+      customers(first: 20, filter: {brand: "luckyspin"}) { edges { node { email
+        few: tickets(status: [NEW, OPEN, PENDING], first: 2) { id }
+        many: tickets(status: [NEW, OPEN, PENDING], first: 50) { id } } } } }"""
+    with serve_gateway(busy.simulators.base_url, keys_file) as url:
+        headers = {"X-API-Key": keys["admin"]}
+        async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers) as http:
+            data = await GraphQL(http).data(query)
+    assert await exports(upstreams) == 2
+    [node] = [e["node"] for e in data["customers"]["edges"] if e["node"]["email"] == busy.email]
+    newest = every_ticket(busy)
+    assert [t["id"] for t in node["few"]] == newest[:2]
+    assert [t["id"] for t in node["many"]] == newest[:50]
+
+
+async def test_a_caller_of_one_brand_reads_that_brands_tickets_only(
+    busy: Busy, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    """The 2,397 newest tickets are of a brand this caller does not see: the export asks for
+    the caller's brand only, so they are not read at all, and the customer's own 3 are shown
+    among that brand's newest."""
     with serve_gateway(busy.simulators.base_url, keys_file) as url:
         tickets = await shown(url, keys["support@luckyspin"], 5, busy)
-    assert await exports(upstreams) == 3
+    assert await exports(upstreams) == 1
+    [asked] = [r for r in await upstreams.requests("zendesk") if "export" in r["path"]]
     expected = every_ticket(busy, {OWN.zendesk_brand_id})[:5]
     assert len(expected) >= 3
     assert tickets == expected
+    [terms] = parse_qs(asked["query"])["query"]
+    brands = [t for t in terms.split() if t.startswith("brand_id:")]
+    assert brands == [f"brand_id:{OWN.zendesk_brand_id}"]
 
 
 async def test_what_was_enough_for_one_caller_is_not_cached_for_another(
