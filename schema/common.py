@@ -11,7 +11,7 @@ import strawberry
 
 from app.connectors.errors import UpstreamError
 from app.domain.ids import ExternalRef, InvalidId, NodeId
-from app.domain.models import NON_NULL, LeadStatus, TicketPriority, TicketStatus
+from app.domain.models import NON_NULL, LeadStatus, TicketPriority, TicketStatus, showable
 from app.domain.money import Money
 from app.services import pagination
 from schema.errors import BadUserInput, UnreadableField, UpstreamFieldError
@@ -157,15 +157,15 @@ def usable(records: list[R], info: Info, limit: int | None = None) -> list[R]:
     for record in records:
         if limit is not None and len(kept) >= limit:
             break
-        problems = getattr(record, "problems", None)
-        broken = [f for f in NON_NULL if problems and f in problems]
-        if not broken:
+        if showable(record):
             kept.append(record)
             continue
+        problems = record.problems  # type: ignore[attr-defined]
+        broken = next(f for f in NON_NULL if f in problems)
         record_id = getattr(record, "id", None)
         source = record_id.source if isinstance(record_id, NodeId) else None
         info.context.report(
-            f"{record_id} left out: {broken[0]} could not be read: {problems[broken[0]]}",  # type: ignore[index]
+            f"{record_id} left out: {broken} could not be read: {problems[broken]}",
             {"code": UnreadableField.code, "source": source},
             info,
         )
