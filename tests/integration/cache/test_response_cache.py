@@ -31,6 +31,7 @@ from tests.integration.gateway.conftest import keys as keys  # fixtures
 from tests.integration.gateway.conftest import keys_file as keys_file
 from tests.integration.webhooks.conftest import (
     ZENDESK_SECRET,
+    applied,
     body_of,
     eventually,
     opened,
@@ -370,17 +371,6 @@ async def test_a_webhook_drops_the_answers_holding_its_record(
             assert response.status_code == 200
             await applied(store_file)
             assert not (await gql.data(query))[1]
-
-
-async def applied(store_file: Path) -> None:
-    """Until the gateway's worker has applied every stored event."""
-    async with opened(store_file) as store:
-
-        async def done() -> bool:
-            assert await store.dead_letter_count() == 0
-            return await store.depth() == 0
-
-        await eventually(done)
 
 
 async def test_a_change_made_in_the_crm_is_on_the_next_poll(

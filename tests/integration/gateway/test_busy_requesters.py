@@ -28,6 +28,12 @@ from app.simulators.server import RunningSimulators, serve_asgi, serve_in_thread
 from app.simulators.world import BRANDS
 from tests.conftest import SEED
 from tests.integration.gateway.conftest import GraphQL, serve_gateway, serve_with_source
+from tests.integration.webhooks.conftest import (
+    ZENDESK_SECRET,
+    applied,
+    eventually,
+    webhook_gateway,
+)
 from tests.upstreams import Upstreams
 
 OWN, OTHER = BRANDS[0], BRANDS[2]  # luckyspin (a one-brand key sees it), northstar
@@ -276,3 +282,42 @@ async def test_an_export_in_another_order_is_read_to_its_end(
         tickets = await shown(url, keys["admin"], first, busy)
     assert len(zendesk.state.asked) == asked
     assert tickets == every_ticket(busy)[:first]
+
+
+async def test_a_new_ticket_of_the_busy_customer_is_on_the_next_poll(
+    busy: Busy, keys_file: Path, keys: dict[str, str], upstreams: Upstreams, tmp_path: Path
+) -> None:
+    """A list that stopped at 5 tickets, cached, is forgotten like any other when Zendesk's
+    signed webhook says the customer has a new ticket: the next poll reads it again."""
+    store = tmp_path / "webhooks.sqlite3"
+    cache = {"hot_ttl": 600, "cold_ttl": 600}
+    with webhook_gateway(busy.simulators.base_url, keys_file, store, cache=cache) as url:
+        target = {"url": f"{url}/webhooks/zendesk", "secret": ZENDESK_SECRET, "attempts": 2}
+        hooks = f"{busy.simulators.base_url}/zendesk/__webhooks"
+        async with httpx.AsyncClient(timeout=30) as http:
+            (await http.put(hooks, json=target)).raise_for_status()
+            try:
+                before = await shown(url, keys["admin"], 5, busy)
+                assert await shown(url, keys["admin"], 5, busy) == before
+                assert await exports(upstreams) == 2  # the second poll from the caches
+                made = await http.post(
+                    f"{busy.simulators.base_url}/zendesk/api/v2/tickets",
+                    auth=AUTH,
+                    json={"ticket": {
+                        "subject": "one more report", "comment": {"body": "again"},
+                        "requester_id": busy.user_id, "status": "open",
+                    }},
+                )  # fmt: skip
+                assert made.status_code == 201, made.text
+
+                async def delivered() -> bool:
+                    return bool((await http.get(hooks)).json()["sent"] >= 1)
+
+                await eventually(delivered)
+                await applied(store)
+                after = await shown(url, keys["admin"], 5, busy)
+            finally:
+                await http.delete(hooks)
+    assert after[0] == f"zendesk:{made.json()['ticket']['id']}"
+    assert after == [after[0], *before[:4]]
+    assert after == every_ticket(busy)[:5]

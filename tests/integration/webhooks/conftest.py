@@ -88,6 +88,17 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 10.0)
         await asyncio.sleep(0.02)
 
 
+async def applied(store_file: Path) -> None:
+    """Until the gateway's worker has applied every stored event."""
+    async with opened(store_file) as store:
+
+        async def done() -> bool:
+            assert await store.dead_letter_count() == 0
+            return await store.depth() == 0
+
+        await eventually(done)
+
+
 # -- the CRMs' side --------------------------------------------------------------------------
 
 
