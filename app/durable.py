@@ -4,17 +4,39 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
+
+#: How long a connection waits for a lock (sqlite3's ``timeout``), and for the switch to WAL.
+LOCK_SECONDS = 30.0
+
+
+def use_wal(conn: sqlite3.Connection, within: float = LOCK_SECONDS) -> None:
+    """Put ``conn``'s file in WAL mode (it stays so). On a new file that other processes open
+    at the same moment (the workers of ``serve --workers N`` starting together), SQLite may
+    answer the switch with "database is locked" at once, without waiting out the busy
+    timeout: it is tried again until ``within`` seconds have passed."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def open_durable(path: Path, schema: str) -> sqlite3.Connection:
     """A connection in autocommit mode (callers take ``BEGIN IMMEDIATE`` themselves), usable
     from the one worker thread its owner runs it on, with ``schema`` applied."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        path, timeout=LOCK_SECONDS, isolation_level=None, check_same_thread=False
+    )
     try:
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn)
         conn.execute("PRAGMA synchronous=FULL")
         conn.executescript(schema)
     except BaseException:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.durable import LOCK_SECONDS, use_wal
+
 IN_PROGRESS = "in_progress"
 #: How long a claim without an outcome holds (its holder stores the write within milliseconds).
 CLAIM_SECONDS = 60.0
@@ -45,8 +47,12 @@ class IdempotencyStore:
             )
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
+        db = sqlite3.connect(self.path, timeout=LOCK_SECONDS, isolation_level=None)
+        try:
+            use_wal(db)
+        except BaseException:
+            db.close()
+            raise
         return db
 
     async def claim(self, key: str) -> dict[str, Any] | str | None:
