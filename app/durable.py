@@ -14,8 +14,9 @@ LOCK_SECONDS = 30.0
 def use_wal(conn: sqlite3.Connection, within: float = LOCK_SECONDS) -> None:
     """Put ``conn``'s file in WAL mode (it stays so). On a new file that other processes open
     at the same moment (the workers of ``serve --workers N`` starting together), SQLite may
-    answer the switch with "database is locked" at once, without waiting out the busy
-    timeout: it is tried again until ``within`` seconds have passed."""
+    refuse the switch with "database is locked" at once, without waiting out the busy
+    timeout. Then the connection waits for the file's write lock the ordinary way (with its
+    busy timeout), so whoever holds it is done, and tries again, until ``within`` seconds."""
     deadline = time.monotonic() + within
     while True:
         try:
@@ -24,7 +25,8 @@ def use_wal(conn: sqlite3.Connection, within: float = LOCK_SECONDS) -> None:
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
-            time.sleep(0.01)
+        conn.execute("BEGIN IMMEDIATE")  # waits while another connection writes
+        conn.execute("COMMIT")
 
 
 def open_durable(path: Path, schema: str) -> sqlite3.Connection:
