@@ -338,7 +338,7 @@ def _cache_flush(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    cache, redis = build_cache(settings.cache)
+    cache, redis = build_cache(settings.cache, redis_timeout=settings.redis_timeout)
     if cache is None or redis is None:
         print(
             "cache.redis_url is not set: each server holds its own in-process cache, which "

@@ -41,6 +41,9 @@ else:
     Source = source_settings()
 
 
+#: Seconds a request waits on Redis by default before going on without it (``redis_timeout``).
+REDIS_TIMEOUT = 0.25
+
 #: The config's entity keys → the entity registry's (:mod:`app.domain.entities`).
 REGISTRY_KEYS = {
     "customer": "customer",
@@ -429,6 +432,9 @@ class Settings(Strict):
     live: Live = Live()
     #: Shared state for several instances (rate budgets, persisted queries); None: in-process.
     redis_url: str | None = None
+    #: Seconds a request waits on Redis (connect or answer) for the shared cache, rate budgets,
+    #: persisted queries and idempotency claims before going on without it.
+    redis_timeout: float = Field(REDIS_TIMEOUT, gt=0, le=30)
 
     @field_validator("sources")
     @classmethod

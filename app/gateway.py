@@ -25,7 +25,7 @@ from app.cache.records import FieldCache
 from app.cache.redis_tier import RedisTier
 from app.cache.responses import ResponseCache, salt
 from app.cache.sources import CachedSources
-from app.config import CacheSettings, Settings
+from app.config import REDIS_TIMEOUT, CacheSettings, Settings
 from app.connectors.http import UpstreamClient
 from app.connectors.kind import BuildContext
 from app.connectors.kinds import KINDS
@@ -141,17 +141,19 @@ class Gateway:
                 await redis.aclose()
 
 
-def shared_redis(url: str | None) -> Redis | None:
+def shared_redis(url: str | None, timeout: float) -> Redis | None:
     """A Redis client that fails fast: a request never waits seconds on a Redis that is down."""
     if url is None:
         return None
     return Redis.from_url(
-        url, socket_timeout=0.25, socket_connect_timeout=0.25, retry=Retry(NoBackoff(), 0)
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
     )
 
 
 def build_cache(
-    settings: CacheSettings, entities: Mapping[str, EntitySpec] = ENTITIES
+    settings: CacheSettings,
+    entities: Mapping[str, EntitySpec] = ENTITIES,
+    redis_timeout: float = REDIS_TIMEOUT,
 ) -> tuple[FieldCache | None, Redis | None]:
     """The field cache: in-process always, Redis behind it when configured."""
     if not settings.enabled:
@@ -165,7 +167,7 @@ def build_cache(
         hot=hot,
         entities=entities,
     )
-    redis = shared_redis(settings.redis_url)
+    redis = shared_redis(settings.redis_url, redis_timeout)
     shared = RedisTier(redis) if redis is not None else None
     local = GroupedTier(groups, answers_entries=settings.answer_entries)
     cache = FieldCache(groups, local, shared, max_stale=settings.max_stale)
@@ -195,7 +197,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
     """Connectors for the sources the entities name. ``transport`` is for tests only."""
     clients: dict[str, UpstreamClient] = {}
     health: dict[str, SourceHealth] = {}
-    shared = shared_redis(settings.redis_url)
+    shared = shared_redis(settings.redis_url, settings.redis_timeout)
     extra_redis: list[Redis] = []
 
     def client_for(name: str, auth: httpx.Auth | None = None) -> UpstreamClient:
@@ -260,7 +262,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
 
     customers, leads = connector("customer"), connector("lead")
     tickets, players = connector("ticket"), connector("player_stats")
-    cache, redis = build_cache(settings.cache, entities)
+    cache, redis = build_cache(settings.cache, entities, settings.redis_timeout)
     outbox = open_outbox(settings)
     window = settings.writes.idempotency_hours * 3600
     local_keys = IdempotencyStore(settings.writes.outbox_path, window_seconds=window)

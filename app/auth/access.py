@@ -52,8 +52,8 @@ def build_access(settings: Settings, transport: httpx.AsyncBaseTransport | None 
         # is then skipped and logged, see schema.extensions.RequestPlan).
         client = redis.from_url(
             settings.redis_url,
-            socket_timeout=0.25,
-            socket_connect_timeout=0.25,
+            socket_timeout=settings.redis_timeout,
+            socket_connect_timeout=settings.redis_timeout,
             retry=Retry(NoBackoff(), 0),
         )
     rate: RateLimiter | None = None

@@ -138,3 +138,11 @@ def test_a_phone_region_of_a_brand_the_config_lacks_is_named(example: dict) -> N
     assert raised.value.problems == [
         ("writes.phone_regions.moonbet", "not one of the config's brands")
     ]
+
+
+@pytest.mark.parametrize("wait", [0, -1, 31, "soon"])
+def test_a_redis_timeout_out_of_range_is_named(example: dict, wait: object) -> None:
+    example["redis_timeout"] = wait
+    with pytest.raises(ConfigError) as raised:
+        parse_config(example)
+    assert [path for path, _ in raised.value.problems] == ["redis_timeout"]

@@ -20,6 +20,12 @@ from app.simulators.server import RunningSimulators, serve_asgi
 from tests.upstreams import PREFIXES as PREFIXES  # re-exported for the tests here
 from tests.upstreams import Upstreams as Upstreams
 
+#: The gateways, the simulators and the test share one process (one GIL): a gateway thread's
+#: loop may stall past the 0.25 s default, and a Redis call timed out is gone around (a cache
+#: miss, an unchecked budget, a local idempotency claim), which tests counting what a shared
+#: Redis saves would see. They wait longer; test_cache tries the default on its own.
+PATIENT_REDIS = 5.0
+
 
 def gateway_config(simulators_url: str, keys_file: Path, **overrides: Any) -> dict[str, Any]:
     """The demo's config, with the per-caller rate budget, the field cache and the live check
@@ -36,6 +42,7 @@ def gateway_config(simulators_url: str, keys_file: Path, **overrides: Any) -> di
     }
     # The live check at start asks each CRM for its metadata: requests most tests count.
     config["server"] = {"startup_check": False}
+    config["redis_timeout"] = PATIENT_REDIS
     config.update(overrides)
     return config
 

@@ -17,18 +17,26 @@ from typing import Any
 import httpx
 import pytest
 
+from app.config import REDIS_TIMEOUT
 from app.simulators.server import RunningSimulators
 from tests.dashboard import DASHBOARD
-from tests.integration.gateway.conftest import GraphQL, Upstreams, serve_gateway
+from tests.integration.gateway.conftest import PATIENT_REDIS, GraphQL, Upstreams, serve_gateway
 
 HOT_TTL = 1.0
 COLD = {"firstname", "lastname", "phone", "company", "createdate"}  # HubSpot cold properties
 
 
 @contextlib.contextmanager
-def cached_gateway(simulators: RunningSimulators, keys_file: Path, **cache: Any) -> Iterator[str]:
+def cached_gateway(
+    simulators: RunningSimulators,
+    keys_file: Path,
+    redis_timeout: float = PATIENT_REDIS,
+    **cache: Any,
+) -> Iterator[str]:
     settings = {"hot_ttl": HOT_TTL, "cold_ttl": 600, **cache}
-    with serve_gateway(simulators.base_url, keys_file, cache=settings) as url:
+    with serve_gateway(
+        simulators.base_url, keys_file, cache=settings, redis_timeout=redis_timeout
+    ) as url:
         yield url
 
 
@@ -180,7 +188,72 @@ async def test_a_second_instance_sharing_redis_is_served_warm(
         async with client(two, keys["admin"]) as gql:
             await gql.data(DASHBOARD, first=40)
             await gql.data(query)
+            figures = await gql.data("{ cache { sharedErrors } }")
+    assert figures["cache"]["sharedErrors"] == 0
     assert await upstreams.total() == 0
+
+
+@contextlib.asynccontextmanager
+async def slowed(redis_url: str, delay: float) -> AsyncIterator[str]:
+    """A Redis URL whose every answer arrives ``delay`` seconds late (a proxy in this loop)."""
+    target = httpx.URL(redis_url)
+    pipes: set[asyncio.Task[None]] = set()
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, late: float) -> None:
+        try:
+            while data := await src.read(65536):
+                await asyncio.sleep(late)
+                dst.write(data)
+                await dst.drain()
+        except ConnectionError:
+            pass
+        finally:
+            dst.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(target.host, target.port)
+        for task in (pipe(reader, up_writer, 0), pipe(up_reader, writer, delay)):
+            pipes.add(asyncio.create_task(task))
+
+    server = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"redis://127.0.0.1:{port}{target.path}"
+    finally:
+        server.close()
+        for task in pipes:
+            task.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
+
+
+@pytest.mark.parametrize("wait", [REDIS_TIMEOUT, 2.0])
+async def test_a_redis_slower_than_redis_timeout_is_gone_around(
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    upstreams: Upstreams,
+    redis_url: str,
+    wait: float,
+) -> None:
+    """Every Redis answer 0.5 s late: past the default timeout the CRMs answer instead (the
+    request does not wait on Redis); with ``redis_timeout: 2`` the warm entries serve."""
+    query = f'{{ customers(first: 5, filter: {{company: "{uuid.uuid4()}"}}) {{ totalCount }} }}'
+    shared = {"cold_ttl": 600, "hot_ttl": 600}
+    with cached_gateway(simulators, keys_file, redis_url=redis_url, **shared) as one:
+        async with client(one, keys["admin"]) as gql:
+            await gql.data(query)
+    async with slowed(redis_url, 0.5) as slow:
+        with cached_gateway(simulators, keys_file, wait, redis_url=slow, **shared) as two:
+            await upstreams.reset()
+            async with client(two, keys["admin"]) as gql:
+                await gql.data(query)
+                figures = await gql.data("{ cache { sharedErrors } }")
+    if wait < 0.5:
+        assert figures["cache"]["sharedErrors"] > 0
+        assert await upstreams.total() == 1
+    else:
+        assert figures["cache"]["sharedErrors"] == 0
+        assert await upstreams.total() == 0
 
 
 async def test_cache_flush_empties_every_instance(
