@@ -26,6 +26,12 @@ from redis.retry import Retry
 
 OVERRIDE = "CRMGRAPH_TEST_REDIS_SERVER"
 HOST = "127.0.0.1"
+#: ``redis_timeout`` of the tests' gateways. A gateway's loop may stall past the 0.25 s
+#: default (in a thread sharing the test's GIL, or a process on a loaded machine), and a Redis
+#: call timed out is gone around: a cache miss, an unchecked budget, a local idempotency
+#: claim, which a test counting what a shared Redis saves would see. They wait longer;
+#: tests/integration/gateway/test_cache.py tries the default on its own.
+PATIENT_REDIS = 5.0
 
 
 class RedisServerError(RuntimeError):

@@ -28,7 +28,7 @@ import yaml
 
 from app.demo import DEMO_ENV, demo_config, demo_webhooks
 from app.simulators.server import RunningSimulators
-from tests.redis_server import free_port
+from tests.redis_server import PATIENT_REDIS, free_port
 
 CRMGRAPH = str(Path(sys.executable).with_name("crmgraph"))
 QUERY = json.dumps({"query": "{ sources { name } }"}).encode()
@@ -45,6 +45,7 @@ def write_config(
     config["writes"] = {"outbox_path": str(folder / "outbox.sqlite3")}
     if redis_url is not None:
         config["redis_url"] = redis_url
+        config["redis_timeout"] = PATIENT_REDIS
         config["writes"] |= {"backend": "redis", "redis_prefix": f"{prefix}outbox:"}
         config["webhooks"] = {**demo_webhooks(), "redis_prefix": f"{prefix}webhooks:"}
         config["live"] = {"channel": f"{prefix}changes"}

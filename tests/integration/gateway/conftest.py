@@ -17,14 +17,9 @@ from app.config import parse_config
 from app.demo import demo_config, demo_settings
 from app.main import create_app
 from app.simulators.server import RunningSimulators, serve_asgi
+from tests.redis_server import PATIENT_REDIS
 from tests.upstreams import PREFIXES as PREFIXES  # re-exported for the tests here
 from tests.upstreams import Upstreams as Upstreams
-
-#: The gateways, the simulators and the test share one process (one GIL): a gateway thread's
-#: loop may stall past the 0.25 s default, and a Redis call timed out is gone around (a cache
-#: miss, an unchecked budget, a local idempotency claim), which tests counting what a shared
-#: Redis saves would see. They wait longer; test_cache tries the default on its own.
-PATIENT_REDIS = 5.0
 
 
 def gateway_config(simulators_url: str, keys_file: Path, **overrides: Any) -> dict[str, Any]:

@@ -20,7 +20,8 @@ import pytest
 from app.config import REDIS_TIMEOUT
 from app.simulators.server import RunningSimulators
 from tests.dashboard import DASHBOARD
-from tests.integration.gateway.conftest import PATIENT_REDIS, GraphQL, Upstreams, serve_gateway
+from tests.integration.gateway.conftest import GraphQL, Upstreams, serve_gateway
+from tests.redis_server import PATIENT_REDIS
 
 HOT_TTL = 1.0
 COLD = {"firstname", "lastname", "phone", "company", "createdate"}  # HubSpot cold properties
