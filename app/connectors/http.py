@@ -249,70 +249,97 @@ class UpstreamClient:
                     "failing fast: too many recent calls failed",
                     retry_after=self.breaker.retry_after(),
                 )
-            if self.budget is not None:
-                await self.budget.acquire(until)
-            if self._within(until) <= 0:
-                raise UpstreamTimeout(self.source, "the request's deadline passed")
-            started = time.perf_counter()
-            status: int | None = None
-            error: str | None = None
-            request_id: str | None = None
             try:
-                target, query = self._target(url, params)
-                request = self._client.build_request(
-                    method,
-                    target,
-                    params=query,
-                    json=json,
-                    data=data,
-                    content=content,
-                    headers=headers,
+                return await self._go(
+                    method, url, route, items, params, json, data, headers, attempt, content, until
                 )
-                async with self._slot(until, method, route):
-                    within = max(self._within(until), 0.0)
-                    response = await exchange(
-                        self._client, request, limit=self.max_response_bytes, seconds=within
-                    )
-                status = response.status_code
-                request_id = correlation_id(response)
-                if self.budget is not None:
-                    self.budget.observe(status, response.headers, response.content)
-                if self.breaker is not None and status != 429:
+            except BaseException:
+                # Cancelled, or out of time before it went: it said nothing of the CRM. A
+                # probe that ends so lets the next call probe (after an answer: a no-op).
+                if self.breaker is not None:
+                    self.breaker.abandon()
+                raise
+
+    async def _go(
+        self,
+        method: str,
+        url: str,
+        route: str,
+        items: int | None,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+        attempt: int,
+        content: bytes | None,
+        until: float | None,
+    ) -> httpx.Response:
+        """One attempt past the breaker: the budget, the exchange, what it says of the CRM."""
+        if self.budget is not None:
+            await self.budget.acquire(until)
+        if self._within(until) <= 0:
+            raise UpstreamTimeout(self.source, "the request's deadline passed")
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        request_id: str | None = None
+        try:
+            target, query = self._target(url, params)
+            request = self._client.build_request(
+                method,
+                target,
+                params=query,
+                json=json,
+                data=data,
+                content=content,
+                headers=headers,
+            )
+            async with self._slot(until, method, route):
+                within = max(self._within(until), 0.0)
+                response = await exchange(
+                    self._client, request, limit=self.max_response_bytes, seconds=within
+                )
+            status = response.status_code
+            request_id = correlation_id(response)
+            if self.budget is not None:
+                self.budget.observe(status, response.headers, response.content)
+            if self.breaker is not None:
+                if status == 429:  # busy, not unwell: says nothing either way
+                    self.breaker.abandon()
+                else:
                     self.breaker.record(status < 500)
-                return response
-            except (httpx.TimeoutException, TimeoutError) as exc:
-                error = "timeout"
-                self._failed()
-                raise UpstreamTimeout(self.source, f"{route} timed out") from exc
-            except AnswerTooLarge as exc:
-                error = "too_large"
-                self._failed()
-                raise UpstreamProtocolError(
-                    self.source,
-                    f"answer to {route} is larger than {exc.limit} bytes "
-                    f"(sources.{self.source}.max_response_bytes)",
-                ) from exc
-            except httpx.TransportError as exc:
-                error = type(exc).__name__
-                self._failed()
-                raise UpstreamUnavailable(
-                    self.source, f"{route} failed: {type(exc).__name__}"
-                ) from exc
-            finally:
-                call = UpstreamCall(
-                    source=self.source,
-                    method=method,
-                    route=route,
-                    status=status,
-                    elapsed_ms=(time.perf_counter() - started) * 1000,
-                    items=items,
-                    error=error,
-                    request_id=request_id,
-                    attempt=attempt,
-                    budget_left=self._budget_left(),
-                )
-                for observe in self.observers:
-                    observe(call)
+            return response
+        except (httpx.TimeoutException, TimeoutError) as exc:
+            error = "timeout"
+            self._failed()
+            raise UpstreamTimeout(self.source, f"{route} timed out") from exc
+        except AnswerTooLarge as exc:
+            error = "too_large"
+            self._failed()
+            raise UpstreamProtocolError(
+                self.source,
+                f"answer to {route} is larger than {exc.limit} bytes "
+                f"(sources.{self.source}.max_response_bytes)",
+            ) from exc
+        except httpx.TransportError as exc:
+            error = type(exc).__name__
+            self._failed()
+            raise UpstreamUnavailable(self.source, f"{route} failed: {type(exc).__name__}") from exc
+        finally:
+            call = UpstreamCall(
+                source=self.source,
+                method=method,
+                route=route,
+                status=status,
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+                items=items,
+                error=error,
+                request_id=request_id,
+                attempt=attempt,
+                budget_left=self._budget_left(),
+            )
+            for observe in self.observers:
+                observe(call)
 
     def _budget_left(self) -> float | None:
         state = getattr(self.budget, "state", None)

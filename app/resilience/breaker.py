@@ -3,7 +3,9 @@
 It opens when, within the last ``window`` seconds, at least ``min_calls`` calls were made and
 the share that failed reached ``failure_rate``. After ``open_for`` seconds one probe call is let
 through: success closes the breaker, failure opens it again. Failures are what says the CRM is
-unwell (no answer, a timeout, a 5xx); a 4xx or a 429 is an answer, not a failure.
+unwell (no answer, a timeout, a 5xx); a 4xx or a 429 is an answer, not a failure. A probe whose
+caller was cancelled says nothing: ``abandon`` lets the next call probe, and a probe that has
+not reported after ``open_for`` seconds no longer holds the turn.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class CircuitBreaker:
         self._state: State = "closed"
         self._opened_at = 0.0
         self._probing = False
+        self._probe_at = 0.0
         self.opened = 0  # how many times it opened
 
     @property
@@ -57,11 +60,19 @@ class CircuitBreaker:
             return True
         if state == "open":
             return False
-        if self._probing:
+        now = self.clock()
+        if self._probing and now - self._probe_at < self.open_for:
             return False
         self._state = "half_open"
         self._probing = True
+        self._probe_at = now
         return True
+
+    def abandon(self) -> None:
+        """The probe's caller gave up before an answer (it was cancelled): the next call
+        probes instead. Outside a probe, nothing."""
+        if self._state == "half_open":
+            self._probing = False
 
     def record(self, ok: bool) -> None:
         now = self.clock()

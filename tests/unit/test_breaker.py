@@ -83,3 +83,36 @@ def test_a_failed_probe_opens_it_again() -> None:
     b.record(False)
     assert b.state == "open"
     assert b.opened == 2
+
+
+def test_a_probe_that_never_reports_does_not_hold_the_breaker_forever() -> None:
+    # A probe's caller cancelled (a client that hung up) records nothing: before, every later
+    # call was refused with CIRCUIT_OPEN, for as long as the process ran.
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(4):
+        b.record(False)
+    clock.now = 5
+    assert b.allow()  # the probe, whose caller is then cancelled
+    clock.now = 9.9
+    assert not b.allow()  # still its turn
+    clock.now = 10
+    assert b.allow()  # open_for later, another probe goes
+    b.record(True)
+    assert b.state == "closed"
+
+
+def test_an_abandoned_probe_lets_the_next_call_probe_at_once() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(4):
+        b.record(False)
+    clock.now = 5
+    assert b.allow()
+    b.abandon()
+    assert b.state == "half_open"
+    assert b.allow()
+    assert not b.allow()
+    b.abandon()
+    b.abandon()  # twice, or with no probe out: nothing changes
+    assert b.allow()
