@@ -34,6 +34,7 @@ class CacheStatus:
     evictions: int
     shared_tier: bool
     shared_errors: int
+    shared_skipped: int
     groups: list[CacheGroupStatus]
     hottest_fields: list[FieldReads]
 
@@ -47,6 +48,7 @@ def cache_status(gateway: Gateway) -> CacheStatus:
             evictions=0,
             shared_tier=False,
             shared_errors=0,
+            shared_skipped=0,
             groups=[],
             hottest_fields=[],
         )
@@ -59,6 +61,7 @@ def cache_status(gateway: Gateway) -> CacheStatus:
         evictions=getattr(local, "evictions", 0),
         shared_tier=cache.shared is not None,
         shared_errors=stats.shared_errors,
+        shared_skipped=stats.shared_skipped,
         groups=[
             CacheGroupStatus(
                 entity=g.entity,

@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -28,6 +28,7 @@ from app.connectors.errors import UpstreamError
 from app.domain.entities import make, value_of
 from app.domain.ids import ExternalRef, NodeId
 from app.domain.models import Customer, Lead, PlayerStats, Ticket
+from app.resilience.breaker import CircuitBreaker
 
 if TYPE_CHECKING:
     from app.cache.responses import ResponseCache
@@ -115,6 +116,10 @@ class FieldCache:
         self.clock = clock
         self.stats = stats or CacheStats()
         self._flights: dict[str, asyncio.Future[Entry | None]] = {}
+        #: While Redis keeps failing (down, or not answering within ``redis_timeout``), reads
+        #: and writes of entries skip it instead of each waiting out the timeout; one probe
+        #: every few seconds finds it back. Forgetting (deletes) always tries.
+        self.shared_breaker = CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=3)
         #: Whole answers built from these entries, forgotten with them (when it is on).
         self.responses: ResponseCache | None = None
 
@@ -460,7 +465,7 @@ class FieldCache:
         found = await self.local.get_many(keys)
         missing = [k for k in keys if k not in found]
         if missing and self.shared is not None:
-            shared = await self._shared(self.shared.get_many(missing)) or {}
+            shared = await self._shared(self.shared.get_many(missing), skippable=True) or {}
             if shared:
                 found.update(shared)
                 await self.local.set_many(shared, self.max_stale)
@@ -475,17 +480,29 @@ class FieldCache:
         keep = ttl + self.max_stale
         await self.local.set_many(entries, keep)
         if self.shared is not None:
-            await self._shared(self.shared.set_many(entries, keep))
+            await self._shared(self.shared.set_many(entries, keep), skippable=True)
 
-    async def _shared(self, call: Awaitable[T]) -> T | None:
-        """A call to Redis; when it fails the first tier and the CRMs carry on."""
+    async def _shared(self, call: Coroutine[Any, Any, T], skippable: bool = False) -> T | None:
+        """A call to Redis; when it fails the first tier and the CRMs carry on. A
+        ``skippable`` one is not made while the breaker is open."""
+        breaker = self.shared_breaker
+        if skippable and not breaker.allow():
+            call.close()
+            self.stats.shared_skipped += 1
+            return None
         try:
-            return await call
+            result = await call
         except Exception as exc:  # TierUnavailable and anything the client raises
+            breaker.record(False)
             self.stats.shared_errors += 1
             if self.stats.shared_errors == 1 or self.stats.shared_errors % 100 == 0:
                 log.warning("shared cache tier unavailable: %s", type(exc).__name__)
             return None
+        except BaseException:
+            breaker.abandon()
+            raise
+        breaker.record(True)
+        return result
 
 
 class _SharedFlightFailed(UpstreamError):
