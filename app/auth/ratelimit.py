@@ -27,6 +27,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.resilience.breaker import for_redis
 from app.resilience.outage import Outage
 
 MICROS = 1_000_000
@@ -153,6 +154,8 @@ class RedisRateLimiter:
         self._script = redis.register_script(_GCRA_SCRIPT)
         #: Where its store's failures are told, once an outage (unset: its callers tell).
         self._outage = outage
+        #: While Redis keeps failing, a check fails at once instead of waiting it out.
+        self._breaker = for_redis()
 
     def key(self, caller: str) -> str:
         """The Redis key holding ``caller``'s budget."""
@@ -161,10 +164,15 @@ class RedisRateLimiter:
     async def acquire(self, key: str, cost: int) -> Decision:
         gcra = self._gcra
         units = gcra.units(cost)
-        try:
-            allowed, wait, available = await self._script(
-                keys=[self.key(key)], args=[gcra.interval, gcra.tolerance, units]
+        if not self._breaker.allow():
+            raise RateLimiterUnavailable(
+                "the rate limit store is unavailable (not asked: it kept failing)"
             )
+        try:
+            with self._breaker.attempt((RedisError, OSError)):
+                allowed, wait, available = await self._script(
+                    keys=[self.key(key)], args=[gcra.interval, gcra.tolerance, units]
+                )
         except (RedisError, OSError) as exc:
             if self._outage is not None:
                 self._outage.failed(exc, 0.0)

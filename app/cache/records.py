@@ -28,7 +28,7 @@ from app.connectors.errors import UpstreamError
 from app.domain.entities import make, value_of
 from app.domain.ids import ExternalRef, NodeId
 from app.domain.models import Customer, Lead, PlayerStats, Ticket
-from app.resilience.breaker import CircuitBreaker
+from app.resilience import breaker
 
 if TYPE_CHECKING:
     from app.cache.responses import ResponseCache
@@ -119,7 +119,7 @@ class FieldCache:
         #: While Redis keeps failing (down, or not answering within ``redis_timeout``), reads
         #: and writes of entries skip it instead of each waiting out the timeout; one probe
         #: every few seconds finds it back. Forgetting (deletes) always tries.
-        self.shared_breaker = CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=3)
+        self.shared_breaker = breaker.for_redis()
         #: Whole answers built from these entries, forgotten with them (when it is on).
         self.responses: ResponseCache | None = None
 
@@ -485,24 +485,18 @@ class FieldCache:
     async def _shared(self, call: Coroutine[Any, Any, T], skippable: bool = False) -> T | None:
         """A call to Redis; when it fails the first tier and the CRMs carry on. A
         ``skippable`` one is not made while the breaker is open."""
-        breaker = self.shared_breaker
-        if skippable and not breaker.allow():
+        if skippable and not self.shared_breaker.allow():
             call.close()
             self.stats.shared_skipped += 1
             return None
         try:
-            result = await call
+            with self.shared_breaker.attempt((Exception,)):
+                return await call
         except Exception as exc:  # TierUnavailable and anything the client raises
-            breaker.record(False)
             self.stats.shared_errors += 1
             if self.stats.shared_errors == 1 or self.stats.shared_errors % 100 == 0:
                 log.warning("shared cache tier unavailable: %s", type(exc).__name__)
             return None
-        except BaseException:
-            breaker.abandon()
-            raise
-        breaker.record(True)
-        return result
 
 
 class _SharedFlightFailed(UpstreamError):

@@ -10,9 +10,10 @@ not reported after ``open_for`` seconds no longer holds the turn.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 State = Literal["closed", "open", "half_open"]
@@ -68,6 +69,20 @@ class CircuitBreaker:
         self._probe_at = now
         return True
 
+    @contextlib.contextmanager
+    def attempt(self, failures: tuple[type[BaseException], ...]) -> Iterator[None]:
+        """Around one call: ending in one of ``failures`` records a failure, ending in
+        anything else (a cancel) abandons it, returning records a success."""
+        try:
+            yield
+        except failures:
+            self.record(False)
+            raise
+        except BaseException:
+            self.abandon()
+            raise
+        self.record(True)
+
     def abandon(self) -> None:
         """The probe's caller gave up before an answer (it was cancelled): the next call
         probes instead. Outside a probe, nothing."""
@@ -105,3 +120,10 @@ class CircuitBreaker:
     def _forget(self) -> None:
         self._calls.clear()
         self._failed = 0
+
+
+def for_redis() -> CircuitBreaker:
+    """For calls to Redis on a request's path: once 4 calls within 10 s have failed at 50 % or
+    more, they are not made (each would wait out ``redis_timeout``), and one probe every 3 s
+    looks for Redis again."""
+    return CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=3)

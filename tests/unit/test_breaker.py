@@ -1,3 +1,5 @@
+import pytest
+
 from app.resilience.breaker import CircuitBreaker
 
 
@@ -116,3 +118,20 @@ def test_an_abandoned_probe_lets_the_next_call_probe_at_once() -> None:
     b.abandon()
     b.abandon()  # twice, or with no probe out: nothing changes
     assert b.allow()
+
+
+def test_attempt_records_failures_successes_and_abandons_the_rest() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(4):
+        with pytest.raises(OSError, match="refused"), b.attempt((OSError,)):
+            raise OSError("refused")
+    assert b.state == "open"
+    clock.now = 5
+    assert b.allow()
+    with pytest.raises(KeyboardInterrupt), b.attempt((OSError,)):
+        raise KeyboardInterrupt  # not a verdict on the service: the probe is handed on
+    assert b.allow()
+    with b.attempt((OSError,)):
+        pass
+    assert b.state == "closed"
