@@ -15,6 +15,15 @@ def breaker(clock: Clock) -> CircuitBreaker:
     return CircuitBreaker(failure_rate=0.5, min_calls=4, window=10, open_for=5, clock=clock)
 
 
+def due_a_probe(clock: Clock) -> CircuitBreaker:
+    """A breaker opened by 4 failures, ``open_for`` ago."""
+    b = breaker(clock)
+    for _ in range(4):
+        b.record(False)
+    clock.now += 5
+    return b
+
+
 def test_it_opens_when_the_failure_rate_is_reached_over_enough_calls() -> None:
     clock = Clock()
     b = breaker(clock)
@@ -63,10 +72,7 @@ def test_failures_that_left_the_window_or_preceded_a_close_no_longer_count() -> 
 
 def test_after_open_for_one_probe_goes_through_and_success_closes() -> None:
     clock = Clock()
-    b = breaker(clock)
-    for _ in range(4):
-        b.record(False)
-    clock.now = 5
+    b = due_a_probe(clock)
     assert b.state == "half_open"
     assert b.allow()
     assert not b.allow()  # one probe at a time
@@ -77,10 +83,7 @@ def test_after_open_for_one_probe_goes_through_and_success_closes() -> None:
 
 def test_a_failed_probe_opens_it_again() -> None:
     clock = Clock()
-    b = breaker(clock)
-    for _ in range(4):
-        b.record(False)
-    clock.now = 5
+    b = due_a_probe(clock)
     assert b.allow()
     b.record(False)
     assert b.state == "open"
@@ -91,10 +94,7 @@ def test_a_probe_that_never_reports_does_not_hold_the_breaker_forever() -> None:
     # A probe's caller cancelled (a client that hung up) records nothing: before, every later
     # call was refused with CIRCUIT_OPEN, for as long as the process ran.
     clock = Clock()
-    b = breaker(clock)
-    for _ in range(4):
-        b.record(False)
-    clock.now = 5
+    b = due_a_probe(clock)
     assert b.allow()  # the probe, whose caller is then cancelled
     clock.now = 9.9
     assert not b.allow()  # still its turn
@@ -106,10 +106,7 @@ def test_a_probe_that_never_reports_does_not_hold_the_breaker_forever() -> None:
 
 def test_an_abandoned_probe_lets_the_next_call_probe_at_once() -> None:
     clock = Clock()
-    b = breaker(clock)
-    for _ in range(4):
-        b.record(False)
-    clock.now = 5
+    b = due_a_probe(clock)
     assert b.allow()
     b.abandon()
     assert b.state == "half_open"
