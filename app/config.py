@@ -430,10 +430,11 @@ class Settings(Strict):
     webhooks: Webhooks = Webhooks()
     observability: Observability = Observability()
     live: Live = Live()
-    #: Shared state for several instances (rate budgets, persisted queries); None: in-process.
+    #: Shared state for several instances (rate budgets, idempotency keys, the webhook queue,
+    #: the change bus); None: in-process.
     redis_url: str | None = None
-    #: Seconds a request waits on Redis (connect or answer) for the shared cache, rate budgets,
-    #: persisted queries and idempotency claims before going on without it.
+    #: Seconds a request waits on Redis (connect or answer) for the shared cache, rate budgets
+    #: and idempotency claims before going on without it.
     redis_timeout: float = Field(REDIS_TIMEOUT, gt=0, le=30)
 
     @field_validator("sources")
