@@ -6,6 +6,7 @@ The CRM here is a loopback HTTP server; the breaker's clock is the test's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -22,8 +23,10 @@ class Crm:
     def __init__(self) -> None:
         self.gate = asyncio.Event()
         self.received: list[str] = []
+        self.writers: list[asyncio.StreamWriter] = []
 
     async def answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
         while line := await reader.readline():
             path = line.split(b" ")[1].decode()
             self.received.append(path)
@@ -31,10 +34,21 @@ class Crm:
                 pass
             if path == "/held":
                 await self.gate.wait()
+                if writer.is_closing():
+                    return
             status = {"/fail": b"500 Oops", "/busy": b"429 Busy"}.get(path, b"200 OK")
             writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n\r\n{}")
             await writer.drain()
         writer.close()
+
+    async def close(self) -> None:
+        """Every connection closed, the held one too (its caller was cancelled)."""
+        for writer in self.writers:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        self.gate.set()  # the held answer's handler ends, its connection closed
+        await asyncio.sleep(0)
 
 
 class Clock:
@@ -57,8 +71,11 @@ async def opened() -> AsyncIterator[tuple[Crm, UpstreamClient, Clock]]:
             assert (await upstream.send("GET", "/fail", route="GET /fail")).status_code == 500
         assert breaker.state == "open"
         clock.now += OPEN_FOR
-        yield crm, upstream, clock
-        await upstream.aclose()
+        try:
+            yield crm, upstream, clock
+        finally:
+            await upstream.aclose()
+            await crm.close()
 
 
 async def test_a_cancelled_probe_lets_the_next_call_probe(
