@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -147,15 +147,20 @@ def create_app(settings: Settings, transport: httpx.AsyncBaseTransport | None = 
         ready = not startup_check.misconfigured
         body: dict[str, Any] = {"ready": ready, "config": "loaded", "sources": sources}
         body["liveCheck"] = startup_check.as_json()
-        if gateway.cache is not None and gateway.cache.shared is not None:
-            # Redis down is not "not ready": the first tier and the CRMs carry on; say so.
-            up = await gateway.cache.shared.ping()  # type: ignore[attr-defined]
-            body["cache"] = {"shared_tier": "up" if up else "down"}
+        # Redis down is not "not ready": the cache's first tier and the CRMs carry on, budgets
+        # and idempotency fall back to in-process; said, not refused. Every Redis is asked at
+        # once, each for at most redis_timeout: one that does not answer must not hold the
+        # probe past its own timeout (1 s in Kubernetes), or every instance leaves the
+        # Service because Redis is away.
+        tier = gateway.cache.shared if gateway.cache is not None else None
+        pings: list[Awaitable[Any]] = [] if tier is None else [tier.ping()]  # type: ignore[attr-defined]
         if settings.redis_url is not None:
-            # Budgets and idempotency fall back to in-process when Redis is down: not "not
-            # ready" either, but said.
-            up = all([await _pings(r) for r in gateway.extra_redis])
-            body["redis"] = "up" if up else "down"
+            pings += [r.ping() for r in gateway.extra_redis]
+        ups = await answering(pings, settings.redis_timeout)
+        if tier is not None:
+            body["cache"] = {"shared_tier": "up" if ups.pop(0) else "down"}
+        if settings.redis_url is not None:
+            body["redis"] = "up" if all(ups) else "down"
         down = [n for n, s in sources.items() if s["status"] == "DOWN"]
         degraded = (
             down
@@ -215,8 +220,14 @@ async def stop_tasks(tasks: list[asyncio.Task[Any]], grace: float = 5.0) -> None
             log.error("background task %s had failed", task.get_name(), exc_info=task.exception())
 
 
-async def _pings(redis: Any) -> bool:
-    try:
-        return bool(await redis.ping())
-    except (RedisError, OSError):
-        return False
+async def answering(pings: list[Awaitable[Any]], within: float) -> list[bool]:
+    """Whether each ping answers (truthy) within ``within`` seconds, all asked at once."""
+
+    async def answers(ping: Awaitable[Any]) -> bool:
+        try:
+            async with asyncio.timeout(within):
+                return bool(await ping)
+        except (TimeoutError, RedisError, OSError):
+            return False
+
+    return list(await asyncio.gather(*(answers(p) for p in pings)))

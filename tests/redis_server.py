@@ -8,6 +8,7 @@ names another binary, to run the suite against another Redis version.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import os
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,3 +131,44 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+class HeldRedis:
+    """A Redis speaking just enough RESP: every command is answered ``+OK``, except those in
+    ``held`` (upper case), which are recorded in ``received`` and answered only once ``gate``
+    is set (``PING`` with ``+PONG``), if ever: a Redis stuck on some commands."""
+
+    def __init__(self, held: frozenset[bytes]) -> None:
+        self.held = held
+        self.gate = asyncio.Event()
+        self.received: list[list[bytes]] = []
+        self._writers: list[asyncio.StreamWriter] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        with contextlib.suppress(ConnectionError, ValueError, asyncio.IncompleteReadError):
+            while (line := await reader.readline()).startswith(b"*"):
+                parts = []
+                for _ in range(int(line[1:])):
+                    size = int((await reader.readline())[1:])
+                    parts.append((await reader.readexactly(size + 2))[:-2])
+                answer = b"+OK\r\n"
+                if parts[0].upper() in self.held:
+                    self.received.append(parts)
+                    await self.gate.wait()
+                    answer = b"+PONG\r\n" if parts[0].upper() == b"PING" else answer
+                writer.write(answer)
+                await writer.drain()
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[str]:
+        """Its URL while it listens; every connection it took closed at the end."""
+        server = await asyncio.start_server(self._serve, HOST, 0)
+        try:
+            yield f"redis://{HOST}:{server.sockets[0].getsockname()[1]}/0"
+        finally:
+            for writer in self._writers:
+                writer.close()
+            server.close()
+            self.gate.set()  # handlers still held end, their connections closed
+            await asyncio.sleep(0)

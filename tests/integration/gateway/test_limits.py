@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from app.auth.keys import KeyStore
 from app.config import REDIS_TIMEOUT
 from app.simulators.server import RunningSimulators
 from tests.integration.gateway.conftest import GraphQL, Upstreams, serve_gateway
+from tests.redis_server import HeldRedis
 
 NESTED = (
     "{ customers(first: 1) { edges { node { leads { customer { leads { customer { "
@@ -231,41 +230,15 @@ async def test_two_instances_sharing_redis_share_one_budget(
     assert codes == ["OK", "OK", "RATE_LIMITED"]
 
 
-class ScriptsHang:
-    """A Redis that takes connections and answers every command ``+OK``, except scripts
-    (``EVALSHA``, ``EVAL``), which it never answers: a Redis stuck on the rate check."""
-
-    def __init__(self) -> None:
-        self.scripts: list[list[bytes]] = []
-        self.held: list[asyncio.StreamWriter] = []
-
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.held.append(writer)
-        with contextlib.suppress(ConnectionError, ValueError, asyncio.IncompleteReadError):
-            while (line := await reader.readline()).startswith(b"*"):
-                parts = []
-                for _ in range(int(line[1:])):
-                    size = int((await reader.readline())[1:])
-                    parts.append((await reader.readexactly(size + 2))[:-2])
-                if parts[0].upper() in (b"EVALSHA", b"EVAL"):
-                    self.scripts.append(parts)
-                    await reader.read()  # silent until the client hangs up
-                    return
-                writer.write(b"+OK\r\n")
-                await writer.drain()
-
-
 async def test_a_rate_check_whose_redis_hangs_is_skipped_after_a_few_tries(
     simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]
 ) -> None:
     """Each check waits out ``redis_timeout`` (then the query is served unchecked, as with
     Redis down): before, every query did, 0.25 s each. Now, once a few checks have failed,
     the rest are not asked for, and a probe every 3 s looks for Redis again."""
-    hang = ScriptsHang()
-    server = await asyncio.start_server(hang.serve, "127.0.0.1", 0)
-    redis_url = f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
+    hang = HeldRedis(frozenset({b"EVALSHA", b"EVAL"}))
     limits = {"rate": {"cost_per_second": 1000, "burst": 10_000}}
-    try:
+    async with hang.serving() as redis_url:
         with serve_gateway(
             simulators.base_url,
             keys_file,
@@ -277,9 +250,5 @@ async def test_a_rate_check_whose_redis_hangs_is_skipped_after_a_few_tries(
                 for _ in range(12):
                     body = (await c.post("/graphql", json={"query": "{ sources { name } }"})).json()
                     assert body["data"]["sources"], body
-    finally:
-        for writer in hang.held:
-            writer.close()
-        server.close()
-    checks = [p for p in hang.scripts if any(a.startswith(b"crmgraph:rl:") for a in p)]
+    checks = [p for p in hang.received if any(a.startswith(b"crmgraph:rl:") for a in p)]
     assert 4 <= len(checks) <= 5  # 4 failures open the breaker; at most one probe after 3 s
