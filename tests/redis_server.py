@@ -135,10 +135,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 class HeldRedis:
     """A Redis speaking just enough RESP: every command is answered ``+OK``, except those in
-    ``held`` (upper case), which are recorded in ``received`` and answered only once ``gate``
-    is set (``PING`` with ``+PONG``), if ever: a Redis stuck on some commands."""
+    ``held`` (upper case; None: every command), which are recorded in ``received`` and
+    answered only once ``gate`` is set (``PING`` with ``+PONG``), if ever: a Redis stuck on
+    some commands, or on all of them (a network partition: connections taken, nothing back)."""
 
-    def __init__(self, held: frozenset[bytes]) -> None:
+    def __init__(self, held: frozenset[bytes] | None) -> None:
         self.held = held
         self.gate = asyncio.Event()
         self.received: list[list[bytes]] = []
@@ -153,7 +154,7 @@ class HeldRedis:
                     size = int((await reader.readline())[1:])
                     parts.append((await reader.readexactly(size + 2))[:-2])
                 answer = b"+OK\r\n"
-                if parts[0].upper() in self.held:
+                if self.held is None or parts[0].upper() in self.held:
                     self.received.append(parts)
                     await self.gate.wait()
                     answer = b"+PONG\r\n" if parts[0].upper() == b"PING" else answer

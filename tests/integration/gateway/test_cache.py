@@ -21,7 +21,7 @@ from app.config import REDIS_TIMEOUT
 from app.simulators.server import RunningSimulators
 from tests.dashboard import DASHBOARD
 from tests.integration.gateway.conftest import GraphQL, Upstreams, serve_gateway
-from tests.redis_server import PATIENT_REDIS
+from tests.redis_server import PATIENT_REDIS, HeldRedis
 
 HOT_TTL = 1.0
 COLD = {"firstname", "lastname", "phone", "company", "createdate"}  # HubSpot cold properties
@@ -297,24 +297,6 @@ async def test_cache_flush_empties_every_instance(
     assert await upstreams.total() == 1
 
 
-@contextlib.asynccontextmanager
-async def silent() -> AsyncIterator[str]:
-    """A Redis URL whose server takes connections and never answers (a network partition)."""
-    held: list[asyncio.StreamWriter] = []
-
-    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
-        await reader.read()
-
-    server = await asyncio.start_server(hold, "127.0.0.1", 0)
-    try:
-        yield f"redis://127.0.0.1:{server.sockets[0].getsockname()[1]}/0"
-    finally:
-        for writer in held:
-            writer.close()
-        server.close()
-
-
 async def test_a_redis_that_never_answers_is_skipped_after_a_few_tries(
     simulators: RunningSimulators, keys_file: Path, keys: dict[str, str]
 ) -> None:
@@ -322,7 +304,7 @@ async def test_a_redis_that_never_answers_is_skipped_after_a_few_tries(
     ~15 of them (2.1 s a dashboard, against 25 ms with no Redis). Now, once a few have failed,
     they are skipped, and a probe every 3 s looks for Redis again."""
     figures = "{ cache { sharedErrors sharedSkipped } }"
-    async with silent() as url:
+    async with HeldRedis(None).serving() as url:
         with cached_gateway(simulators, keys_file, REDIS_TIMEOUT, redis_url=url) as gateway:
             async with client(gateway, keys["admin"]) as gql:
                 first = await gql.data(DASHBOARD, first=30)
