@@ -7,7 +7,7 @@ needs, so each connector asks its CRM for those properties only.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -150,6 +150,25 @@ class Shown:
         """Names the rule, so that what was enough for one caller is never kept as enough
         for another."""
         return "*" if self.brands is None else ",".join(sorted(self.brands))
+
+
+class Tally:
+    """How many shown tickets of each requester (by customer id) a read has taken, while it
+    reads their tickets newest first: who needs no older ones."""
+
+    def __init__(self, requesters: Iterable[Requester], shown: Shown) -> None:
+        self.first = {r.customer_id: r.first for r in requesters}
+        self.shown = shown
+        self.count: dict[str, int] = {}
+
+    def wants(self, customer: str) -> bool:
+        """Whether ``customer`` may still be short of their ``first`` shown tickets."""
+        first = self.first[customer]
+        return first is None or self.count.get(customer, 0) < first
+
+    def took(self, customer: str, ticket: Ticket) -> None:
+        if self.shown.test(ticket):
+            self.count[customer] = self.count.get(customer, 0) + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ its own and cannot fail apart from the page.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ from app.connectors.base import (
     Requester,
     RequesterRef,
     Shown,
+    Tally,
     TicketQuery,
 )
 from app.connectors.dynamics import bodies, payloads
@@ -58,6 +60,10 @@ log = logging.getLogger(__name__)
 #: was lost is found by that id, and a second create of it is refused by Dataverse.
 TICKET_KEYS = uuid.UUID("6f1d2a4e-3c57-4b8e-9a0d-5e7c1b2f8d93")
 DUPLICATE_KEY = "0x80040237"
+#: A requester's tickets: newest first, then by id.
+BY_AGE = "createdon desc,incidentid desc"
+#: Rows a page of requesters' tickets asks for at least, when only their newest are needed.
+NEWEST_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,11 +297,9 @@ class DynamicsClient:
         fields: Fields,
         shown: Shown | None = None,
     ) -> dict[str, list[Ticket]]:
-        """Every ticket of each requester: their ``first`` is not used (yet) to stop early."""
+        """Each requester's tickets, newest first. Told what the caller is shown, only as many
+        as their ``first`` shown ones need (:meth:`_newest`), of the caller's brands only."""
         if statuses is not None and not statuses:
-            return {}
-        owners = await self._contacts_of(requesters)
-        if not owners:
             return {}
         terms = []
         if statuses is not None:
@@ -303,14 +307,23 @@ class DynamicsClient:
             if not numbers:
                 return {}
             terms.append(payloads.one_of("statuscode", [str(n) for n in numbers]))
-        filters = [
-            " and ".join([payloads.any_id("_customerid_value", chunk), *terms])
-            for chunk in payloads.chunked(sorted(owners), payloads.LOOKUP_CHUNK)
-        ]
-        rows = await self._rows(self.incidents, filters, fields, "createdon desc,incidentid desc")
+        if shown is not None and shown.brands is not None:
+            if not shown.brands:
+                return {}
+            terms.append(payloads.one_of(self.cols.brand, sorted(shown.brands)))
+        owners = await self._contacts_of(requesters)
+        if not owners:
+            return {}
+        chunks = payloads.chunked(sorted(owners), payloads.LOOKUP_CHUNK)
+        if shown is None:
+            filters = [_owned(chunk, terms) for chunk in chunks]
+            rows = await self._rows(self.incidents, filters, fields, BY_AGE)
+            tickets = [self._ticket(r, fields) for r in rows]
+        else:
+            tickets = await self._newest(chunks, terms, fields, owners, Tally(requesters, shown))
         by_customer = {r.customer_id: r for r in requesters}
         found: dict[str, list[Ticket]] = {}
-        for ticket in (self._ticket(r, fields) for r in rows):
+        for ticket in tickets:
             customer = owners.get(ticket.requester_id or "")
             if customer is None:
                 continue
@@ -318,6 +331,66 @@ class DynamicsClient:
             ticket.requester_email = by_customer[customer].email
             found.setdefault(customer, []).append(ticket)
         return found
+
+    async def _newest(
+        self,
+        chunks: list[list[str]],
+        terms: list[str],
+        fields: Fields,
+        owners: dict[str, str],
+        tally: Tally,
+    ) -> list[Ticket]:
+        """The tickets of the contacts in ``chunks`` (``owners``: contact → customer id), read
+        newest first only as far back as ``tally`` needs.
+
+        Each chunk is asked for pages of 500 rows, or of as many as its requesters need
+        together if more (every chunk's first page in one ``$batch``). A row of a requester
+        who has enough is not read into a ticket. When more pages remain and some of the
+        chunk's requesters have enough, the others are asked again on their own, from their
+        newest (a ticket given again is read once)."""
+        params, prefer = self._select(self.incidents, fields)
+        params["$orderby"] = BY_AGE
+        table = self.incidents.entity_set
+
+        def size(contacts: list[str]) -> int:
+            need = sum(tally.first[owners[c]] or payloads.MAX_PAGE for c in contacts)
+            return min(payloads.MAX_PAGE, max(NEWEST_PAGE, need))
+
+        def ask(contacts: list[str]) -> Part:
+            wanted = ",".join([f"odata.maxpagesize={size(contacts)}", *prefer.values()])
+            query = {**params, "$filter": _owned(contacts, terms)}
+            return Part("GET", table, query, None, {"Prefer": wanted})
+
+        async def read(contacts: list[str], asked: Part, body: dict[str, Any]) -> list[Ticket]:
+            tickets: dict[str, Ticket] = {}
+            cursors = Cursors(self.name, f"GET {table}")
+            while True:
+                for row in self.http.records(body, "value"):
+                    customer = owners.get(str(row.get("_customerid_value")).lower())
+                    native = str(row.get("incidentid"))
+                    if customer is None or native in tickets or not tally.wants(customer):
+                        continue
+                    ticket = tickets[native] = self._ticket(relabel(row), fields)
+                    tally.took(customer, ticket)
+                token = payloads.skiptoken(body.get("@odata.nextLink"))
+                short = [c for c in contacts if tally.wants(owners[c])]
+                if not token or not short:
+                    return list(tickets.values())
+                if len(short) < len(contacts):  # the others, again from their newest
+                    contacts, asked = short, ask(short)
+                    cursors = Cursors(self.name, f"GET {table}")
+                    query = dict(asked.params)
+                else:
+                    query = {**asked.params, "$skiptoken": cursors.follow(token)}
+                wanted = [asked.headers["Prefer"]]
+                body = await self.api.get(table, query, wanted, items=size(contacts))
+
+        parts = [ask(chunk) for chunk in chunks]
+        bodies = await self.api.many(parts, table)
+        pages = await asyncio.gather(
+            *(read(c, p, b) for c, p, b in zip(chunks, parts, bodies, strict=True))
+        )
+        return [t for page in pages for t in page]
 
     async def _contacts_of(self, requesters: Sequence[Requester]) -> dict[str, str]:
         """Contact id → customer id for the requesters: their own ids when customers are
@@ -458,3 +531,8 @@ def _ticket_key(external_id: Any) -> str | None:
     if not isinstance(external_id, str) or not external_id:
         return None
     return str(uuid.uuid5(TICKET_KEYS, external_id))
+
+
+def _owned(contacts: list[str], terms: list[str]) -> str:
+    """The filter of the tickets of ``contacts`` that match ``terms``."""
+    return " and ".join([payloads.any_id("_customerid_value", contacts), *terms])

@@ -20,6 +20,7 @@ from app.connectors.base import (
     Requester,
     RequesterRef,
     Shown,
+    Tally,
     TicketQuery,
     count_apart,
 )
@@ -108,7 +109,7 @@ class _Enough:
         self.users = users  # customer id → Zendesk user id
         self.shown = shown
         self.owner: dict[str, str] = {}  # Zendesk user id → customer id
-        self.count: dict[str, int] = {}  # shown tickets read, by customer id
+        self.tally = Tally(requesters.values(), shown) if shown is not None else None
 
     def whole(self) -> _Enough:
         """The same requesters, read to the export's end."""
@@ -121,26 +122,25 @@ class _Enough:
     def wants(self, record: dict[str, Any]) -> bool:
         """Whether ``record`` may be one of its requester's tickets still needed. (One of a
         requester with no customer is not shown at all.)"""
+        assert self.tally is not None
         customer = self.owner.get(str(record.get("requester_id")))
-        if customer is None:
-            return False
-        first = self.requesters[customer].first
-        return first is None or self.count.get(customer, 0) < first
+        return customer is not None and self.tally.wants(customer)
 
     def took(self, ticket: Ticket) -> None:
-        assert self.shown is not None
+        assert self.tally is not None
         customer = self.owner.get(ticket.requester_id or "")
-        if customer is not None and self.shown.test(ticket):
-            self.count[customer] = self.count.get(customer, 0) + 1
+        if customer is not None:
+            self.tally.took(customer, ticket)
 
     def short(self, emails: list[str]) -> list[str]:
         """The ``emails`` of requesters still short of their ``first`` shown tickets. A
         requester with no Zendesk user has no ticket to show."""
+        assert self.tally is not None
+        found = self.users.result()
         wanting = {
             r.email
             for customer, r in self.requesters.items()
-            if customer in self.users.result()
-            and (r.first is None or self.count.get(customer, 0) < r.first)
+            if customer in found and self.tally.wants(customer)
         }
         return [e for e in emails if e in wanting]
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from app.connectors.dynamics.batch import Part
 from app.connectors.dynamics.client import DynamicsClient
 from app.connectors.dynamics.kind import KIND
 from app.connectors.dynamics.settings import DynamicsSource
@@ -64,41 +66,61 @@ async def stats(control: httpx.AsyncClient) -> AsyncIterator[Stats]:
     (await control.post(f"{PREFIX}/__reset", params={"data": "true"})).raise_for_status()
 
 
-@pytest.fixture
-async def build(simulators: RunningSimulators) -> AsyncIterator[Build]:
-    """``build(window=…, attempts=…, budget=…, custom=…, **settings)``: a connector as the
-    gateway builds one (its kind's ``build``), with a rate budget reading Dataverse's
-    headers."""
+def connector(
+    base_url: str,
+    made: list[UpstreamClient],
+    window: float | None = None,
+    attempts: int = 3,
+    budget: bool = True,
+    custom: dict[str, dict[str, CustomFieldSpec]] | None = None,
+    **settings: Any,
+) -> DynamicsClient:
+    """A connector to the simulators at ``base_url`` as the gateway builds one (its kind's
+    ``build``), with a rate budget reading Dataverse's headers; its HTTP clients are added
+    to ``made``, for the caller to close."""
     demo_env()
-    made: list[UpstreamClient] = []
+    source = DynamicsSource.model_validate({**dynamics_source(base_url), **settings})
 
-    def make(
-        window: float | None = None,
-        attempts: int = 3,
-        budget: bool = True,
-        custom: dict[str, dict[str, CustomFieldSpec]] | None = None,
-        **settings: Any,
-    ) -> DynamicsClient:
-        source = DynamicsSource.model_validate({**dynamics_source(simulators.base_url), **settings})
-
-        def http(auth: httpx.Auth | None) -> UpstreamClient:
-            client = UpstreamClient(
-                "dynamics",
-                source.url,
-                auth=auth,
-                budget=SourceBudget("dynamics", KIND.rates, None, window=window)
-                if budget
-                else None,
-                retry=RetryPolicy(max_attempts=attempts, base=0.01, cap=0.05),
-            )
-            made.append(client)
-            return client
-
-        ctx = BuildContext("dynamics", http, custom=custom or {})
-        client: DynamicsClient = KIND.build(source, ctx)
+    def http(auth: httpx.Auth | None) -> UpstreamClient:
+        client = UpstreamClient(
+            "dynamics",
+            source.url,
+            auth=auth,
+            budget=SourceBudget("dynamics", KIND.rates, None, window=window) if budget else None,
+            retry=RetryPolicy(max_attempts=attempts, base=0.01, cap=0.05),
+        )
+        made.append(client)
         return client
 
-    yield make
+    client: DynamicsClient = KIND.build(source, BuildContext("dynamics", http, custom=custom or {}))
+    return client
+
+
+async def make_busy(dyn: DynamicsClient, contact: str, brand: str, count: int) -> None:
+    """``count`` more cases of the contact, of ``brand``, the newest of the org: made through
+    the Web API's own ``$batch`` of ``POST incidents``, 100 at a time."""
+    for start in range(0, count, 100):
+        parts = [
+            Part(
+                "POST",
+                "incidents",
+                body={
+                    "title": f"automated report {start + i}",
+                    "customerid_contact@odata.bind": f"/contacts({contact})",
+                    "crmgraph_brand": brand,
+                },
+            )
+            for i in range(min(100, count - start))
+        ]
+        answers = await dyn.api.batch(parts, idempotent=False)
+        assert {a.status for a in answers} == {204}, answers[0].text
+
+
+@pytest.fixture
+async def build(simulators: RunningSimulators) -> AsyncIterator[Build]:
+    """``build(window=…, attempts=…, budget=…, custom=…, **settings)``: see :func:`connector`."""
+    made: list[UpstreamClient] = []
+    yield functools.partial(connector, simulators.base_url, made)
     for client in made:
         await client.aclose()
 

@@ -11,14 +11,19 @@ import httpx
 import pytest
 
 from app.config import parse_config
+from app.connectors.base import Requester
+from app.connectors.http import UpstreamClient
 from app.demo import demo_config, demo_env
+from app.domain.models import TicketStatus
 from app.simulators.server import RunningSimulators
 from app.webhooks.normalise import Normaliser
 from tests.dashboard import DASHBOARD
+from tests.integration.connectors.conftest import API, connector, make_busy
 from tests.integration.gateway.conftest import GraphQL, gateway_config, serve_gateway
 from tests.shapes import same_shape, shape
 
 PREFIX = "/dynamics"
+OPEN = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +110,39 @@ async def test_the_next_page_follows_the_cursor(dyn_gql: GraphQL) -> None:
     after = {e["node"]["id"] for e in second["customers"]["edges"]}
     assert len(after) == 30
     assert not before & after
+
+
+async def test_a_busy_customers_older_tickets_are_not_read(
+    dyn_gql: GraphQL, control: httpx.AsyncClient, simulators: RunningSimulators, reseeded: None
+) -> None:
+    """The dashboard's first customer is given 1,200 more open cases, the newest of the org:
+    the page still shows each customer's newest 5, and the cases past them are not read."""
+    first = (await dyn_gql.data(DASHBOARD, first=100))["customers"]["edges"]
+    busy = first[0]["node"]
+    made: list[UpstreamClient] = []
+    dyn = connector(simulators.base_url, made)
+    try:
+        await make_busy(dyn, busy["id"].removeprefix("dynamics:"), busy["brand"], 1200)
+        requesters = [
+            Requester(e["node"]["id"].removeprefix("dynamics:"), e["node"]["email"]) for e in first
+        ]
+        whole = await dyn.tickets_by_requester(requesters, OPEN, ["status", "created_at"])
+    finally:
+        for client in made:
+            await client.aclose()
+    (await control.post(f"{PREFIX}/__reset")).raise_for_status()
+
+    data = await dyn_gql.data(DASHBOARD, first=100)
+
+    for edge in data["customers"]["edges"]:
+        node = edge["node"]
+        newest = whole.get(node["id"].removeprefix("dynamics:"), [])[:5]
+        assert [t["id"] for t in node["tickets"]] == [f"dynamics:{t.id.native}" for t in newest]
+    assert len(whole[busy["id"].removeprefix("dynamics:")]) > 1200
+    requests = await dynamics_requests(control)
+    # Its chunk's first page (500 of its cases) was enough for it; its chunk's other
+    # customers were asked for again on their own.
+    assert requests[f"GET {API}/incidents"] == 1, requests
 
 
 CREATE_LEAD = """mutation($input: CreateLeadInput!) { createLead(input: $input) {
