@@ -132,7 +132,9 @@ class _Parser:
         while self.at("or"):
             self.take()
             parts.append(self.and_())
-        return parts[0] if len(parts) == 1 else lambda row: any(p(row) for p in parts)
+        if len(parts) == 1:
+            return parts[0]
+        return _one_of(parts) or (lambda row: any(p(row) for p in parts))
 
     def and_(self) -> Predicate:
         parts = [self.unary()]
@@ -159,7 +161,11 @@ class _Parser:
         if op is None or op.text not in _COMPARISONS:
             raise _syntax(op.pos if op else len(self.text), self.text)
         self.take()
-        return _compare(op.text, left, self.operand())
+        right = self.operand()
+        if op.text == "eq" and left.column and not right.column and right.value is not None:
+            _compare(op.text, left, right)  # refuses incompatible types
+            return _Equals(left.column.name, right.value, "Edm.String" in (left.edm, right.edm))
+        return _compare(op.text, left, right)
 
     def _is_call(self) -> bool:
         following = self.peek(1)
@@ -282,6 +288,39 @@ def _compatible(left: str | None, right: str | None) -> bool:
     if left is None or right is None or left == right:
         return True
     return left in _NUMERIC and right in _NUMERIC
+
+
+@dataclass(frozen=True, slots=True)
+class _Equals:
+    """``column eq literal``: as :func:`_compare` tests it, text ignoring case."""
+
+    column: str
+    value: Any
+    text: bool
+
+    def key(self, value: Any) -> Any:
+        return str(value).casefold() if self.text else value
+
+    def __call__(self, row: Record) -> bool:
+        value = row.get(self.column)
+        return value is not None and self.key(value) == self.key(self.value)
+
+
+def _one_of(parts: list[Predicate]) -> Predicate | None:
+    """``a eq 1 or a eq 2 or …`` as one look-up in a set (a page's 50 requesters' cases
+    were 50 comparisons a row); None when ``parts`` are not all such equalities."""
+    first = parts[0]
+    if not isinstance(first, _Equals) or not all(
+        isinstance(p, _Equals) and (p.column, p.text) == (first.column, first.text) for p in parts
+    ):
+        return None
+    wanted = frozenset(first.key(p.value) for p in parts if isinstance(p, _Equals))
+
+    def check(row: Record) -> bool:
+        value = row.get(first.column)
+        return value is not None and first.key(value) in wanted
+
+    return check
 
 
 def _compare(op: str, left: Operand, right: Operand) -> Predicate:

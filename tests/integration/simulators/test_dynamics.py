@@ -307,6 +307,27 @@ async def test_filter_on_a_guid_literal(dyn, world) -> None:
     assert [r["contactid"] for r in found] == [contact["contactid"]]
 
 
+async def test_ored_equalities_of_one_column_match_as_each_equality_would(dyn, world) -> None:
+    """50 requesters' cases, ``or``ed (one look-up a row in the simulator), against the same
+    filters asked one at a time; text ORed the same way ignores case."""
+    contacts = [(await contact_of(dyn, p.email))["contactid"] for p in world.customers[:50]]
+    ored = " or ".join(f"_customerid_value eq {c}" for c in contacts)
+    found = await rows(dyn, "incidents", **{"$filter": f"({ored}) and statecode eq 0"})
+    each = [
+        r["incidentid"]
+        for c in contacts
+        for r in await rows(dyn, "incidents", **{"$filter": f"_customerid_value eq {c}"})
+        if r["statecode"] == 0
+    ]
+    assert found
+    assert sorted(r["incidentid"] for r in found) == sorted(each)
+    emails = [world.customers[3].email.upper(), world.customers[4].email]
+    text = " or ".join(f"emailaddress1 eq '{e}'" for e in emails)
+    assert len(await rows(dyn, "contacts", **{"$filter": text})) == 2
+    mixed = f"emailaddress1 eq '{emails[1]}' or contactid eq {contacts[0]}"
+    assert len(await rows(dyn, "contacts", **{"$filter": mixed})) == 2
+
+
 async def test_filter_comparing_text_with_a_number_is_incompatible(dyn) -> None:
     response = await dyn.get(f"{API}/contacts", params={"$filter": "lastname eq 5"})
     message = assert_error(response, 400, "0x0")
