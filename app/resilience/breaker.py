@@ -1,11 +1,13 @@
 """A circuit breaker per source: closed, open (failing fast), half-open (one probe at a time).
 
 It opens when, within the last ``window`` seconds, at least ``min_calls`` calls were made and
-the share that failed reached ``failure_rate``. After ``open_for`` seconds one probe call is let
-through: success closes the breaker, failure opens it again. Failures are what says the CRM is
-unwell (no answer, a timeout, a 5xx); a 4xx or a 429 is an answer, not a failure. A probe whose
-caller was cancelled says nothing: ``abandon`` lets the next call probe, and a probe that has
-not reported after ``open_for`` seconds no longer holds the turn.
+the share that failed reached ``failure_rate``, or, if ``consecutive`` is set, when that many
+calls in a row failed (the rate of a busy window can take seconds to turn). After
+``open_for`` seconds one probe call is let through: success closes the breaker, failure opens
+it again. Failures are what says the CRM is unwell (no answer, a timeout, a 5xx); a 4xx or a
+429 is an answer, not a failure. A probe whose caller was cancelled says nothing: ``abandon``
+lets the next call probe, and a probe that has not reported after ``open_for`` seconds no
+longer holds the turn.
 """
 
 from __future__ import annotations
@@ -27,15 +29,18 @@ class CircuitBreaker:
         min_calls: int = 10,
         window: float = 30.0,
         open_for: float = 15.0,
+        consecutive: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.failure_rate = failure_rate
         self.min_calls = min_calls
         self.window = window
         self.open_for = open_for
+        self.consecutive = consecutive
         self.clock = clock
         self._calls: deque[tuple[float, bool]] = deque()
         self._failed = 0  # how many of ``_calls`` failed: kept, not counted per call
+        self._streak = 0  # failures since the last success
         self._state: State = "closed"
         self._opened_at = 0.0
         self._probing = False
@@ -102,12 +107,12 @@ class CircuitBreaker:
         calls = self._calls
         calls.append((now, ok))
         self._failed += not ok
+        self._streak = 0 if ok else self._streak + 1
         while now - calls[0][0] > self.window:
             self._failed -= not calls.popleft()[1]
-        if (
-            self._state == "closed"
-            and len(calls) >= self.min_calls
-            and self._failed / len(calls) >= self.failure_rate
+        if self._state == "closed" and (
+            (len(calls) >= self.min_calls and self._failed / len(calls) >= self.failure_rate)
+            or (self.consecutive is not None and self._streak >= self.consecutive)
         ):
             self._open(now)
 
@@ -120,10 +125,12 @@ class CircuitBreaker:
     def _forget(self) -> None:
         self._calls.clear()
         self._failed = 0
+        self._streak = 0
 
 
 def for_redis() -> CircuitBreaker:
     """For calls to Redis on a request's path: once 4 calls within 10 s have failed at 50 % or
-    more, they are not made (each would wait out ``redis_timeout``), and one probe every 3 s
-    looks for Redis again."""
-    return CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=3)
+    more, or 4 in a row have (a busy instance's good calls would otherwise keep it closed for
+    seconds), they are not made (each would wait out ``redis_timeout``), and one probe every
+    3 s looks for Redis again."""
+    return CircuitBreaker(min_calls=4, failure_rate=0.5, window=10, open_for=3, consecutive=4)

@@ -36,6 +36,37 @@ def test_it_opens_when_the_failure_rate_is_reached_over_enough_calls() -> None:
     assert b.retry_after() == 5
 
 
+def test_failures_in_a_row_open_it_whatever_the_window_holds() -> None:
+    clock = Clock()
+    b = CircuitBreaker(min_calls=4, window=10, open_for=5, consecutive=4, clock=clock)
+    for _ in range(1000):  # a busy window of good calls
+        b.record(True)
+    for _ in range(3):
+        b.record(False)
+    b.record(True)  # a success ends the run
+    for _ in range(3):
+        b.record(False)
+    assert b.state == "closed"
+    b.record(False)
+    assert b.state == "open"
+    clock.now += 5
+    assert b.allow()
+    b.record(True)
+    for _ in range(3):  # the run that opened it counts no longer
+        b.record(False)
+    assert b.state == "closed"
+
+
+def test_without_consecutive_a_busy_window_keeps_it_closed() -> None:
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(1000):
+        b.record(True)
+    for _ in range(20):
+        b.record(False)
+    assert b.state == "closed"
+
+
 def test_old_calls_leave_the_window() -> None:
     clock = Clock()
     b = breaker(clock)

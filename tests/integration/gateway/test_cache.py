@@ -195,8 +195,11 @@ async def test_a_second_instance_sharing_redis_is_served_warm(
 
 
 @contextlib.asynccontextmanager
-async def slowed(redis_url: str, delay: float) -> AsyncIterator[str]:
-    """A Redis URL whose every answer arrives ``delay`` seconds late (a proxy in this loop)."""
+async def relayed(
+    redis_url: str, delay: float = 0.0, cut: asyncio.Event | None = None
+) -> AsyncIterator[str]:
+    """A Redis URL whose every answer arrives ``delay`` seconds late, and none once ``cut`` is
+    set (a network partition): a proxy in this loop."""
     target = httpx.URL(redis_url)
     pipes: set[asyncio.Task[None]] = set()
 
@@ -204,8 +207,9 @@ async def slowed(redis_url: str, delay: float) -> AsyncIterator[str]:
         try:
             while data := await src.read(65536):
                 await asyncio.sleep(late)
-                dst.write(data)
-                await dst.drain()
+                if cut is None or not cut.is_set():
+                    dst.write(data)
+                    await dst.drain()
         except ConnectionError:
             pass
         finally:
@@ -243,7 +247,7 @@ async def test_a_redis_slower_than_redis_timeout_is_gone_around(
     with cached_gateway(simulators, keys_file, redis_url=redis_url, **shared) as one:
         async with client(one, keys["admin"]) as gql:
             await gql.data(query)
-    async with slowed(redis_url, 0.5) as slow:
+    async with relayed(redis_url, 0.5) as slow:
         with cached_gateway(simulators, keys_file, wait, redis_url=slow, **shared) as two:
             await upstreams.reset()
             async with client(two, keys["admin"]) as gql:
@@ -317,6 +321,33 @@ async def test_a_redis_that_never_answers_is_skipped_after_a_few_tries(
     # At most one probe, if this took over 3 s; every other call skipped Redis.
     assert after_five["sharedErrors"] - after_one["sharedErrors"] <= 1
     assert after_five["sharedSkipped"] - after_one["sharedSkipped"] >= 4
+
+
+async def test_a_busy_instance_whose_redis_goes_silent_skips_it_after_a_few_calls(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], redis_url: str
+) -> None:
+    """Ten dashboards' good calls to Redis, then Redis stops answering. Before, its breaker
+    looked only at the share of failures in the last 10 s: the good calls kept it closed, and
+    every call of the next dashboards waited out ``redis_timeout``. Now 4 failures in a row
+    open it."""
+    figures = "{ cache { sharedErrors sharedSkipped } }"
+    cut = asyncio.Event()
+    async with relayed(redis_url, cut=cut) as url:
+        with cached_gateway(simulators, keys_file, REDIS_TIMEOUT, redis_url=url) as gateway:
+            async with client(gateway, keys["admin"]) as gql:
+                for n in range(10, 20):
+                    await gql.data(DASHBOARD, first=n)
+                warm = (await gql.data(figures))["cache"]
+                cut.set()
+                assert (await gql.data(DASHBOARD, first=40))["customers"]["edges"]
+                one = (await gql.data(figures))["cache"]
+                for n in range(41, 45):
+                    assert (await gql.data(DASHBOARD, first=n))["customers"]["edges"]
+                five = (await gql.data(figures))["cache"]
+    assert warm["sharedErrors"] == 0
+    assert 4 <= one["sharedErrors"] < 12
+    assert five["sharedErrors"] - one["sharedErrors"] <= 1  # a probe, if this took over 3 s
+    assert five["sharedSkipped"] - one["sharedSkipped"] >= 4
 
 
 async def test_with_redis_down_the_gateway_serves_and_says_so(
