@@ -20,7 +20,7 @@ import yaml
 from app.demo import DEMO_ENV, demo_config
 
 CRMGRAPH = str(Path(sys.executable).with_name("crmgraph"))
-SIMULATOR_PREFIXES = ("/hubspot", "/salesforce", "/zendesk", "/players")
+SIMULATOR_PREFIXES = ("/hubspot", "/salesforce", "/zendesk", "/players", "/dynamics")
 
 #: The process serving each base URL started here (for :func:`cpu_seconds`).
 _processes: dict[str, int] = {}
@@ -133,7 +133,7 @@ def _each(simulators: Simulators) -> list[tuple[str, str]]:
     """(base URL, prefix) of each CRM's simulator."""
     if isinstance(simulators, str):
         return [(simulators, prefix) for prefix in SIMULATOR_PREFIXES]
-    return [(simulators[prefix], prefix) for prefix in SIMULATOR_PREFIXES]
+    return [(base, prefix) for prefix, base in simulators.items()]
 
 
 def simulators_cpu(simulators: Simulators) -> float:

@@ -15,7 +15,8 @@ from app.connectors.base import Requester, Shown
 from app.connectors.dynamics.client import DynamicsClient
 from app.domain.models import Ticket, TicketStatus, showable
 from app.simulators.world import World
-from tests.integration.connectors.conftest import API, Stats, make_busy
+from tests.dynamics_org import make_busy
+from tests.integration.connectors.conftest import API, Stats
 
 FIELDS = ["subject", "status", "created_at"]
 BUSY = 1200

@@ -18,7 +18,8 @@ from app.domain.models import TicketStatus
 from app.simulators.server import RunningSimulators
 from app.webhooks.normalise import Normaliser
 from tests.dashboard import DASHBOARD
-from tests.integration.connectors.conftest import API, connector, make_busy
+from tests.dynamics_org import connector, make_busy
+from tests.integration.connectors.conftest import API
 from tests.integration.gateway.conftest import GraphQL, gateway_config, serve_gateway
 from tests.shapes import same_shape, shape
 
