@@ -15,6 +15,7 @@ the OData library's wording.
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 from collections.abc import Callable
@@ -134,6 +135,9 @@ class _Parser:
             parts.append(self.and_())
         if len(parts) == 1:
             return parts[0]
+        if len(parts) == 2:
+            a, b = parts
+            return _one_of(parts) or (lambda row: a(row) or b(row))
         return _one_of(parts) or (lambda row: any(p(row) for p in parts))
 
     def and_(self) -> Predicate:
@@ -141,7 +145,12 @@ class _Parser:
         while self.at("and"):
             self.take()
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else lambda row: all(p(row) for p in parts)
+        if len(parts) == 1:
+            return parts[0]
+        if len(parts) == 2:  # the connector's usual ``<requesters> and <statuses>``
+            a, b = parts
+            return lambda row: a(row) and b(row)
+        return lambda row: all(p(row) for p in parts)
 
     def unary(self) -> Predicate:
         if self.at("not"):
@@ -279,6 +288,7 @@ def _instant(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=65536)  # rows' times are written on every answer that has them
 def format_instant(value: datetime) -> str:
     """``2024-06-12T10:39:39Z``: how the Web API writes an Edm.DateTimeOffset."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
