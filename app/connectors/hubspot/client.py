@@ -88,24 +88,43 @@ class HubSpotClient:
     async def list_customers(
         self, query: CustomerQuery, first: int, cursor: str | None, fields: Fields, total: bool
     ) -> Page[Customer]:
+        """A page of the contacts matching ``query``, in ``hs_object_id`` order.
+
+        HubSpot's search gives at most 10,000 results a query: no ``paging.next`` past them,
+        and a 400 for an ``after`` beyond. When an answer stops there though its ``total``
+        says more match, the rest are asked for by id, ``hs_object_id`` greater than the last
+        one read (as HubSpot advises), and so is each page after (:func:`payloads.past`)."""
         filters = payloads.search_filters(query, self.brand_property)
         properties = self.map.wire_fields(fields)
         items: list[Customer] = []
-        after = cursor
-        count: int | None = None
+        position, count, by_id = cursor, None, False
         cursors = Cursors(self.name, f"POST {CONTACTS}/search")
         # HubSpot's search pages hold at most 200; a larger page is several calls in a row.
         while True:
+            after, floor = payloads.resume(position)
+            by_id = floor is not None
             limit = min(first - len(items), payloads.SEARCH_PAGE_LIMIT)
-            body = payloads.search(filters, properties, limit, after)
-            answer = await self._post(f"{CONTACTS}/search", body, items=limit)
+            asked = [*filters, payloads.id_above(floor)] if floor else filters
+            answer = await self._post(
+                f"{CONTACTS}/search", payloads.search(asked, properties, limit, after), items=limit
+            )
             count = int(answer.get("total", 0))
-            items += [self._customer(r, fields) for r in self.http.records(answer, "results")]
-            after = (answer.get("paging") or {}).get("next", {}).get("after")
-            if after is None or len(items) >= first:
+            records = self.http.records(answer, "results")
+            items += [self._customer(r, fields) for r in records]
+            more = (answer.get("paging") or {}).get("next", {}).get("after")
+            position = payloads.next_position(more, by_id, count, items[-1] if records else None)
+            if position is None or len(items) >= first:
                 break
-            cursors.follow(after)
-        return Page(items=items, next_cursor=after, total=count)
+            cursors.follow(position)
+        if by_id and total:  # its answers counted only the contacts past the last id
+            count = await self._count(filters)
+        return Page(items=items, next_cursor=position, total=count)
+
+    async def _count(self, filters: list[dict[str, Any]]) -> int:
+        answer = await self._post(
+            f"{CONTACTS}/search", payloads.search(filters, ["hs_object_id"], 1, None), items=1
+        )
+        return int(answer.get("total", 0))
 
     async def create_contact(self, values: dict[str, Any]) -> str:
         """Create a contact; if HubSpot already has one with that email, its id (so a replay

@@ -6,9 +6,16 @@ from datetime import datetime
 from typing import Any
 
 from app.connectors.base import CustomerQuery, TimeRange
+from app.connectors.errors import UnsupportedQuery
+from app.domain.models import Customer
 
 BATCH_LIMIT = 100
 SEARCH_PAGE_LIMIT = 200
+#: The most results one search query gives, however it is paged.
+SEARCH_RESULT_CAP = 10_000
+#: Our own cursor of a list read on by id past the search's cap: this, then the last id read
+#: (no cursor HubSpot gives starts so: its ``after`` is digits or base64).
+PAST_ID = "~id~"
 
 
 def batch_read(ids: list[str], properties: list[str], id_property: str | None = None) -> Any:
@@ -74,3 +81,33 @@ def search(
     if after is not None:
         body["after"] = after
     return body
+
+
+def resume(position: str | None) -> tuple[str | None, str | None]:
+    """A list's position as ``(after, floor)``: HubSpot's own ``after`` cursor, or the id the
+    next page's contacts are past (:data:`PAST_ID`)."""
+    if position is None or not position.startswith(PAST_ID):
+        return position, None
+    floor = position.removeprefix(PAST_ID)
+    if not floor.isdigit():
+        raise UnsupportedQuery("cursor", "is not a cursor this server issued")
+    return None, floor
+
+
+def next_position(after: str | None, by_id: bool, total: int, last: Customer | None) -> str | None:
+    """Where the list goes on after an answer (``after``: its ``paging.next.after``; ``total``:
+    what it says match; ``last``: its last contact), or None at its end."""
+    if not by_id and after is not None:
+        return after
+    capped = not by_id and total > SEARCH_RESULT_CAP  # the query stopped at the cap, not its end
+    if last is None or not (capped or (by_id and after is not None)):
+        return None
+    return past(last.id.native)
+
+
+def past(contact_id: str) -> str:
+    return f"{PAST_ID}{contact_id}"
+
+
+def id_above(floor: str) -> dict[str, Any]:
+    return {"propertyName": "hs_object_id", "operator": "GT", "value": floor}
