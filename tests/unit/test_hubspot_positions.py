@@ -40,7 +40,7 @@ def test_by_id_every_page_goes_on_past_its_last_id() -> None:
     assert payloads.next_position("100", True, 400, _contact("77")) == "~id~77"
 
 
-@pytest.mark.parametrize("cursor", ["~id~", "~id~12a", "~id~-1", "~id~1 OR 1"])
+@pytest.mark.parametrize("cursor", ["~id~", "~id~12a", "~id~-1", "~id~1 OR 1", "~id~\u00b2"])
 def test_a_cursor_by_id_that_is_not_an_id_is_refused(cursor: str) -> None:
     with pytest.raises(UnsupportedQuery):
         payloads.resume(cursor)

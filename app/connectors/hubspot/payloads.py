@@ -89,7 +89,7 @@ def resume(position: str | None) -> tuple[str | None, str | None]:
     if position is None or not position.startswith(PAST_ID):
         return position, None
     floor = position.removeprefix(PAST_ID)
-    if not floor.isdigit():
+    if not (floor.isascii() and floor.isdigit()):
         raise UnsupportedQuery("cursor", "is not a cursor this server issued")
     return None, floor
 
