@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -135,22 +135,14 @@ class _Parser:
             parts.append(self.and_())
         if len(parts) == 1:
             return parts[0]
-        if len(parts) == 2:
-            a, b = parts
-            return _one_of(parts) or (lambda row: a(row) or b(row))
-        return _one_of(parts) or (lambda row: any(p(row) for p in parts))
+        return _one_of(parts) or _joined(parts, any)
 
     def and_(self) -> Predicate:
         parts = [self.unary()]
         while self.at("and"):
             self.take()
             parts.append(self.unary())
-        if len(parts) == 1:
-            return parts[0]
-        if len(parts) == 2:  # the connector's usual ``<requesters> and <statuses>``
-            a, b = parts
-            return lambda row: a(row) and b(row)
-        return lambda row: all(p(row) for p in parts)
+        return parts[0] if len(parts) == 1 else _joined(parts, all)
 
     def unary(self) -> Predicate:
         if self.at("not"):
@@ -173,7 +165,7 @@ class _Parser:
         right = self.operand()
         if op.text == "eq" and left.column and not right.column and right.value is not None:
             _compare(op.text, left, right)  # refuses incompatible types
-            return _Equals(left.column.name, right.value, "Edm.String" in (left.edm, right.edm))
+            return _Equals.of(left.column.name, right.value, "Edm.String" in (left.edm, right.edm))
         return _compare(op.text, left, right)
 
     def _is_call(self) -> bool:
@@ -300,20 +292,36 @@ def _compatible(left: str | None, right: str | None) -> bool:
     return left in _NUMERIC and right in _NUMERIC
 
 
+def _joined(parts: list[Predicate], join: Callable[[Iterable[bool]], bool]) -> Predicate:
+    """``parts`` joined by ``any`` (or) or ``all`` (and); two of them, the usual case (``<the
+    requesters> and <their statuses>``), without a generator a row."""
+    if len(parts) == 2:
+        a, b = parts
+        if join is all:
+            return lambda row: a(row) and b(row)
+        return lambda row: a(row) or b(row)
+    return lambda row: join(p(row) for p in parts)
+
+
 @dataclass(frozen=True, slots=True)
 class _Equals:
-    """``column eq literal``: as :func:`_compare` tests it, text ignoring case."""
+    """``column eq literal``: as :func:`_compare` tests it, text ignoring case; ``wanted`` is
+    the literal as :meth:`key` makes it."""
 
     column: str
-    value: Any
+    wanted: Any
     text: bool
+
+    @staticmethod
+    def of(column: str, value: Any, text: bool) -> _Equals:
+        return _Equals(column, str(value).casefold() if text else value, text)
 
     def key(self, value: Any) -> Any:
         return str(value).casefold() if self.text else value
 
     def __call__(self, row: Record) -> bool:
         value = row.get(self.column)
-        return value is not None and self.key(value) == self.key(self.value)
+        return value is not None and self.key(value) == self.wanted
 
 
 def _one_of(parts: list[Predicate]) -> Predicate | None:
@@ -324,7 +332,7 @@ def _one_of(parts: list[Predicate]) -> Predicate | None:
         isinstance(p, _Equals) and (p.column, p.text) == (first.column, first.text) for p in parts
     ):
         return None
-    wanted = frozenset(first.key(p.value) for p in parts if isinstance(p, _Equals))
+    wanted = frozenset(p.wanted for p in parts if isinstance(p, _Equals))
 
     def check(row: Record) -> bool:
         value = row.get(first.column)
