@@ -231,6 +231,7 @@ def build_gateway(settings: Settings, transport: httpx.AsyncBaseTransport | None
                 resilience.rate_limit,
                 shared,
                 cold_start=resilience.cold_start_pacing,
+                routes=source.route_limits,
             )
             if on
             else None,
@@ -320,23 +321,39 @@ def budget_for(
     limit: SourceRateLimit | None,
     redis: Redis | None,
     cold_start: bool = True,
+    routes: Mapping[str, SourceRateLimit] | None = None,
 ) -> SourceBudget:
     """The source's rate budget: its configured pace (shared by every instance through
     Redis when there is one), tightened by the CRM's own rate-limit headers. Without a
     configured pace, the limits learned from the headers are kept in Redis when there is one,
-    for the next instance to start from (``cold_start`` off: neither learned nor counted)."""
-    limiter: RateLimiter | None = None
+    for the next instance to start from (``cold_start`` off: neither learned nor counted).
+    ``routes``: the paces of single routes the CRM limits apart (HubSpot's search), shared
+    the same way."""
+    route_paces = {route: _route_pace(pace, redis) for route, pace in (routes or {}).items()}
     if limit is None:
         store = LearnedLimits(redis) if redis is not None and cold_start else None
-        return SourceBudget(name, rates, None, store=store, cold_start=cold_start)
+        return SourceBudget(
+            name, rates, None, store=store, cold_start=cold_start, routes=route_paces
+        )
     # GCRA lets burst + rate x T through in any T seconds: keep the two summing to the limit
     # less two — one because the CRM's windows need not start when ours do, one because
     # requests released on time can still arrive bunched (a busy client, a slow connection).
     # A CRM that counts its last request spent makes the budget pause for a whole window.
     burst = max(1, limit.requests // 10)
     rate = max(limit.requests - burst - 2, 1) / limit.per_seconds
+    return SourceBudget(
+        name, rates, _limiter(rate, burst, redis), window=limit.per_seconds, routes=route_paces
+    )
+
+
+def _route_pace(pace: SourceRateLimit, redis: Redis | None) -> RateLimiter:
+    """A route's pace: requests evenly apart, one fewer a window than its limit (its limits
+    are small, 4 a second for HubSpot's search: 3 a second, so that requests that arrive
+    bunched still make at most 4 in any second)."""
+    return _limiter(max(pace.requests - 1, 1) / pace.per_seconds, 1, redis)
+
+
+def _limiter(rate: float, burst: int, redis: Redis | None) -> RateLimiter:
     if redis is not None:
-        limiter = RedisRateLimiter(redis, rate, burst, prefix="crmgraph:upstream:")
-    else:
-        limiter = MemoryRateLimiter(rate, burst)
-    return SourceBudget(name, rates, limiter, window=limit.per_seconds)
+        return RedisRateLimiter(redis, rate, burst, prefix="crmgraph:upstream:")
+    return MemoryRateLimiter(rate, burst)

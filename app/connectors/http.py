@@ -65,7 +65,7 @@ class UpstreamCall:
 class Budget(Protocol):
     """A source's rate budget (``app.resilience.budget.SourceBudget``)."""
 
-    async def acquire(self, deadline: float | None) -> None: ...
+    async def acquire(self, deadline: float | None, route: str | None = None) -> None: ...
 
     def observe(
         self, status: int, headers: Mapping[str, str], body: bytes | None = None
@@ -276,7 +276,7 @@ class UpstreamClient:
     ) -> httpx.Response:
         """One attempt past the breaker: the budget, the exchange, what it says of the CRM."""
         if self.budget is not None:
-            await self.budget.acquire(until)
+            await self.budget.acquire(until, route)
         if self._within(until) <= 0:
             raise UpstreamTimeout(self.source, "the request's deadline passed")
         started = time.perf_counter()

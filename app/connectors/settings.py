@@ -106,3 +106,8 @@ class SourceBase(Strict):
     @property
     def url(self) -> str:
         return str(self.base_url).rstrip("/")
+
+    @property
+    def route_limits(self) -> dict[str, SourceRateLimit]:
+        """Paces of single routes (``"POST /path"``) the CRM limits apart from the account."""
+        return {}

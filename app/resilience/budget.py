@@ -142,6 +142,7 @@ class SourceBudget:
         cold_concurrency: int = 2,
         store: LearnedLimits | None = None,
         cold_start: bool = True,
+        routes: Mapping[str, RateLimiter] | None = None,
     ) -> None:
         if not 0 <= headroom < 1:
             raise ValueError("headroom must be at least 0 and below 1")
@@ -154,6 +155,8 @@ class SourceBudget:
         #: The key this source's configured pace is kept under in ``limiter``.
         self.key = source
         self._limiter = limiter
+        #: The paces of single routes the CRM limits apart (each kept under ``source route``).
+        self._routes = dict(routes or {})
         self._clock = clock
         self._sleep = sleep
         self._headroom = headroom
@@ -195,9 +198,17 @@ class SourceBudget:
 
     # -- waiting --------------------------------------------------------------------------------
 
-    async def acquire(self, deadline: float | None) -> None:
-        """Wait until a request may be sent; raise :class:`UpstreamRateLimited` if that is
-        after ``deadline`` (a ``clock()`` value; None waits as long as it takes)."""
+    async def acquire(self, deadline: float | None, route: str | None = None) -> None:
+        """Wait until a request (to ``route``) may be sent; raise :class:`UpstreamRateLimited`
+        if that is after ``deadline`` (a ``clock()`` value; None waits as long as it takes).
+        A route with a pace of its own waits for it first."""
+        pace = self._routes.get(route) if route is not None else None
+        while pace is not None:
+            wait = await self._ask_limiter(pace, f"{self.source} {route}")
+            if wait is None:
+                break
+            now = self._clock()
+            await self._wait(now, now + wait, deadline, f"the pace of {route}")
         if self._counting and not self._started:
             await self._start()
         slotted = paced = False
@@ -226,7 +237,7 @@ class SourceBudget:
                     await self._sleep(slot - now)
                 continue
             if not paced:
-                wait = await self._ask_limiter()
+                wait = await self._ask_limiter(self._limiter, self.key)
                 if wait is not None:
                     now = self._clock()
                     await self._wait(now, now + wait, deadline, "the configured request pace")
@@ -359,12 +370,12 @@ class SourceBudget:
             return now
         return max(now, min(self._last_slot + self._spacing, self._spacing_until))
 
-    async def _ask_limiter(self) -> float | None:
-        """Seconds to wait for the configured pace, or None when the request may go."""
-        if self._limiter is None:
+    async def _ask_limiter(self, limiter: RateLimiter | None, key: str) -> float | None:
+        """Seconds to wait for a configured pace, or None when the request may go."""
+        if limiter is None:
             return None
         try:
-            decision = await self._limiter.acquire(self.key, 1)
+            decision = await limiter.acquire(key, 1)
         except RateLimiterUnavailable as exc:
             self._limiter_outage.failed(exc, 0.0, expected=True)
             return None

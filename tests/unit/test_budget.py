@@ -96,6 +96,27 @@ async def test_without_a_configured_limit_or_headers_nothing_waits() -> None:
     assert t.slept == []
 
 
+async def test_a_route_with_a_pace_of_its_own_waits_for_it_and_others_do_not() -> None:
+    t = FakeTime()
+    search = "POST /crm/v3/objects/contacts/search"
+    pace = MemoryRateLimiter(3, burst=1, clock=t.clock)
+    budget = SourceBudget(
+        "hubspot", KINDS["hubspot"].rates, None, clock=t.clock, sleep=t.sleep,
+        cold_start=False, routes={search: pace},
+    )  # fmt: skip
+    times = []
+    for _ in range(4):
+        await budget.acquire(None, search)
+        times.append(t.now)
+    assert times == pytest.approx([T0, T0 + 1 / 3, T0 + 2 / 3, T0 + 1])
+    before = t.now
+    for _ in range(10):
+        await budget.acquire(None, "POST /crm/v3/objects/contacts/batch/read")
+    assert t.now == before  # another route is not held
+    with pytest.raises(UpstreamRateLimited, match="the pace of POST"):
+        await budget.acquire(t.now + 0.1, search)  # the next slot is 1/3 s away
+
+
 # --- headroom pacing, per vendor ---------------------------------------------------------------
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from app.connectors.settings import SecretRef, SourceBase, Strict
+from app.connectors.settings import SecretRef, SourceBase, SourceRateLimit, Strict
+
+#: The CRM search endpoint's own limit, apart from the account's: 4 requests a second per
+#: token (HubSpot's developer changelog, "CRM Search API Rate Limit Increase").
+SEARCH = "POST /crm/v3/objects/contacts/search"
 
 
 class HubSpotAuth(Strict):
@@ -16,3 +20,9 @@ class HubSpotSource(SourceBase):
     auth: HubSpotAuth
     brand_property: str = "brand"
     player_id_property: str | None = "player_id"
+    #: The pace kept to for searches (every instance together, with Redis); null: none.
+    search_limit: SourceRateLimit | None = SourceRateLimit(requests=4, per_seconds=1)
+
+    @property
+    def route_limits(self) -> dict[str, SourceRateLimit]:
+        return {SEARCH: self.search_limit} if self.search_limit is not None else {}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -138,8 +140,6 @@ async def test_two_instances_sharing_redis_stay_inside_one_accounts_limit(
     upstreams: Upstreams,
     redis_url: str,
 ) -> None:
-    import asyncio
-
     limit = {"requests": 20, "per_seconds": 2}
     settings = {"max_attempts": 1, "rate_limit": limit}
     shared = {"redis_url": redis_url}
@@ -158,3 +158,53 @@ async def test_two_instances_sharing_redis_stay_inside_one_accounts_limit(
     assert stats["total"] == 60
     assert stats["refused"]["total"] == 0
     assert all(a["data"]["customer"] for a in first + second)
+
+
+SEARCH = "POST /crm/v3/objects/contacts/search"
+
+
+async def searches(url: str, key: str, n: int) -> list[dict[str, Any]]:
+    """``n`` customer lists at once, each one HubSpot search of its own (a company no other
+    asks for, so no cache answers it)."""
+    query = '{ customers(first: 1, filter: {company: "%s"}) { edges { node { id } } } }'
+    async with client(url, key) as gql:
+        return list(await asyncio.gather(*(gql(query % uuid.uuid4()) for _ in range(n))))
+
+
+@pytest.mark.parametrize("paced", [True, False], ids=["paced", "not paced"])
+async def test_two_instances_keep_to_hubspots_4_searches_a_second_together(
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    upstreams: Upstreams,
+    redis_url: str,
+    paced: bool,
+) -> None:
+    """HubSpot limits its search endpoint to 4 requests a second per token, apart from the
+    account's limit (the simulator here too, by its route's own window). Two instances
+    sharing Redis, 12 searches each at once: paced, HubSpot refuses none; the pace off (as
+    before), it refuses most of them."""
+    from app.demo import demo_config
+
+    sources = demo_config(simulators.base_url)["sources"]
+    assert isinstance(sources, dict)
+    pace = {"requests": 4, "per_seconds": 1} if paced else None
+    sources["hubspot"] = {**sources["hubspot"], "search_limit": pace}
+    shared = {"redis_url": redis_url, "sources": sources}
+    with (
+        serve_gateway(simulators.base_url, keys_file, **shared) as one,
+        serve_gateway(simulators.base_url, keys_file, **shared) as two,
+    ):
+        window = {"rate_limit": {"requests": 4, "per_seconds": 1}}
+        await upstreams.configure("hubspot", {"routes": {SEARCH: window}})
+        await upstreams.reset()
+        answers = await asyncio.gather(
+            searches(one, keys["admin"], 12), searches(two, keys["admin"], 12)
+        )
+    stats = (await upstreams.client.get("/hubspot/__stats")).json()
+    if paced:
+        assert stats["refused"]["total"] == 0
+        assert stats["requests"] == {SEARCH: 24}
+        assert all("errors" not in a for a in answers[0] + answers[1])
+    else:
+        assert stats["refused"]["total"] >= 10
