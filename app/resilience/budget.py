@@ -63,6 +63,11 @@ shows calls left.
    reaches the budget (a timeout, a dropped connection) stops counting when its task sends
    again or ends, or at its deadline (:mod:`app.resilience.inflight`).
 
+**A route's own pace.** A CRM may limit one route apart from the account (HubSpot's search:
+4 a second per token). ``routes`` maps such a route (``"POST /path"``, as ``acquire`` is told
+it) to a GCRA limiter of its own, kept under ``source route``. A request to that route waits
+for it first, before 1. to 6.; other routes never wait for it.
+
 ``cold_start=False`` turns 4. to 6. off (the budget as it was before them: the pause and
 headroom pacing alone), only to measure what they are worth (``tests/benchmarks/burst.py``).
 
