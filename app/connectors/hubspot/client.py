@@ -24,7 +24,7 @@ from app.mapping.fieldmap import FieldMap, Wire
 
 log = logging.getLogger(__name__)
 
-CONTACTS = "/crm/v3/objects/contacts"
+CONTACTS = payloads.CONTACTS
 
 
 #: Domain field → contact property, for writes.
@@ -98,7 +98,7 @@ class HubSpotClient:
         properties = self.map.wire_fields(fields)
         items: list[Customer] = []
         position, count, by_id = cursor, None, False
-        cursors = Cursors(self.name, f"POST {CONTACTS}/search")
+        cursors = Cursors(self.name, f"POST {payloads.SEARCH}")
         # HubSpot's search pages hold at most 200; a larger page is several calls in a row.
         while True:
             after, floor = payloads.resume(position)
@@ -106,7 +106,7 @@ class HubSpotClient:
             limit = min(first - len(items), payloads.SEARCH_PAGE_LIMIT)
             asked = [*filters, payloads.id_above(floor)] if floor else filters
             answer = await self._post(
-                f"{CONTACTS}/search", payloads.search(asked, properties, limit, after), items=limit
+                payloads.SEARCH, payloads.search(asked, properties, limit, after), items=limit
             )
             count = int(answer.get("total", 0))
             records = self.http.records(answer, "results")
@@ -122,7 +122,7 @@ class HubSpotClient:
 
     async def _count(self, filters: list[dict[str, Any]]) -> int:
         answer = await self._post(
-            f"{CONTACTS}/search", payloads.search(filters, ["hs_object_id"], 1, None), items=1
+            payloads.SEARCH, payloads.search(filters, ["hs_object_id"], 1, None), items=1
         )
         return int(answer.get("total", 0))
 

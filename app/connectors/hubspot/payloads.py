@@ -9,6 +9,9 @@ from app.connectors.base import CustomerQuery, TimeRange
 from app.connectors.errors import UnsupportedQuery
 from app.domain.models import Customer
 
+CONTACTS = "/crm/v3/objects/contacts"
+#: The contacts' search, which HubSpot limits apart from the account (see ``settings.py``).
+SEARCH = f"{CONTACTS}/search"
 BATCH_LIMIT = 100
 SEARCH_PAGE_LIMIT = 200
 #: The most results one search query gives, however it is paged.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+from app.connectors.hubspot.payloads import SEARCH as SEARCH_PATH
 from app.connectors.settings import SecretRef, SourceBase, SourceRateLimit, Strict
 
-#: The CRM search endpoint's own limit, apart from the account's: 4 requests a second per
-#: token (HubSpot's developer changelog, "CRM Search API Rate Limit Increase").
-SEARCH = "POST /crm/v3/objects/contacts/search"
+#: The CRM search endpoint's route, which HubSpot limits apart from the account: 4 requests a
+#: second per token (HubSpot's developer changelog, "CRM Search API Rate Limit Increase").
+SEARCH = f"POST {SEARCH_PATH}"
 
 
 class HubSpotAuth(Strict):
