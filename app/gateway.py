@@ -327,8 +327,8 @@ def budget_for(
     Redis when there is one), tightened by the CRM's own rate-limit headers. Without a
     configured pace, the limits learned from the headers are kept in Redis when there is one,
     for the next instance to start from (``cold_start`` off: neither learned nor counted).
-    ``routes``: the paces of single routes the CRM limits apart (HubSpot's search), shared
-    the same way."""
+    ``routes``: the paces of single routes the CRM limits apart (HubSpot's search, Zendesk's
+    export), shared the same way."""
     route_paces = {route: _route_pace(pace, redis) for route, pace in (routes or {}).items()}
     if limit is None:
         store = LearnedLimits(redis) if redis is not None and cold_start else None
@@ -347,10 +347,8 @@ def budget_for(
 
 
 def _route_pace(pace: SourceRateLimit, redis: Redis | None) -> RateLimiter:
-    """A route's pace: requests evenly apart, one fewer a window than its limit (its limits
-    are small, 4 a second for HubSpot's search: 3 a second, so that requests that arrive
-    bunched still make at most 4 in any second)."""
-    return _limiter(max(pace.requests - 1, 1) / pace.per_seconds, 1, redis)
+    """A route's pace (:meth:`SourceRateLimit.route_pace`), shared through Redis if any."""
+    return _limiter(*pace.route_pace(), redis)
 
 
 def _limiter(rate: float, burst: int, redis: Redis | None) -> RateLimiter:

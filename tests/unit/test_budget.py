@@ -10,6 +10,7 @@ import pytest
 from app.auth.ratelimit import MemoryRateLimiter
 from app.connectors.errors import UpstreamRateLimited
 from app.connectors.kinds import KINDS
+from app.connectors.settings import SourceRateLimit
 from app.resilience.budget import BudgetState, SourceBudget
 
 T0 = 1_000.0
@@ -115,6 +116,32 @@ async def test_a_route_with_a_pace_of_its_own_waits_for_it_and_others_do_not() -
     assert t.now == before  # another route is not held
     with pytest.raises(UpstreamRateLimited, match="the pace of POST"):
         await budget.acquire(t.now + 0.1, search)  # the next slot is 1/3 s away
+
+
+@pytest.mark.parametrize(
+    ("requests", "per_seconds", "burst"),
+    [(4, 1, 1), (100, 60, 10), (10, 2, 1), (25, 10, 2), (1, 5, 1)],
+    ids=["hubspot search", "zendesk export", "10 in 2 s", "25 in 10 s", "1 in 5 s"],
+)
+async def test_a_routes_pace_keeps_every_window_to_its_limit_and_fills_it(
+    requests: int, per_seconds: float, burst: int
+) -> None:
+    rate, got = SourceRateLimit(requests=requests, per_seconds=per_seconds).route_pace()
+    assert got == burst
+    t = FakeTime()
+    route = "GET /api/v2/search/export"
+    budget = SourceBudget(
+        "zendesk", KINDS["zendesk"].rates, None, clock=t.clock, sleep=t.sleep,
+        cold_start=False, routes={route: MemoryRateLimiter(rate, burst=got, clock=t.clock)},
+    )  # fmt: skip
+    times = []
+    for _ in range(3 * requests):  # as fast as the pace lets them go
+        await budget.acquire(None, route)
+        times.append(t.now)
+    for start in times:  # no window of per_seconds holds more than the limit
+        assert sum(1 for x in times if start <= x < start + per_seconds - 1e-6) <= requests
+    # ...and none is held longer than that needs: a limit's worth goes within one window.
+    assert times[requests - 1] - times[0] <= per_seconds + 1e-3  # microsecond rounding
 
 
 # --- headroom pacing, per vendor ---------------------------------------------------------------

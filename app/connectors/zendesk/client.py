@@ -244,10 +244,10 @@ class ZendeskClient:
         tickets: dict[str, Ticket] = {}
         capped, passed_over = enough.shown is not None, False
         asked, last = emails, None
-        cursors = Cursors(self.name, "GET /api/v2/search/export")
+        cursors = Cursors(self.name, f"GET {payloads.EXPORT}")
         params = self._export_params(terms, emails)
         while True:
-            answer = await self._get("/api/v2/search/export", params)
+            answer = await self._get(payloads.EXPORT, params)
             records = self.http.records(answer, "results")
             if capped:
                 await enough.ready()
@@ -277,7 +277,7 @@ class ZendeskClient:
                     return list(tickets.values())
                 if len(short) < len(emails):
                     emails, last, passed_over = short, None, True
-                    cursors = Cursors(self.name, "GET /api/v2/search/export")
+                    cursors = Cursors(self.name, f"GET {payloads.EXPORT}")
                     params = self._export_params(terms, emails)
                     continue
             params = {**params, "page[after]": cursors.follow(meta["after_cursor"])}
@@ -382,7 +382,7 @@ class ZendeskClient:
             "filter[type]": "ticket",
             "page[size]": "10",
         }
-        answer = await self._get("/api/v2/search/export", params)
+        answer = await self._get(payloads.EXPORT, params)
         for record in self.http.records(answer, "results"):
             if record.get("external_id") == external_id and record.get("id") is not None:
                 return str(record["id"])
@@ -404,7 +404,7 @@ class ZendeskClient:
         if cursor:
             params["page[after]"] = cursor
         answer, count = await asyncio.gather(
-            self._get("/api/v2/search/export", params, items=first),
+            self._get(payloads.EXPORT, params, items=first),
             count_apart(self._count(search) if total else None),
         )
         items = [self._ticket(r, fields) for r in self.http.records(answer, "results")][:first]

@@ -14,6 +14,9 @@ from app.domain.models import TicketStatus
 SHOW_MANY_LIMIT = 100
 LIST_PAGE_LIMIT = 100
 EXPORT_PAGE_LIMIT = 1000
+#: The search export, which Zendesk limits apart from the account (its own pace:
+#: ``ZendeskSource.export_limit``).
+EXPORT = "/api/v2/search/export"
 
 STATUS_WORDS: dict[TicketStatus, str] = {
     TicketStatus.NEW: "new",

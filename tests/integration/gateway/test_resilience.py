@@ -208,3 +208,55 @@ async def test_two_instances_keep_to_hubspots_4_searches_a_second_together(
         assert all("errors" not in a for a in answers[0] + answers[1])
     else:
         assert stats["refused"]["total"] >= 10
+
+
+EXPORT = "GET /api/v2/search/export"
+
+
+async def exports(url: str, key: str, n: int) -> list[dict[str, Any]]:
+    """``n`` ticket lists at once, each one Zendesk search export of its own (a requester no
+    other asks for, so no cache answers it)."""
+    query = '{ tickets(first: 1, filter: {requesterEmail: "%s"}) { edges { node { id } } } }'
+    emails = [f"{uuid.uuid4().hex}@example.test" for _ in range(n)]
+    async with client(url, key) as gql:
+        return list(await asyncio.gather(*(gql(query % email) for email in emails)))
+
+
+@pytest.mark.parametrize("paced", [True, False], ids=["paced", "not paced"])
+async def test_two_instances_keep_to_zendesks_export_limit_together(
+    simulators: RunningSimulators,
+    keys_file: Path,
+    keys: dict[str, str],
+    upstreams: Upstreams,
+    redis_url: str,
+    paced: bool,
+) -> None:
+    """Zendesk limits its search export to 100 requests a minute per account, apart from the
+    account's limit; here the simulator's export route allows 10 in 2 s, and ``export_limit``
+    says so. Two instances sharing Redis, 12 ticket lists each at once (each one export):
+    paced, Zendesk refuses none; the pace off, it refuses several (the cold gate and the
+    pause after a refusal hold the rest back)."""
+    from app.demo import demo_config
+
+    sources = demo_config(simulators.base_url)["sources"]
+    assert isinstance(sources, dict)
+    window = {"requests": 10, "per_seconds": 2}
+    sources["zendesk"] = {**sources["zendesk"], "export_limit": window if paced else None}
+    shared = {"redis_url": redis_url, "sources": sources}
+    with (
+        serve_gateway(simulators.base_url, keys_file, **shared) as one,
+        serve_gateway(simulators.base_url, keys_file, **shared) as two,
+    ):
+        await upstreams.configure("zendesk", {"routes": {EXPORT: {"rate_limit": window}}})
+        await upstreams.reset()
+        answers = await asyncio.gather(
+            exports(one, keys["admin"], 12), exports(two, keys["admin"], 12)
+        )
+    stats = (await upstreams.client.get("/zendesk/__stats")).json()
+    if paced:
+        assert stats["refused"]["total"] == 0
+        assert stats["requests"] == {EXPORT: 24}
+        assert all("errors" not in a for a in answers[0] + answers[1])
+        assert all(a["data"]["tickets"]["edges"] == [] for a in answers[0] + answers[1])
+    else:
+        assert stats["refused"]["total"] >= 3  # 6 to 12 in runs here
