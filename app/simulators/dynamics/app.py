@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.simulators.control import SimulatorControl
@@ -48,6 +48,7 @@ from app.simulators.dynamics.query import context, options, run, select_of
 from app.simulators.dynamics.render import Preferences, etag, preferences, render
 from app.simulators.dynamics.schema import TABLES, Table
 from app.simulators.dynamics.store import DynamicsStore, Record, not_found, payload_error
+from app.simulators.responses import JSONResponse, dumps
 from app.simulators.world import World
 
 API = f"/api/data/{DYNAMICS_API_VERSION}"
@@ -61,7 +62,7 @@ TableEndpoint = Callable[[Request, Table], Awaitable[Response]]
 
 
 def odata_json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    payload = dumps(body)
     # OData-Version is added to every answer by the dialect's headers (see dialect.py).
     return Response(payload, status, headers, media_type=JSON_TYPE)
 

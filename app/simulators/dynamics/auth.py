@@ -13,13 +13,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from app.simulators.credentials import (
     DYNAMICS_CLIENT_ID,
     DYNAMICS_CLIENT_SECRET,
     DYNAMICS_TENANT_ID,
 )
+from app.simulators.responses import JSONResponse
 
 EXPIRES_IN = 3599
 LOGIN = "https://login.microsoftonline.com"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import hmac
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
@@ -24,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.simulators.control import ASGIApp, Receive, Scope, Send, SimulatorControl
@@ -55,6 +54,7 @@ from app.simulators.hubspot.store import (
     now_iso,
     resolve_type,
 )
+from app.simulators.responses import JSONResponse, dumps
 from app.simulators.webhooks import WebhookSender
 from app.simulators.world import World
 
@@ -278,7 +278,7 @@ def render(record: Record, names: Iterable[str]) -> dict[str, Any]:
 
 
 def encode(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return dumps(value)
 
 
 def render_bytes(record: Record, names: tuple[str, ...]) -> bytes:

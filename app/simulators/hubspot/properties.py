@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.simulators.hubspot.dialect import error_body
 from app.simulators.hubspot.store import HubSpotStore, Kind, ObjectSchema, PropertyDef, now_iso
+from app.simulators.responses import JSONResponse
 
 #: Properties the operator made (the rest are HubSpot's).
 CUSTOM = frozenset({"brand", "player_id"})

@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from app.simulators.control import RateLimit, SimulatorControl
@@ -36,6 +35,7 @@ from app.simulators.player_stats.store import (
     PlayerStatsStore,
     Position,
 )
+from app.simulators.responses import JSONResponse
 from app.simulators.webhooks import WebhookSender
 from app.simulators.world import LEVEL_NAMES, Brand, World
 

@@ -43,11 +43,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from app.simulators.control import SimulatorControl
 from app.simulators.credentials import SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET
+from app.simulators.responses import JSONResponse
 from app.simulators.salesforce.dialect import NOMINAL, SalesforceDialect, error_array
 from app.simulators.salesforce.org import Org, OrgShape, describe
 from app.simulators.salesforce.soql import Query, SoqlError, parse

@@ -19,7 +19,7 @@ import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeGuard
 from urllib.parse import urlencode
 
@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from app.simulators.control import ASGIApp, RateLimit, Receive, Scope, Send, SimulatorControl
 from app.simulators.credentials import ZENDESK_API_TOKEN, ZENDESK_EMAIL
+from app.simulators.responses import dumps
 from app.simulators.webhooks import WebhookSender
 from app.simulators.world import World
 from app.simulators.zendesk.dialect import ZendeskDialect, error_body, status_body
@@ -68,7 +69,7 @@ class ApiError(Exception):
 
 
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(data)
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -504,7 +505,8 @@ class ZendeskApi:
         params, path = request.query_params, "api/v2/search/export"
         text = _search_text(request)
         kind = _export_type(params.get("filter[type]"))
-        if any(term.keyword == "type" for term in parse(text)):
+        terms = parse(text)
+        if any(term.keyword == "type" for term in terms):
             description = (
                 "Invalid search: the type keyword is not allowed in an export query; "
                 "use the filter[type] parameter"
@@ -513,7 +515,7 @@ class ZendeskApi:
         size = _export_page_size(params.get("page[size]"))
         if "page[before]" in params:
             raise _pagination_error("page[before] is not supported: exports page forward only")
-        hits = run(compile_query(text, self.store, types={kind}), self.store)
+        hits = run(compile_query(terms, self.store, types={kind}), self.store)
         hits.sort(key=_export_key)
         after = params.get("page[after]")
         start = bisect_right(hits, _export_anchor(after, kind), key=_export_key) if after else 0
@@ -565,7 +567,8 @@ def _export_page_size(raw: str | None) -> int:
 
 
 def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
+    since = moment - _EPOCH
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def _export_key(record: Record) -> tuple[int, int]:

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from app.simulators.responses import JSONResponse
 from app.simulators.world import Brand
 from app.simulators.zendesk.store import RecordNotFound, ZendeskStore, iso
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from app.simulators.zendesk.store import (
     PRIORITY_RANK,
@@ -67,8 +67,7 @@ class SearchError(ValueError):
     """The query cannot be run (a malformed date, for one)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Term:
+class Term(NamedTuple):
     keyword: str | None  # None: free text
     op: str
     value: str
@@ -431,13 +430,16 @@ def _merged(tests: list[Any]) -> list[Any]:
     return [union, *(t for t in tests if not isinstance(t, Among))]
 
 
-def compile_query(text: str, store: ZendeskStore, types: set[str] | None = None) -> Query:
-    """Compile ``text``; ``types`` forces the record types (``/users/search`` asks for users)."""
+def compile_query(
+    text: str | list[Term], store: ZendeskStore, types: set[str] | None = None
+) -> Query:
+    """Compile ``text`` (or its terms, parsed already); ``types`` forces the record types
+    (``/users/search`` asks for users)."""
     ctx = Context(store, store.clock().astimezone(UTC))
     query = Query()
     grouped: dict[str, list[Term]] = {}
     named: set[str] = set()
-    for term in parse(text):
+    for term in parse(text) if isinstance(text, str) else text:
         if term.keyword == "type" and not term.negated:
             named.add(term.value.lower())
         elif term.keyword == "order_by":

@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import hashlib
 import html
-import json
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from app.simulators.credentials import ZENDESK_EMAIL
+from app.simulators.responses import dumps
 from app.simulators.world import WORLD_START, Brand, Person, TicketSeed, World
 from app.simulators.zendesk.fields import (
     FIELD_ID_BASE,
@@ -66,7 +66,7 @@ def iso(moment: datetime) -> str:
 
 
 def _dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(data)
 
 
 def _wall_clock() -> datetime:
