@@ -36,7 +36,7 @@ from app.live.bus import MemoryBus, RedisBus
 from app.loaders import FieldsOf, Loaders, Sources
 from app.observability.setup import upstream_observers
 from app.resilience.breaker import CircuitBreaker
-from app.resilience.budget import SourceBudget
+from app.resilience.budget import RoutePace, SourceBudget
 from app.resilience.learned import LearnedLimits
 from app.resilience.rates import RateDialect
 from app.resilience.retry import RetryPolicy
@@ -346,9 +346,9 @@ def budget_for(
     )
 
 
-def _route_pace(pace: SourceRateLimit, redis: Redis | None) -> RateLimiter:
+def _route_pace(pace: SourceRateLimit, redis: Redis | None) -> RoutePace:
     """A route's pace (:meth:`SourceRateLimit.route_pace`), shared through Redis if any."""
-    return _limiter(*pace.route_pace(), redis)
+    return RoutePace(_limiter(*pace.route_pace(), redis), pace.per_seconds)
 
 
 def _limiter(rate: float, burst: int, redis: Redis | None) -> RateLimiter:

@@ -68,7 +68,11 @@ class Budget(Protocol):
     async def acquire(self, deadline: float | None, route: str | None = None) -> None: ...
 
     def observe(
-        self, status: int, headers: Mapping[str, str], body: bytes | None = None
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        route: str | None = None,
     ) -> None: ...
 
 
@@ -302,7 +306,7 @@ class UpstreamClient:
             status = response.status_code
             request_id = correlation_id(response)
             if self.budget is not None:
-                self.budget.observe(status, response.headers, response.content)
+                self.budget.observe(status, response.headers, response.content, route)
             if self.breaker is not None:
                 if status == 429:  # busy, not unwell: says nothing either way
                     self.breaker.abandon()

@@ -64,9 +64,13 @@ shows calls left.
    again or ends, or at its deadline (:mod:`app.resilience.inflight`).
 
 **A route's own pace.** A CRM may limit one route apart from the account (HubSpot's search:
-4 a second per token). ``routes`` maps such a route (``"POST /path"``, as ``acquire`` is told
-it) to a GCRA limiter of its own, kept under ``source route``. A request to that route waits
-for it first, before 1. to 6.; other routes never wait for it.
+4 a second per token; Zendesk's export: 100 a minute per account). ``routes`` maps such a
+route (``"POST /path"``, as ``acquire`` and ``observe`` are told it) to its
+:class:`RoutePace`: a GCRA limiter of its own, kept under ``source route``. A request to that
+route waits for it first, before 1. to 6.; other routes never wait for it. A refusal of such a
+route that does not show the account's window spent (no rate headers, or requests remaining)
+is the route's own limit (spent by another app of the account, say): it **pauses that route
+alone**, for its ``Retry-After`` or else the route's window, and the rest of the source goes on.
 
 ``cold_start=False`` turns 4. to 6. off (the budget as it was before them: the pause and
 headroom pacing alone), only to measure what they are worth (``tests/benchmarks/burst.py``).
@@ -122,6 +126,15 @@ class BudgetState:
 
 
 @dataclass(frozen=True, slots=True)
+class RoutePace:
+    """The pace of a route the CRM limits apart from the account."""
+
+    limiter: RateLimiter
+    #: Its limit's window (seconds): how long a refusal without ``Retry-After`` holds it.
+    window: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Reading:
     """What one answer says: ``remaining`` of ``limit`` requests until ``reset_at``."""
 
@@ -147,7 +160,7 @@ class SourceBudget:
         cold_concurrency: int = 2,
         store: LearnedLimits | None = None,
         cold_start: bool = True,
-        routes: Mapping[str, RateLimiter] | None = None,
+        routes: Mapping[str, RoutePace] | None = None,
     ) -> None:
         if not 0 <= headroom < 1:
             raise ValueError("headroom must be at least 0 and below 1")
@@ -162,6 +175,8 @@ class SourceBudget:
         self._limiter = limiter
         #: The paces of single routes the CRM limits apart (each kept under ``source route``).
         self._routes = dict(routes or {})
+        #: When each route paused by a refusal of its own may go again (``clock()`` values).
+        self._route_paused: dict[str, float] = {}
         self._clock = clock
         self._sleep = sleep
         self._headroom = headroom
@@ -208,8 +223,13 @@ class SourceBudget:
         if that is after ``deadline`` (a ``clock()`` value; None waits as long as it takes).
         A route with a pace of its own waits for it first."""
         pace = self._routes.get(route) if route is not None else None
+        if pace is not None:
+            now = self._clock()
+            paused = self._route_paused.get(route or "", -math.inf)
+            if now < paused:
+                await self._wait(now, paused, deadline, f"{route} paused by the CRM's limit")
         while pace is not None:
-            wait = await self._ask_limiter(pace, f"{self.source} {route}")
+            wait = await self._ask_limiter(pace.limiter, f"{self.source} {route}")
             if wait is None:
                 break
             now = self._clock()
@@ -403,8 +423,14 @@ class SourceBudget:
 
     # -- reading answers ------------------------------------------------------------------------
 
-    def observe(self, status: int, headers: Mapping[str, str], body: bytes | None = None) -> None:
-        """Tighten the budget from one answer of the CRM (any status)."""
+    def observe(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        route: str | None = None,
+    ) -> None:
+        """Tighten the budget from one answer of the CRM (any status) to ``route``."""
         now = self._clock()
         lower = {str(name).lower(): value for name, value in headers.items()}
         reading = self._read(lower, now)
@@ -419,7 +445,11 @@ class SourceBudget:
             self._learn(reading)
         self._cold = False  # any answer opens the gate; one without headers has none to teach
         spent = reading is not None and reading.remaining <= 0
-        if refused or spent:
+        pace = self._routes.get(route) if route is not None else None
+        if refused and not spent and pace is not None and route is not None:
+            retry_after = number(lower.get("retry-after"))
+            self._pause_route(now, route, pace.window if retry_after is None else retry_after)
+        elif refused or spent:
             self._pause(now, self._pause_length(now, lower, reading, refused))
             self._left = None  # the pause stands for the window: counted afresh after it
         elif reading is not None and self.rates.rolling:
@@ -475,6 +505,18 @@ class SourceBudget:
                 "source %s is out of rate budget: pausing it for %.1f s", self.source, until - now
             )
         self._paused_until = until
+
+    def _pause_route(self, now: float, route: str, length: float) -> None:
+        until = now + min(max(length, 0.0), MAX_PAUSE)
+        if until <= self._route_paused.get(route, -math.inf):
+            return
+        log.warning(
+            "route %s of source %s is out of its own rate budget: pausing it for %.1f s",
+            route,
+            self.source,
+            until - now,
+        )
+        self._route_paused[route] = until
 
     def _pace(self, now: float, reading: _Reading) -> None:
         if not 0 < reading.remaining < self._headroom * reading.limit:

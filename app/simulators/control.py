@@ -301,25 +301,41 @@ class SimulatorControl:
         return UNMATCHED
 
     def _take_budget(self, template: str, faults: Faults) -> tuple[Budget, Refusal | None]:
-        # The simulator-wide limit and the route's own are both checked; a refused request
-        # uses up neither.
-        limits: list[tuple[str, RateLimit]] = []
+        """The account's budget after this request, and the refusal when it is over the
+        account's limit or its route's own. The rate headers always tell the account's
+        budget (the configured limit, else the nominal one), as the CRMs' do: a route's own
+        limit shows only in its refusal (``Retry-After``, the vendor's wording). A refused
+        request uses up neither."""
         if self.config.rate_limit is not None:
-            limits.append(("*", self.config.rate_limit))
+            account = self.windows.setdefault("*", FixedWindow(self.config.rate_limit))
+        else:
+            account = self.nominal_window  # reported, never enforced
+        route = None
         if faults.rate_limit is not None:
-            limits.append((template, faults.rate_limit))
-        if not limits:
-            self.nominal_window.take()
-            return self.nominal_window.budget(), None
-        windows = [self.windows.setdefault(key, FixedWindow(limit)) for key, limit in limits]
-        states = [w.budget() for w in windows]
-        for state in states:
+            route = self.windows.setdefault(template, FixedWindow(faults.rate_limit))
+        for window in (account, route):
+            if window is None or window is self.nominal_window:
+                continue
+            state = window.budget()
             if state.remaining == 0:
-                return state, self.dialect.throttled(state, max(state.reset_seconds, 0.001))
-        for window in windows:
-            window.take()
-        tightest = min((w.budget() for w in windows), key=lambda b: b.remaining)
-        return tightest, None
+                status, body, headers = self.dialect.throttled(
+                    state, max(state.reset_seconds, 0.001)
+                )
+                if window is route:
+                    headers = self._account_headers(headers, state, account.budget())
+                return account.budget(), (status, body, headers)
+        account.take()
+        if route is not None:
+            route.take()
+        return account.budget(), None
+
+    def _account_headers(
+        self, headers: list[tuple[str, str]], route: Budget, account: Budget
+    ) -> list[tuple[str, str]]:
+        """A route's refusal's headers, with the account's rate headers for the route's."""
+        own = {name.lower() for name, _ in self.dialect.rate_headers(route)}
+        kept = [(name, value) for name, value in headers if name.lower() not in own]
+        return [*kept, *self.dialect.rate_headers(account)]
 
     def _refuse(self, template: str, reason: str) -> None:
         self.stats.refused[template] += 1

@@ -11,7 +11,7 @@ from app.auth.ratelimit import MemoryRateLimiter
 from app.connectors.errors import UpstreamRateLimited
 from app.connectors.kinds import KINDS
 from app.connectors.settings import SourceRateLimit
-from app.resilience.budget import BudgetState, SourceBudget
+from app.resilience.budget import BudgetState, RoutePace, SourceBudget
 
 T0 = 1_000.0
 
@@ -103,7 +103,7 @@ async def test_a_route_with_a_pace_of_its_own_waits_for_it_and_others_do_not() -
     pace = MemoryRateLimiter(3, burst=1, clock=t.clock)
     budget = SourceBudget(
         "hubspot", KINDS["hubspot"].rates, None, clock=t.clock, sleep=t.sleep,
-        cold_start=False, routes={search: pace},
+        cold_start=False, routes={search: RoutePace(pace, 1.0)},
     )  # fmt: skip
     times = []
     for _ in range(4):
@@ -118,6 +118,56 @@ async def test_a_route_with_a_pace_of_its_own_waits_for_it_and_others_do_not() -
         await budget.acquire(t.now + 0.1, search)  # the next slot is 1/3 s away
 
 
+def paced_route_budget(t: FakeTime, route: str) -> SourceBudget:
+    pace = RoutePace(MemoryRateLimiter(100, burst=100, clock=t.clock), window=60.0)
+    return SourceBudget(
+        "zendesk", KINDS["zendesk"].rates, None, clock=t.clock, sleep=t.sleep,
+        cold_start=False, routes={route: pace},
+    )  # fmt: skip
+
+
+EXPORT = "GET /api/v2/search/export"
+SHOW_MANY = "GET /api/v2/tickets/show_many"
+
+
+@pytest.mark.parametrize(
+    ("headers", "pause"),
+    [
+        ({"Retry-After": "30"}, 30.0),
+        ({"Retry-After": "30", "X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "650"}, 30.0),
+        ({}, 60.0),  # no Retry-After: the route's window
+    ],
+    ids=["retry-after", "account headers with requests left", "nothing said"],
+)
+async def test_a_refusal_of_a_routes_own_limit_pauses_that_route_alone(
+    headers: dict[str, str], pause: float
+) -> None:
+    """Zendesk's export allows 100 a minute per account: another app may spend it. Its 429
+    holds exports, not the account's other calls."""
+    t = FakeTime()
+    budget = paced_route_budget(t, EXPORT)
+    budget.observe(429, headers, route=EXPORT)
+    await acquire_times(budget, t, 5)  # other calls go at once
+    for _ in range(5):
+        await budget.acquire(t.now + 1, SHOW_MANY)
+    assert t.slept == []
+    assert budget.state().paused_until is None
+    with pytest.raises(UpstreamRateLimited, match="GET /api/v2/search/export paused") as raised:
+        await budget.acquire(t.now + 5, EXPORT)
+    assert raised.value.retry_after == pytest.approx(pause)
+    await budget.acquire(None, EXPORT)  # waits it out
+    assert t.now == pytest.approx(T0 + pause)
+
+
+async def test_a_refusal_of_a_paced_route_that_shows_the_account_spent_pauses_the_source() -> None:
+    t = FakeTime()
+    budget = paced_route_budget(t, EXPORT)
+    spent = {"Retry-After": "20", "X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "0"}
+    budget.observe(429, spent, route=EXPORT)
+    with pytest.raises(UpstreamRateLimited, match="paused by the CRM's limit"):
+        await budget.acquire(t.now + 5, SHOW_MANY)
+
+
 @pytest.mark.parametrize(
     ("requests", "per_seconds", "burst"),
     [(4, 1, 1), (100, 60, 10), (10, 2, 1), (25, 10, 2), (1, 5, 1)],
@@ -130,9 +180,10 @@ async def test_a_routes_pace_keeps_every_window_to_its_limit_and_fills_it(
     assert got == burst
     t = FakeTime()
     route = "GET /api/v2/search/export"
+    limiter = MemoryRateLimiter(rate, burst=got, clock=t.clock)
     budget = SourceBudget(
         "zendesk", KINDS["zendesk"].rates, None, clock=t.clock, sleep=t.sleep,
-        cold_start=False, routes={route: MemoryRateLimiter(rate, burst=got, clock=t.clock)},
+        cold_start=False, routes={route: RoutePace(limiter, per_seconds)},
     )  # fmt: skip
     times = []
     for _ in range(3 * requests):  # as fast as the pace lets them go

@@ -260,3 +260,40 @@ async def test_two_instances_keep_to_zendesks_export_limit_together(
         assert all(a["data"]["tickets"]["edges"] == [] for a in answers[0] + answers[1])
     else:
         assert stats["refused"]["total"] >= 3  # 6 to 12 in runs here
+
+
+async def test_an_export_limit_spent_by_another_app_holds_exports_and_nothing_else(
+    simulators: RunningSimulators, keys_file: Path, keys: dict[str, str], upstreams: Upstreams
+) -> None:
+    """Zendesk's export allowance is the account's: another app may spend it. The refusal
+    (429, ``Retry-After`` up to a minute) holds this source's exports; its other calls go on.
+    Before, it paused the whole source: the ticket read below failed too."""
+    from app.demo import demo_config
+
+    sources = demo_config(simulators.base_url)["sources"]
+    assert isinstance(sources, dict)
+    sources["zendesk"] = {
+        **sources["zendesk"],
+        "export_limit": {"requests": 100, "per_seconds": 60},
+    }
+    spent = {"rate_limit": {"requests": 1, "per_seconds": 60}}  # one left of the minute
+    with serve_gateway(simulators.base_url, keys_file, sources=sources) as url:
+        await upstreams.configure("zendesk", {"routes": {EXPORT: spent}})
+        await upstreams.reset()
+        async with client(url, keys["admin"]) as gql:
+            by_status = (
+                "query($s: [TicketStatus!]) "
+                "{ tickets(first: 1, filter: {status: $s}) { edges { node { id } } } }"
+            )
+            served = await gql(by_status, s=["OPEN"])  # the minute's last export
+            refused = await gql(by_status, s=["PENDING"])
+            listed = await gql("{ tickets(first: 1) { edges { node { id } } } }")
+            ticket_id = listed["data"]["tickets"]["edges"][0]["node"]["id"]
+            read = await gql("query($id: ID!) { ticket(id: $id) { id subject } }", id=ticket_id)
+    assert "errors" not in served
+    (error,) = refused["errors"]
+    assert error["extensions"]["code"] == "UPSTREAM_RATE_LIMITED"
+    assert 0 < error["extensions"]["retryAfter"] <= 60
+    assert "errors" not in listed
+    assert "errors" not in read
+    assert read["data"]["ticket"]["id"] == ticket_id

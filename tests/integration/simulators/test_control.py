@@ -235,6 +235,26 @@ async def test_a_route_rate_limit_spares_the_other_routes(players, control, play
     assert (await players.get("/v1/brands")).status_code == 200
 
 
+async def test_the_rate_headers_tell_the_accounts_budget_and_a_routes_refusal_its_wait(
+    players, control, player_id
+) -> None:
+    """As the CRMs' own (Zendesk's account-wide ``X-Rate-Limit``): a route's own limit is not
+    the account's, and shows only in its refusal."""
+    account = {"requests": 5, "per_seconds": 60}
+    route = {"rate_limit": {"requests": 1, "per_seconds": 60}}
+    await configure(control, {"rate_limit": account, "routes": {STATS_ROUTE: route}})
+    path = f"/v1/players/{player_id}/stats"
+    served, refused = await players.get(path), await players.get(path)
+    assert served.status_code == 200
+    assert (served.headers["RateLimit-Limit"], served.headers["RateLimit-Remaining"]) == ("5", "4")
+    assert refused.status_code == 429
+    assert (refused.headers["RateLimit-Limit"], refused.headers["RateLimit-Remaining"]) == (
+        "5",
+        "4",
+    )
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+
+
 # -- data reset ------------------------------------------------------------------------------
 
 
