@@ -25,9 +25,17 @@ def test_a_query_that_stops_at_the_cap_goes_on_past_its_last_id() -> None:
     position = payloads.next_position(None, False, 10_001, _contact("123456"))
     assert position == "~id~123456"
     assert payloads.resume(position) == (None, "123456")
-    assert payloads.id_above("123456") == {
-        "propertyName": "hs_object_id", "operator": "GT", "value": "123456"
-    }  # fmt: skip
+    email = {"propertyName": "email", "operator": "EQ", "value": "a@example.com"}
+    assert payloads.and_above([email], "123456") == [
+        email, {"propertyName": "hs_object_id", "operator": "GT", "value": "123456"}
+    ]  # fmt: skip
+
+
+def test_by_id_needs_a_filter_of_its_own_within_hubspots_ten() -> None:
+    nine = [{"propertyName": f"p{n}", "operator": "EQ", "value": "x"} for n in range(9)]
+    assert len(payloads.and_above(nine, "7")) == payloads.MAX_FILTERS
+    with pytest.raises(UnsupportedQuery, match="takes one more"):
+        payloads.and_above([*nine, nine[0]], "7")
 
 
 def test_the_end_is_the_end() -> None:

@@ -104,7 +104,7 @@ class HubSpotClient:
             after, floor = payloads.resume(position)
             by_id = floor is not None
             limit = min(first - len(items), payloads.SEARCH_PAGE_LIMIT)
-            asked = [*filters, payloads.id_above(floor)] if floor else filters
+            asked = payloads.and_above(filters, floor) if floor else filters
             answer = await self._post(
                 payloads.SEARCH, payloads.search(asked, properties, limit, after), items=limit
             )

@@ -19,6 +19,10 @@ SEARCH_RESULT_CAP = 10_000
 #: Our own cursor of a list read on by id past the search's cap: this, then the last id read
 #: (no cursor HubSpot gives starts so: its ``after`` is digits or base64).
 PAST_ID = "~id~"
+#: The most filters one group of a search takes, ANDed (HubSpot's developer changelog,
+#: "Expanded Filtering Capabilities", August 2024). A customers filter is one group: its
+#: own conditions come to 8 at most, so only custom fields can take it past.
+MAX_FILTERS = 10
 
 
 def batch_read(ids: list[str], properties: list[str], id_property: str | None = None) -> Any:
@@ -59,6 +63,12 @@ def search_filters(query: CustomerQuery, brand_property: str) -> list[dict[str, 
     filters += _range("lastmodifieddate", query.updated)
     for path, value in query.custom:
         filters.append({"propertyName": path, "operator": "EQ", "value": _text(value)})
+    if len(filters) > MAX_FILTERS:
+        raise UnsupportedQuery(
+            "custom",
+            f"makes the filter {len(filters)} conditions; HubSpot's search takes at most "
+            f"{MAX_FILTERS} together",
+        )
     return filters
 
 
@@ -112,5 +122,13 @@ def past(contact_id: str) -> str:
     return f"{PAST_ID}{contact_id}"
 
 
-def id_above(floor: str) -> dict[str, Any]:
-    return {"propertyName": "hs_object_id", "operator": "GT", "value": floor}
+def and_above(filters: list[dict[str, Any]], floor: str) -> list[dict[str, Any]]:
+    """``filters`` and a contact id past ``floor``: a list read on past the search's cap."""
+    if len(filters) >= MAX_FILTERS:
+        raise UnsupportedQuery(
+            "custom",
+            f"makes the filter {len(filters)} conditions; past HubSpot's "
+            f"{SEARCH_RESULT_CAP:,}th contact the list reads on by id, which takes one more, "
+            f"and HubSpot's search takes at most {MAX_FILTERS} together",
+        )
+    return [*filters, {"propertyName": "hs_object_id", "operator": "GT", "value": floor}]
