@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,37 @@ async def searches(url: str, key: str, n: int) -> list[dict[str, Any]]:
         return list(await asyncio.gather(*(gql(query % uuid.uuid4()) for _ in range(n))))
 
 
+async def at_a_limited_route(
+    simulators: RunningSimulators,
+    keys_file: Path,
+    redis_url: str,
+    upstreams: Upstreams,
+    source: str,
+    setting: dict[str, Any],
+    route: str,
+    window: dict[str, Any],
+    burst: Callable[[str], Awaitable[list[dict[str, Any]]]],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Two instances sharing Redis, ``source``'s settings updated with ``setting``, the
+    simulator's ``route`` limited to ``window``; ``burst(url)`` on each at once. The
+    simulator's stats, and every answer."""
+    from app.demo import demo_config
+
+    sources = demo_config(simulators.base_url)["sources"]
+    assert isinstance(sources, dict)
+    sources[source] = {**sources[source], **setting}
+    shared = {"redis_url": redis_url, "sources": sources}
+    with (
+        serve_gateway(simulators.base_url, keys_file, **shared) as one,
+        serve_gateway(simulators.base_url, keys_file, **shared) as two,
+    ):
+        await upstreams.configure(source, {"routes": {route: {"rate_limit": window}}})
+        await upstreams.reset()
+        first, second = await asyncio.gather(burst(one), burst(two))
+    stats: dict[str, Any] = (await upstreams.client.get(f"/{source}/__stats")).json()
+    return stats, first + second
+
+
 @pytest.mark.parametrize("paced", [True, False], ids=["paced", "not paced"])
 async def test_two_instances_keep_to_hubspots_4_searches_a_second_together(
     simulators: RunningSimulators,
@@ -184,28 +215,16 @@ async def test_two_instances_keep_to_hubspots_4_searches_a_second_together(
     account's limit (the simulator here too, by its route's own window). Two instances
     sharing Redis, 12 searches each at once: paced, HubSpot refuses none; the pace off (as
     before), it refuses most of them."""
-    from app.demo import demo_config
-
-    sources = demo_config(simulators.base_url)["sources"]
-    assert isinstance(sources, dict)
-    pace = {"requests": 4, "per_seconds": 1} if paced else None
-    sources["hubspot"] = {**sources["hubspot"], "search_limit": pace}
-    shared = {"redis_url": redis_url, "sources": sources}
-    with (
-        serve_gateway(simulators.base_url, keys_file, **shared) as one,
-        serve_gateway(simulators.base_url, keys_file, **shared) as two,
-    ):
-        window = {"rate_limit": {"requests": 4, "per_seconds": 1}}
-        await upstreams.configure("hubspot", {"routes": {SEARCH: window}})
-        await upstreams.reset()
-        answers = await asyncio.gather(
-            searches(one, keys["admin"], 12), searches(two, keys["admin"], 12)
-        )
-    stats = (await upstreams.client.get("/hubspot/__stats")).json()
+    window = {"requests": 4, "per_seconds": 1}
+    stats, answers = await at_a_limited_route(
+        simulators, keys_file, redis_url, upstreams, "hubspot",
+        {"search_limit": window if paced else None}, SEARCH, window,
+        lambda url: searches(url, keys["admin"], 12),
+    )  # fmt: skip
     if paced:
         assert stats["refused"]["total"] == 0
         assert stats["requests"] == {SEARCH: 24}
-        assert all("errors" not in a for a in answers[0] + answers[1])
+        assert all("errors" not in a for a in answers)
     else:
         assert stats["refused"]["total"] >= 10
 
@@ -236,28 +255,17 @@ async def test_two_instances_keep_to_zendesks_export_limit_together(
     says so. Two instances sharing Redis, 12 ticket lists each at once (each one export):
     paced, Zendesk refuses none; the pace off, it refuses several (the cold gate and the
     pause after a refusal hold the rest back)."""
-    from app.demo import demo_config
-
-    sources = demo_config(simulators.base_url)["sources"]
-    assert isinstance(sources, dict)
     window = {"requests": 10, "per_seconds": 2}
-    sources["zendesk"] = {**sources["zendesk"], "export_limit": window if paced else None}
-    shared = {"redis_url": redis_url, "sources": sources}
-    with (
-        serve_gateway(simulators.base_url, keys_file, **shared) as one,
-        serve_gateway(simulators.base_url, keys_file, **shared) as two,
-    ):
-        await upstreams.configure("zendesk", {"routes": {EXPORT: {"rate_limit": window}}})
-        await upstreams.reset()
-        answers = await asyncio.gather(
-            exports(one, keys["admin"], 12), exports(two, keys["admin"], 12)
-        )
-    stats = (await upstreams.client.get("/zendesk/__stats")).json()
+    stats, answers = await at_a_limited_route(
+        simulators, keys_file, redis_url, upstreams, "zendesk",
+        {"export_limit": window if paced else None}, EXPORT, window,
+        lambda url: exports(url, keys["admin"], 12),
+    )  # fmt: skip
     if paced:
         assert stats["refused"]["total"] == 0
         assert stats["requests"] == {EXPORT: 24}
-        assert all("errors" not in a for a in answers[0] + answers[1])
-        assert all(a["data"]["tickets"]["edges"] == [] for a in answers[0] + answers[1])
+        assert all("errors" not in a for a in answers)
+        assert all(a["data"]["tickets"]["edges"] == [] for a in answers)
     else:
         assert stats["refused"]["total"] >= 3  # 6 to 12 in runs here
 
