@@ -11,7 +11,10 @@ the control routes itself and shapes every other request before the vendor app s
     GET  {prefix}/__config   what is in force ({} resets it)
     GET  {prefix}/__stats    {"total", "requests": {"METHOD /route/template": n},
                               "refused": {"total", "requests": {...}, "reasons": {...}}}
-    GET  {prefix}/__requests the last requests served (method, path, query, body), newest last
+    GET  {prefix}/__requests the last requests served (method, path, query, body, status, and
+                             ``times``: arrived, served after its latency, answered; seconds
+                             of ``time.monotonic()``, one clock for every process of this
+                             machine), newest last
     POST {prefix}/__reset    zeroes the counters and the request log, and forgets the webhook
                              target (?data=true: and restores the seeded records)
     PUT|GET|DELETE {prefix}/__webhooks   where and how the simulator sends signed webhooks
@@ -217,6 +220,7 @@ class SimulatorControl:
         if path.startswith("/__"):  # a vendor's own control route: served, never counted
             await self.app(scope, receive, send)
             return
+        arrived = time.monotonic()
         template = self.route_template(scope)
         self.stats.total += 1
         self.stats.requests[template] += 1
@@ -255,7 +259,7 @@ class SimulatorControl:
             async def discard(_: Message) -> None:
                 return None
 
-            await self._serve(scope, receive, discard, budget)
+            await self._serve(scope, receive, discard, budget, arrived)
             await _drop(send)
             return
         roll -= faults.lost_rate
@@ -265,7 +269,7 @@ class SimulatorControl:
             await _send_json(send, faults.error_status, body, self.dialect.rate_headers(budget))
             return
 
-        await self._serve(scope, receive, send, budget)
+        await self._serve(scope, receive, send, budget, arrived)
 
     def templates(self) -> set[str]:
         """Every ``"METHOD /route"`` this simulator serves."""
@@ -341,7 +345,12 @@ class SimulatorControl:
         self.stats.refused[template] += 1
         self.stats.reasons[reason] += 1
 
-    async def _serve(self, scope: Scope, receive: Receive, send: Send, budget: Budget) -> None:
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, budget: Budget, arrived: float
+    ) -> None:
+        """The vendor's app answers; the request is logged with its times (``arrived``, served
+        after its latency, answered)."""
+        served = time.monotonic()
         chunks: list[bytes] = []
 
         async def recording_receive() -> Message:
@@ -355,12 +364,13 @@ class SimulatorControl:
                 headers = self.dialect.rate_headers(budget)
                 extra = [(k.lower().encode(), v.encode()) for k, v in headers]
                 message["headers"] = list(message.get("headers", [])) + extra
-                self._log(scope, b"".join(chunks), message["status"])
+                times = {"arrived": arrived, "served": served, "answered": time.monotonic()}
+                self._log(scope, b"".join(chunks), message["status"], times)
             await send(message)
 
         await self.app(scope, recording_receive, send_with_headers)
 
-    def _log(self, scope: Scope, body: bytes, status: int) -> None:
+    def _log(self, scope: Scope, body: bytes, status: int, times: dict[str, float]) -> None:
         parsed: Any = None
         if body:
             try:
@@ -374,6 +384,7 @@ class SimulatorControl:
                 "query": scope.get("query_string", b"").decode("latin-1"),
                 "body": parsed,
                 "status": status,
+                "times": times,
             }
         )
 

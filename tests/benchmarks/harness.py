@@ -190,6 +190,17 @@ async def configure_all(simulators: Simulators, config: dict[str, Any]) -> None:
             (await client.put(f"{base}{prefix}/__config", json=config)).raise_for_status()
 
 
+async def served_since(simulators: Simulators, since: float) -> list[dict[str, Any]]:
+    """The requests the simulators took in since ``since`` (``time.monotonic()``), from their
+    logs (each with its ``times``: arrived, served after its latency, answered)."""
+    found: list[dict[str, Any]] = []
+    async with httpx.AsyncClient() as client:
+        for base, prefix in _each(simulators):
+            logged = (await client.get(f"{base}{prefix}/__requests")).json()["requests"]
+            found += [r for r in logged if r["times"]["arrived"] >= since]
+    return found
+
+
 async def upstream_total(simulators: Simulators, reset: bool = False) -> int:
     total = 0
     async with httpx.AsyncClient() as client:

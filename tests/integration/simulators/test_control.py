@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -119,6 +120,8 @@ async def test_requests_logs_method_path_query_body_and_status(players, control,
     await players.get("/v1/players", params={"limit": 2})
     await players.post(BATCH_GET, json={"player_ids": [player_id]})
     logged = (await control.get(f"{PREFIX}/__requests")).json()["requests"]
+    for entry in logged:
+        del entry["times"]  # below
     assert logged == [
         {"method": "GET", "path": "/v1/players", "query": "limit=2", "body": None, "status": 200},
         {
@@ -129,6 +132,19 @@ async def test_requests_logs_method_path_query_body_and_status(players, control,
             "status": 200,
         },
     ]
+
+
+async def test_requests_logs_when_each_arrived_was_served_and_answered(players, control) -> None:
+    """On the clock of every process of this machine (``time.monotonic``), so that a client
+    can tell its own time on the wire from the simulator's."""
+    await configure(control, {"latency_ms": 30})
+    sent = time.monotonic()
+    await players.get("/v1/brands")
+    back = time.monotonic()
+    (logged,) = (await control.get(f"{PREFIX}/__requests")).json()["requests"]
+    times = logged["times"]
+    assert sent <= times["arrived"] <= times["served"] <= times["answered"] <= back
+    assert times["served"] - times["arrived"] >= 0.03  # the latency, before it is served
 
 
 # -- faults ----------------------------------------------------------------------------------
