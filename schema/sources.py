@@ -18,6 +18,14 @@ class SourceState(enum.Enum):
 
 
 @strawberry.type
+class PausedRoute:
+    """A route the CRM limits apart from the account, paused by a refusal of its own."""
+
+    route: str = strawberry.field(description='As "METHOD /path" (GET /api/v2/search/export).')
+    seconds: float = strawberry.field(description="How much longer it is paused.")
+
+
+@strawberry.type
 class SourceStatus:
     name: str
     kind: str
@@ -34,6 +42,9 @@ class SourceStatus:
     paused_for_seconds: float | None = strawberry.field(
         description="How much longer the source is paused after a 429, if it is."
     )
+    paused_routes: list[PausedRoute] = strawberry.field(
+        description="Routes with a limit of their own paused by their own 429, the rest going on."
+    )
 
 
 def source_statuses(gateway: Gateway) -> list[SourceStatus]:
@@ -45,9 +56,12 @@ def status_of(gateway: Gateway, name: str) -> SourceStatus:
     client = gateway.clients[name]
     breaker = client.breaker.state if client.breaker is not None else "closed"
     budget = client.budget.state() if client.budget is not None else None  # type: ignore[attr-defined]
+    now = time.monotonic()
     paused = None
     if budget is not None and budget.paused_until is not None:
-        paused = max(round(budget.paused_until - time.monotonic(), 3), 0.0) or None
+        paused = max(round(budget.paused_until - now, 3), 0.0) or None
+    routes = [] if budget is None else sorted(budget.routes_paused_until.items())
+    paused_routes = [PausedRoute(route=r, seconds=round(until - now, 3)) for r, until in routes]
     state = health.status
     if breaker == "open":
         state = "DOWN"
@@ -67,4 +81,5 @@ def status_of(gateway: Gateway, name: str) -> SourceStatus:
         rate_budget_remaining=None if budget is None else budget.remaining,
         rate_budget_limit=None if budget is None else budget.limit,
         paused_for_seconds=paused,
+        paused_routes=[p for p in paused_routes if p.seconds > 0],
     )

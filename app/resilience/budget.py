@@ -91,7 +91,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.auth.ratelimit import RateLimiter, RateLimiterUnavailable
 from app.connectors.errors import UpstreamRateLimited
@@ -116,13 +116,14 @@ COLD_POLL = 0.01
 @dataclass(frozen=True, slots=True)
 class BudgetState:
     """The budget as the ``sources`` query shows it: the CRM's last reported limit and
-    remaining requests (None before an answer reported them) and the end of a pause (a
-    ``clock()`` value; None when not paused)."""
+    remaining requests (None before an answer reported them), the end of a pause (a
+    ``clock()`` value; None when not paused), and of each route's own pause."""
 
     limit: float | None
     remaining: float | None
     paused_until: float | None
     source: str
+    routes_paused_until: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,5 +532,7 @@ class SourceBudget:
     # -- visibility -----------------------------------------------------------------------------
 
     def state(self) -> BudgetState:
-        paused = self._paused_until if self._clock() < self._paused_until else None
-        return BudgetState(self._limit, self._remaining, paused, self.source)
+        now = self._clock()
+        paused = self._paused_until if now < self._paused_until else None
+        routes = {route: until for route, until in self._route_paused.items() if now < until}
+        return BudgetState(self._limit, self._remaining, paused, self.source, routes)

@@ -298,6 +298,9 @@ async def test_an_export_limit_spent_by_another_app_holds_exports_and_nothing_el
             listed = await gql("{ tickets(first: 1) { edges { node { id } } } }")
             ticket_id = listed["data"]["tickets"]["edges"][0]["node"]["id"]
             read = await gql("query($id: ID!) { ticket(id: $id) { id subject } }", id=ticket_id)
+            shown = await gql(
+                "{ sources { name pausedForSeconds pausedRoutes { route seconds } } }"
+            )
     assert "errors" not in served
     (error,) = refused["errors"]
     assert error["extensions"]["code"] == "UPSTREAM_RATE_LIMITED"
@@ -305,3 +308,8 @@ async def test_an_export_limit_spent_by_another_app_holds_exports_and_nothing_el
     assert "errors" not in listed
     assert "errors" not in read
     assert read["data"]["ticket"]["id"] == ticket_id
+    (zendesk,) = [s for s in shown["data"]["sources"] if s["name"] == "zendesk"]
+    assert zendesk["pausedForSeconds"] is None  # the source goes on
+    (paused,) = zendesk["pausedRoutes"]
+    assert paused["route"] == EXPORT
+    assert 0 < paused["seconds"] <= 60
