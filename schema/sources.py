@@ -60,8 +60,12 @@ def status_of(gateway: Gateway, name: str) -> SourceStatus:
     paused = None
     if budget is not None and budget.paused_until is not None:
         paused = max(round(budget.paused_until - now, 3), 0.0) or None
-    routes = [] if budget is None else sorted(budget.routes_paused_until.items())
-    paused_routes = [PausedRoute(route=r, seconds=round(until - now, 3)) for r, until in routes]
+    routes = {} if budget is None else budget.routes_paused_until
+    paused_routes = [
+        PausedRoute(route=route, seconds=round(until - now, 3))
+        for route, until in sorted(routes.items())
+        if until > now
+    ]
     state = health.status
     if breaker == "open":
         state = "DOWN"
@@ -81,5 +85,5 @@ def status_of(gateway: Gateway, name: str) -> SourceStatus:
         rate_budget_remaining=None if budget is None else budget.remaining,
         rate_budget_limit=None if budget is None else budget.limit,
         paused_for_seconds=paused,
-        paused_routes=[p for p in paused_routes if p.seconds > 0],
+        paused_routes=paused_routes,
     )

@@ -224,9 +224,9 @@ class SourceBudget:
         if that is after ``deadline`` (a ``clock()`` value; None waits as long as it takes).
         A route with a pace of its own waits for it first."""
         pace = self._routes.get(route) if route is not None else None
-        if pace is not None:
+        if route is not None and pace is not None:
             now = self._clock()
-            paused = self._route_paused.get(route or "", -math.inf)
+            paused = self._route_paused.get(route, -math.inf)
             if now < paused:
                 await self._wait(now, paused, deadline, f"{route} paused by the CRM's limit")
         while pace is not None:

@@ -63,13 +63,19 @@ def search_filters(query: CustomerQuery, brand_property: str) -> list[dict[str, 
     filters += _range("lastmodifieddate", query.updated)
     for path, value in query.custom:
         filters.append({"propertyName": path, "operator": "EQ", "value": _text(value)})
-    if len(filters) > MAX_FILTERS:
+    _within_limit(filters, len(filters))
+    return filters
+
+
+def _within_limit(asked: list[dict[str, Any]], conditions: int, why: str = "") -> None:
+    """Refuse ``asked`` past HubSpot's filters in a group, naming the caller's
+    ``conditions`` and ``why`` the search needs more than them."""
+    if len(asked) > MAX_FILTERS:
         raise UnsupportedQuery(
             "custom",
-            f"makes the filter {len(filters)} conditions; HubSpot's search takes at most "
+            f"makes the filter {conditions} conditions{why}; HubSpot's search takes at most "
             f"{MAX_FILTERS} together",
         )
-    return filters
 
 
 def custom_properties(custom: dict[str, Any] | None) -> dict[str, Any]:
@@ -124,11 +130,10 @@ def past(contact_id: str) -> str:
 
 def and_above(filters: list[dict[str, Any]], floor: str) -> list[dict[str, Any]]:
     """``filters`` and a contact id past ``floor``: a list read on past the search's cap."""
-    if len(filters) >= MAX_FILTERS:
-        raise UnsupportedQuery(
-            "custom",
-            f"makes the filter {len(filters)} conditions; past HubSpot's "
-            f"{SEARCH_RESULT_CAP:,}th contact the list reads on by id, which takes one more, "
-            f"and HubSpot's search takes at most {MAX_FILTERS} together",
-        )
-    return [*filters, {"propertyName": "hs_object_id", "operator": "GT", "value": floor}]
+    asked = [*filters, {"propertyName": "hs_object_id", "operator": "GT", "value": floor}]
+    why = (
+        f"; past HubSpot's {SEARCH_RESULT_CAP:,}th contact the list reads on by id, "
+        "which takes one more"
+    )
+    _within_limit(asked, len(filters), why)
+    return asked
