@@ -232,6 +232,42 @@ async def test_an_unsupported_method_is_method_not_allowed(sf) -> None:
     assert_error(response, 405, "METHOD_NOT_ALLOWED")
 
 
+def _padded_query(sf: httpx.AsyncClient, head_bytes: int) -> httpx.Request:
+    """A SOQL query whose URI (path and query, as the instance sees them) and headers come to
+    ``head_bytes`` together: an ``IN`` list padded with letters, none above 4,000 a literal."""
+    request = sf.build_request("GET", f"{API}/query", params={"q": "SELECT Id FROM Lead"})
+    headers = sum(len(name) + len(value) + 4 for name, value in request.headers.raw)
+    short = f"{API}/query?" + str(httpx.QueryParams({"q": "SELECT Id FROM Lead WHERE Email IN ()"}))
+    pad = head_bytes - headers - len(short)
+    literals = []
+    while pad > 0:
+        # each literal: %27…%27 and, after the first, %2C+ (", ") before it
+        size = min(3000, pad - 6 - (4 if literals else 0))
+        literals.append("'" + "a" * size + "'")
+        pad -= size + 6 + (4 if len(literals) > 1 else 0)
+    soql = f"SELECT Id FROM Lead WHERE Email IN ({', '.join(literals)})"
+    request = sf.build_request("GET", f"{API}/query", params={"q": soql})
+    uri = len(request.url.raw_path) - len(PREFIX)
+    assert uri + sum(len(k) + len(v) + 4 for k, v in request.headers.raw) == head_bytes
+    return request
+
+
+async def test_a_uri_and_headers_within_16384_bytes_are_served(sf) -> None:
+    response = await sf.send(_padded_query(sf, 16_384))
+    assert response.status_code == 200, response.text
+    assert response.json()["records"] == []
+
+
+async def test_a_uri_and_headers_over_16384_bytes_are_too_large(sf) -> None:
+    response = await sf.send(_padded_query(sf, 16_385))
+    assert (response.status_code, response.text) == (431, "Request Header Fields Too Large")
+
+
+async def test_a_uri_over_16384_bytes_is_too_long(sf) -> None:
+    response = await sf.get(f"{API}/query", params={"q": "SELECT Id FROM Lead " + "a" * 16_400})
+    assert (response.status_code, response.text) == (414, "URI Too Long")
+
+
 # -- the seeded org -----------------------------------------------------------------------------
 
 
