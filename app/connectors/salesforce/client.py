@@ -180,24 +180,25 @@ class SalesforceClient:
         return found
 
     async def leads_by_email(self, emails: Sequence[str], fields: Fields) -> dict[str, list[Lead]]:
-        # An address SOQL cannot quote cannot be asked for (nor stored by Salesforce).
-        keys = sorted({e.lower() for e in emails if e and payloads.quotable(e)})
-        wire_fields = self.map.wire_fields(fields)
-        step = payloads.EMAILS_PER_QUERY
-        chunks = [keys[i : i + step] for i in range(0, len(keys), step)]
-        pages = await asyncio.gather(
-            *(
-                self._query(
-                    payloads.select(
-                        wire_fields,
-                        "Lead",
-                        [payloads.in_list("Email", chunk)],
-                        "ORDER BY CreatedDate ASC",
-                    )
-                )
-                for chunk in chunks
-            )
+        # An address SOQL cannot quote, or longer than an Email field holds, cannot be asked
+        # for (nor stored by Salesforce).
+        keys = sorted(
+            {
+                e.lower()
+                for e in emails
+                if e and len(e) <= payloads.EMAIL_LENGTH and payloads.quotable(e)
+            }
         )
+        wire_fields = self.map.wire_fields(fields)
+
+        def soql(chunk: list[str]) -> str:
+            conditions = [payloads.in_list("Email", chunk)]
+            return payloads.select(wire_fields, "Lead", conditions, "ORDER BY CreatedDate ASC")
+
+        # Each query's URI within Salesforce's limit: as many emails as fit beside the rest.
+        fixed = payloads.wire_length(f"{self.base}/query?q={soql([])}")
+        chunks = payloads.packed(keys, payloads.MAX_URI_BYTES - fixed)
+        pages = await asyncio.gather(*(self._query(soql(chunk)) for chunk in chunks))
         found: dict[str, list[Lead]] = {}
         for records in pages:
             for record in records:
@@ -225,6 +226,13 @@ class SalesforceClient:
             page_conditions,
             f"ORDER BY CreatedDate DESC, Id DESC LIMIT {first + 1}",
         )
+        uri = payloads.uri_length(f"{self.base}/query", soql)
+        if uri > payloads.MAX_URI_BYTES:
+            raise UnsupportedQuery(
+                payloads.longest_value(query),
+                f"makes the SOQL query's URI {uri:,} bytes; crmgraph sends Salesforce at most "
+                f"{payloads.MAX_URI_BYTES:,} (it refuses more than 16,384 with the headers)",
+            )
         counting = count_apart(self._count(conditions) if total else None)
         records, count = await asyncio.gather(self._query(soql, limit=first + 1), counting)
         leads = [self._lead(r, fields) for r in records[:first]]

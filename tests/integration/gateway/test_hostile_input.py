@@ -160,6 +160,28 @@ async def test_a_quote_in_a_lead_filter_is_escaped_in_soql(
     assert all("Company = 'O\\'Brien \\\\ Sons'" in q for q in soql), soql
 
 
+async def test_a_lead_filter_too_long_for_salesforces_uri_is_refused_before_any_query(
+    gql: GraphQL, upstreams: Upstreams
+) -> None:
+    # Each "€" is 9 bytes of a URL (3 UTF-8 bytes, each %XX): the SOQL query would take ~18 kB,
+    # and Salesforce refuses a URI and headers of more than 16,384 bytes (414).
+    query = (
+        "query($e: String, $c: String) { leads(filter: {email: $e, company: $c}) { totalCount } }"
+    )
+    body = await gql(query, e="€" * 900, c="€" * 1000)
+
+    assert body["data"] == {"leads": {"totalCount": None}}
+    error = refused_as_bad_input(body, "leads", "filter.company")
+    assert error["message"].startswith("filter.company makes the SOQL query's URI 1")
+    assert error["message"].endswith(
+        "bytes; crmgraph sends Salesforce at most 12,288 (it refuses more than 16,384 with the "
+        "headers)"
+    )
+    assert await upstreams.total() == 0
+    # Within the limit, the same filter is asked (and matches no lead).
+    assert await gql.data(query, e="€" * 500, c="€" * 500) == {"leads": {"totalCount": 0}}
+
+
 async def test_a_wildcard_is_never_sent_to_zendesk_search(
     gql: GraphQL, upstreams: Upstreams
 ) -> None:
