@@ -7,7 +7,9 @@ form). Every request needs HTTP Basic ``{email}/token:{api token}``; anything el
 Zendesk's do; search is offset-paged and capped at 1,000 results, while its export is
 cursor-paged, uncapped and ordered by ``created_at`` alone (newest first, as the cursor in
 Zendesk's own example says: ``{"field":"created_at","desc":true,"tieBreakField":"id",
-"tieBreakDesc":false,…}``).
+"tieBreakDesc":false,…}``). An export's cursor expires after an hour, as Zendesk's reference
+says (then ``400 InvalidPaginationParameter``); ``POST /__expire_cursors`` (test control, no
+credentials) makes every cursor issued so far expire at once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import base64
 import binascii
 import hmac
 import json
+import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -279,7 +282,8 @@ class TokenAuth:
         self.expected = f"{email}/token:{token}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._authorised(scope):
+        route = scope["path"][len(scope.get("root_path", "")) :]
+        if scope["type"] == "http" and not route.startswith("/__") and not self._authorised(scope):
             refusal = _json(
                 {"error": "Couldn't authenticate you"},
                 401,
@@ -306,10 +310,17 @@ class TokenAuth:
 # -- the API ----------------------------------------------------------------------------------
 
 
+#: How long an export's cursor is taken: "The cursor specified by the after_cursor property in
+#: a response expires after one hour."
+EXPORT_CURSOR_SECONDS = 3600.0
+
+
 class ZendeskApi:
     def __init__(self, store: ZendeskStore, events: TicketEvents) -> None:
         self.store = store
         self.events = events
+        #: Export cursors issued before this moment (``time.time()``) have expired.
+        self.cursors_expired_at = 0.0
 
     def routes(self) -> list[BaseRoute]:
         # Literal paths before the templates that would swallow them.
@@ -332,7 +343,13 @@ class ZendeskApi:
             Route("/api/v2/search", self.search, methods=["GET"]),
             Route("/api/v2/search/count", self.count_search_results, methods=["GET"]),
             Route("/api/v2/search/export", self.export_search_results, methods=["GET"]),
+            Route("/__expire_cursors", self.expire_cursors, methods=["POST"]),
         ]
+
+    async def expire_cursors(self, request: Request) -> Response:
+        """Test control: every export cursor issued so far expires, as an hour would do."""
+        self.cursors_expired_at = time.time()
+        return Response(status_code=204)
 
     # -- tickets --------------------------------------------------------------------------
 
@@ -518,9 +535,13 @@ class ZendeskApi:
         hits = run(compile_query(terms, self.store, types={kind}), self.store)
         hits.sort(key=_export_key)
         after = params.get("page[after]")
-        start = bisect_right(hits, _export_anchor(after, kind), key=_export_key) if after else 0
+        if after:
+            oldest = max(time.time() - EXPORT_CURSOR_SECONDS, self.cursors_expired_at)
+            start = bisect_right(hits, _export_anchor(after, kind, oldest), key=_export_key)
+        else:
+            start = 0
         chunk, has_more = hits[start : start + size], start + size < len(hits)
-        last = _export_cursor(kind, chunk[-1]) if chunk else None
+        last = _export_cursor(kind, chunk[-1], time.time()) if chunk else None
         following = [("filter[type]", kind), ("page[after]", last), ("page[size]", size)]
         tail = {
             "facets": None,
@@ -576,20 +597,23 @@ def _export_key(record: Record) -> tuple[int, int]:
     return -_micros(record.created_at), record.id
 
 
-def _export_cursor(kind: str, record: Record) -> str:
+def _export_cursor(kind: str, record: Record, issued: float) -> str:
     return _encode_cursor(
-        {"o": "export", "f": kind, "t": _micros(record.created_at), "v": record.id}
+        {"o": "export", "f": kind, "t": _micros(record.created_at), "v": record.id, "at": issued}
     )
 
 
-def _export_anchor(cursor: str, kind: str) -> tuple[int, int]:
-    """The sort key of the record a page stopped at: the next page starts just past it."""
+def _export_anchor(cursor: str, kind: str, oldest: float) -> tuple[int, int]:
+    """The sort key of the record a page stopped at: the next page starts just past it. A
+    cursor issued before ``oldest`` has expired."""
     decoded = _decode_cursor(cursor)
     if not isinstance(decoded, dict) or (decoded.get("o"), decoded.get("f")) != ("export", kind):
         raise _pagination_error("The cursor is invalid for this export")
-    moment, record_id = decoded.get("t"), decoded.get("v")
-    if not _is_int(moment) or not _is_int(record_id):
+    moment, record_id, issued = decoded.get("t"), decoded.get("v"), decoded.get("at")
+    if not _is_int(moment) or not _is_int(record_id) or not isinstance(issued, float | int):
         raise _pagination_error("The cursor is invalid for this export")
+    if issued < oldest:
+        raise _pagination_error("The cursor has expired")
     return -moment, record_id
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -801,6 +804,44 @@ async def test_export_page_size_outside_1_to_1000_is_refused(zendesk, size) -> N
     answer = await export(zendesk, "status:open", **{"page[size]": size})
     assert answer.status_code == 400
     assert answer.json()["error"] == "InvalidPaginationParameter"
+
+
+def _issued(cursor: str, at: float) -> str:
+    """``cursor`` as if the simulator had issued it at ``at`` (its own, readable encoding)."""
+    data = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=="))
+    raw = json.dumps({**data, "at": at}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+async def test_an_export_cursor_expires_after_an_hour(zendesk) -> None:
+    first = (await export(zendesk, "status:open", **{"page[size]": 5})).json()
+    cursor = first["meta"]["after_cursor"]
+    for age, status in ((3_500, 200), (3_610, 400)):
+        after = _issued(cursor, time.time() - age)
+        answer = await export(zendesk, "status:open", **{"page[size]": 5, "page[after]": after})
+        assert answer.status_code == status, (age, answer.text)
+    assert answer.json() == {
+        "error": "InvalidPaginationParameter",
+        "description": "The cursor has expired",
+    }
+
+
+async def test_expiring_cursors_makes_every_export_cursor_issued_so_far_expire(
+    zendesk, control
+) -> None:
+    older = (await export(zendesk, "status:open", **{"page[size]": 5})).json()
+    assert (await control.post("/zendesk/__expire_cursors")).status_code == 204  # no credentials
+
+    answer = await export(
+        zendesk, "status:open", **{"page[size]": 5, "page[after]": older["meta"]["after_cursor"]}
+    )
+    assert answer.status_code == 400
+    assert answer.json()["description"] == "The cursor has expired"
+    newer = (await export(zendesk, "status:open", **{"page[size]": 5})).json()
+    following = await export(
+        zendesk, "status:open", **{"page[size]": 5, "page[after]": newer["meta"]["after_cursor"]}
+    )
+    assert following.status_code == 200, following.text
 
 
 async def test_export_with_a_garbled_cursor_is_refused(zendesk) -> None:
