@@ -24,7 +24,7 @@ from app.connectors.base import (
     TicketQuery,
     count_apart,
 )
-from app.connectors.errors import UpstreamProtocolError, UpstreamRejected
+from app.connectors.errors import UnsupportedQuery, UpstreamProtocolError, UpstreamRejected
 from app.connectors.http import UpstreamClient, error_text, said
 from app.connectors.paging import Cursors
 from app.connectors.secret import LiveSecret
@@ -404,7 +404,7 @@ class ZendeskClient:
         if cursor:
             params["page[after]"] = cursor
         answer, count = await asyncio.gather(
-            self._get(payloads.EXPORT, params, items=first),
+            self._resumed(payloads.EXPORT, params, first, resuming=cursor is not None),
             count_apart(self._count(search) if total else None),
         )
         items = [self._ticket(r, fields) for r in self.http.records(answer, "results")][:first]
@@ -424,7 +424,8 @@ class ZendeskClient:
                 params = {"page[size]": str(min(first - len(items), payloads.LIST_PAGE_LIMIT))}
                 if after:
                     params["page[after]"] = after
-                answer = await self._get("/api/v2/tickets", params, items=first)
+                resuming = after is not None and after == cursor
+                answer = await self._resumed("/api/v2/tickets", params, first, resuming)
                 items += [self._ticket(r, fields) for r in self.http.records(answer, "tickets")]
                 meta = answer.get("meta") or {}
                 after = meta.get("after_cursor") if meta.get("has_more") else None
@@ -435,6 +436,23 @@ class ZendeskClient:
             count_task.cancel()  # the page failed: its count is not wanted
             raise
         return Page.counted(items[:first], after, await count_task)
+
+    async def _resumed(
+        self, route: str, params: Mapping[str, str], items: int, resuming: bool
+    ) -> Any:
+        """A page of a list; ``resuming``: ``params`` carry the caller's cursor. Zendesk's
+        refusal of that cursor is the caller's to mend: an export's cursor expires after an
+        hour (Zendesk's reference), so a list resumed later must be asked again."""
+        try:
+            return await self._get(route, params, items=items)
+        except UpstreamRejected as exc:
+            if not resuming or exc.status != 400:
+                raise
+            raise UnsupportedQuery(
+                "cursor",
+                "is a cursor Zendesk no longer takes (an export's expire after an hour): ask "
+                f"for the list again without it. Zendesk said {exc.message}",
+            ) from exc
 
     @staticmethod
     def _export_params(terms: list[str], emails: list[str]) -> dict[str, str]:
