@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from app.connectors import urls
 from app.connectors.base import Fields, LeadQuery, Page, count_apart
 from app.connectors.errors import (
     UnsupportedQuery,
@@ -196,7 +197,7 @@ class SalesforceClient:
             return payloads.select(wire_fields, "Lead", conditions, "ORDER BY CreatedDate ASC")
 
         # Each query's URI within Salesforce's limit: as many emails as fit beside the rest.
-        fixed = payloads.wire_length(f"{self.base}/query?q={soql([])}")
+        fixed = urls.wire_length(f"{self.base}/query?q={soql([])}")
         chunks = payloads.packed(keys, payloads.MAX_URI_BYTES - fixed)
         pages = await asyncio.gather(*(self._query(soql(chunk)) for chunk in chunks))
         found: dict[str, list[Lead]] = {}

@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 
+from app.connectors import urls
 from app.connectors.base import LeadQuery, TimeRange
+from app.connectors.urls import wire_length
 from app.domain.models import LeadStatus
 
 COLLECTION_LIMIT = 2000
@@ -21,9 +23,6 @@ EMAILS_PER_QUERY = 150
 MAX_URI_BYTES = 12_288
 #: The longest address a standard Email field holds: a longer one is no record's.
 EMAIL_LENGTH = 80
-
-#: The bytes of a URL's query that may be percent-encoded: all but the unreserved ones.
-_ENCODED = re.compile(rb"[^A-Za-z0-9._~-]")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f]")
@@ -64,14 +63,6 @@ def in_list(field: str, values: Iterable[str]) -> str:
     return f"{field} IN ({', '.join(quote(v) for v in values)})"
 
 
-def wire_length(text: str) -> int:
-    """The most bytes ``text`` takes in a URL's query: its UTF-8 bytes, each but the
-    unreserved ones percent-encoded (three bytes for one; httpx leaves a few more as they are,
-    and writes a space as one)."""
-    raw = text.encode()
-    return len(raw) + 2 * len(_ENCODED.findall(raw))
-
-
 def uri_length(path: str, soql: str) -> int:
     """The bytes of ``GET {path}?q={soql}``'s URI, as httpx writes it."""
     return len(path) + 1 + len(str(httpx.QueryParams({"q": soql})))
@@ -85,22 +76,8 @@ def longest_value(query: LeadQuery) -> str:
 
 
 def packed(values: Iterable[str], room: int, most: int = EMAILS_PER_QUERY) -> list[list[str]]:
-    """``values`` in order, in runs for ``in_list`` of at most ``most`` whose literals take at
-    most ``room`` bytes of a URL together (``wire_length``). A value that does not fit alone
-    is a run of its own."""
-    runs: list[list[str]] = []
-    run: list[str] = []
-    used = 0
-    for value in values:
-        cost = wire_length(", " + quote(value))
-        if run and (len(run) == most or used + cost > room):
-            runs.append(run)
-            run, used = [], 0
-        run.append(value)
-        used += cost
-    if run:
-        runs.append(run)
-    return runs
+    """``values`` in runs for ``in_list`` whose literals take at most ``room`` bytes of a URL."""
+    return urls.packed(values, quote, ", ", room, most)
 
 
 def _range(field: str, span: TimeRange) -> list[str]:

@@ -20,6 +20,10 @@ Routes (under the organization URL, ``/dynamics`` in the shared server)::
                                                  (``org.OrgShape``; DELETE: fresh)
 
 ``{set}`` is contacts, leads or incidents. See tests/contract/specs/dynamics.md.
+
+A URL longer than Dataverse takes is refused, ``414``: "The maximum length of URL accepted is
+32 KB (32768 characters)", and 64 KB for a request inside a ``$batch`` (counted here without
+the organization's address).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from app.simulators.dynamics.query import context, options, run, select_of
 from app.simulators.dynamics.render import Preferences, etag, preferences, render
 from app.simulators.dynamics.schema import TABLES, Table
 from app.simulators.dynamics.store import DynamicsStore, Record, not_found, payload_error
+from app.simulators.limits import size_limited
 from app.simulators.responses import JSONResponse, dumps
 from app.simulators.world import World
 
@@ -285,6 +290,9 @@ class DynamicsSimulator:
 
     async def _dispatch(self, request: Request, sub: multipart.SubRequest) -> multipart.SubResponse:
         """Serve one batch part with this app, as the caller (same token, same root)."""
+        if len(sub.url) > MAX_BATCHED_URL:
+            plain = [("Content-Type", "text/plain")]
+            return multipart.SubResponse(414, plain, b"URI Too Long", sub.content_id)
         marker = API.lstrip("/") + "/"
         index = sub.url.find(marker)
         relative = sub.url[index + len(marker) :] if index >= 0 else sub.url.lstrip("/")
@@ -376,11 +384,16 @@ async def _call(
     return status, out_headers, b"".join(chunks)
 
 
+#: The longest URL Dataverse takes, and inside a ``$batch``.
+MAX_URL = 32_768
+MAX_BATCHED_URL = 65_536
+
+
 def create_app(world: World) -> SimulatorControl:
     """The simulator for ``world``, wrapped in the control middleware."""
     simulator = DynamicsSimulator(world)
     return SimulatorControl(
-        simulator.app,
+        size_limited(simulator.app, MAX_URL),
         simulator.app.routes,
         DynamicsDialect(),
         NOMINAL,

@@ -50,8 +50,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from app.simulators.control import ASGIApp, Receive, Scope, Send, SimulatorControl
+from app.simulators.control import SimulatorControl
 from app.simulators.credentials import SALESFORCE_CLIENT_ID, SALESFORCE_CLIENT_SECRET
+from app.simulators.limits import size_limited
 from app.simulators.responses import JSONResponse
 from app.simulators.salesforce.dialect import NOMINAL, SalesforceDialect, error_array
 from app.simulators.salesforce.org import Org, OrgShape, describe
@@ -578,7 +579,7 @@ def create_app(world: World) -> SimulatorControl:
     """The simulator for ``world``, wrapped in the control middleware."""
     simulator = SalesforceSimulator(world)
     return SimulatorControl(
-        head_limited(simulator.app),
+        size_limited(simulator.app, MAX_HEAD_BYTES, MAX_HEAD_BYTES),
         simulator.app.routes,
         SalesforceDialect(),
         NOMINAL,
@@ -590,28 +591,6 @@ def create_app(world: World) -> SimulatorControl:
 #: The most a request's URI and headers may take together: "In each REST call, the maximum
 #: length for the combined URI and headers is 16,384 bytes" (Salesforce Help 000386264).
 MAX_HEAD_BYTES = 16_384
-
-
-def head_limited(app: ASGIApp) -> ASGIApp:
-    """``app`` behind Salesforce's limit on a request's URI and headers (``MAX_HEAD_BYTES``).
-    The URI is the request target as the instance would see it: the path under the simulator's
-    mount, and the query."""
-
-    async def limited(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            query = scope.get("query_string", b"")
-            path = scope.get("raw_path") or scope["path"].encode()
-            uri = len(path) - len(scope.get("root_path", "")) + (len(query) + 1 if query else 0)
-            headers = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
-            if uri > MAX_HEAD_BYTES or uri + headers > MAX_HEAD_BYTES:
-                long_uri = uri > MAX_HEAD_BYTES
-                status = 414 if long_uri else 431
-                text = "URI Too Long" if long_uri else "Request Header Fields Too Large"
-                await Response(text, status, media_type="text/plain")(scope, receive, send)
-                return
-        await app(scope, receive, send)
-
-    return limited
 
 
 # -- helpers ------------------------------------------------------------------------------------

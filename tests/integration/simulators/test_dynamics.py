@@ -844,3 +844,36 @@ async def test_stats_count_requests_by_route_template(dyn, control) -> None:
     stats = (await control.get(f"{PREFIX}/__stats")).json()
     assert stats["requests"]["GET /api/data/v9.2/contacts"] == 1
     assert stats["requests"]["GET /api/data/v9.2/contacts({id})"] == 1
+
+
+# -- URL length -----------------------------------------------------------------------------------
+
+
+def _long_filter(uri_bytes: int) -> str:
+    """A ``$filter`` that makes ``GET {API}/contacts?$filter=…`` a URI of ``uri_bytes``."""
+    head = f"{API}/contacts?" + str(httpx.QueryParams({"$filter": "fullname eq ''"}))
+    return "fullname eq '" + "a" * (uri_bytes - len(head)) + "'"
+
+
+@pytest.mark.parametrize(("uri_bytes", "status"), [(32_768, 200), (32_769, 414)])
+async def test_a_url_over_32_kb_is_refused(dyn, uri_bytes: int, status: int) -> None:
+    response = await dyn.get(f"{API}/contacts", params={"$filter": _long_filter(uri_bytes)})
+    assert len(response.request.url.raw_path) - len(PREFIX) == uri_bytes
+    assert response.status_code == status, response.text[:200]
+    if status == 200:
+        assert response.json()["value"] == []
+
+
+async def test_inside_a_batch_a_url_may_take_64_kb(dyn) -> None:
+    def url_of(size: int) -> str:
+        url = f"{API}/contacts?" + str(httpx.QueryParams({"$filter": _long_filter(size)}))
+        assert len(url) == size
+        return f"GET {url} HTTP/1.1\r\n"
+
+    response = await dyn.post(
+        f"{API}/$batch",
+        content=batch_body("b64", [url_of(40_000), url_of(65_536), url_of(65_537)]),
+        headers={"Content-Type": "multipart/mixed; boundary=b64"},
+    )
+    assert response.status_code == 200, response.text[:300]
+    assert [a[0] for a in batch_parts(response)] == [200, 200, 414]
