@@ -1,5 +1,6 @@
-"""What an ``IN`` list of emails takes of a GET's URI, and how a batch of them is split to stay
-within Salesforce's limit (``app.connectors.salesforce.payloads``)."""
+"""What a list of keys takes of a GET's URL, and how a batch of them is split to stay within
+the CRM's limit (``app.connectors.urls``): Salesforce's ``IN`` lists, Dataverse's ``In``
+filters."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import itertools
 import httpx
 import pytest
 
-from app.connectors.salesforce.payloads import in_list, packed, quote, wire_length
+from app.connectors.dynamics.payloads import in_runs, literal, one_of
+from app.connectors.salesforce.payloads import in_list, packed, quote
+from app.connectors.urls import wire_length
 
 TEXTS = [
     "ann@example.com",
@@ -56,3 +59,16 @@ def test_a_value_larger_than_the_room_is_a_run_of_its_own() -> None:
         ["c@x.io"],
     ]
     assert packed([], room=100) == []
+
+
+def test_dataverse_runs_count_odata_literals() -> None:
+    keys = ["o'brien@example.com", "é" * 60 + "@exemple.fr", "ann@example.com"]
+    cost = [wire_length("," + literal(k)) for k in keys]
+    # ",'o''brien@example.com'": 23 characters, six of them percent-encoded (, ' ' ' ' @)
+    assert cost[0] == 23 + 2 * 6
+    assert in_runs(keys, room=sum(cost)) == [keys]
+    assert in_runs(keys, room=sum(cost) - 1) == [keys[:2], keys[2:]]
+    # the whole filter takes at most the sum of its parts
+    assert wire_length(one_of("emailaddress1", keys)) <= (
+        wire_length(one_of("emailaddress1", [])) + sum(cost)
+    )

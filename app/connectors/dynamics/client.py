@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from app.connectors import urls
 from app.connectors.base import (
     CustomerQuery,
     Fields,
@@ -29,7 +30,7 @@ from app.connectors.base import (
     TicketQuery,
 )
 from app.connectors.dynamics import bodies, payloads
-from app.connectors.dynamics.api import ANNOTATIONS, DataverseApi
+from app.connectors.dynamics.api import ANNOTATIONS, ROOT, DataverseApi
 from app.connectors.dynamics.batch import Part
 from app.connectors.dynamics.creates import create_many
 from app.connectors.dynamics.mapping import (
@@ -158,7 +159,12 @@ class DynamicsClient:
         fields: Fields,
         orderby: str | None = None,
     ) -> list[dict[str, Any]]:
-        chunks = payloads.chunked(list(dict.fromkeys(keys)), payloads.IN_CHUNK)
+        # Each GET's URL within Dataverse's limit: as many keys as fit beside the rest.
+        params, _ = self._select(table, fields)
+        rest = {**params, "$orderby": orderby or "", "$filter": payloads.one_of(column, [])}
+        query = "&".join(f"{name}={value}" for name, value in rest.items())
+        fixed = urls.wire_length(f"{ROOT}/{table.entity_set}?{query}")
+        chunks = payloads.in_runs(dict.fromkeys(keys), payloads.URL_BYTES - fixed)
         return await self._rows(
             table, [payloads.one_of(column, chunk) for chunk in chunks], fields, orderby
         )

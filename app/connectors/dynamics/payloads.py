@@ -9,11 +9,16 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
+from app.connectors import urls
 from app.connectors.base import TimeRange
 from app.connectors.errors import UnsupportedQuery
 
-#: Keys in one ``In`` filter: a GET URL stays well under the Web API's URL length limit.
+#: Keys in one ``In`` filter, at most (fewer when they are long: ``in_runs``).
 IN_CHUNK = 100
+#: The longest URL a GET is given, in bytes. "The maximum length of URL accepted is 32 KB
+#: (32768 characters)" (64 KB for a request inside a ``$batch``); this leaves 2 KiB of it for
+#: the organization's address.
+URL_BYTES = 30_720
 #: Lookup ids in one ``eq … or …`` chain (a lookup is compared, not passed to ``In``).
 LOOKUP_CHUNK = 50
 #: The largest page Dataverse serves (``odata.maxpagesize``, ``$top``).
@@ -53,6 +58,11 @@ def one_of(column: str, values: Iterable[str]) -> str:
     """``column`` equal to any of ``values`` (text or choice numbers, compared as text)."""
     quoted = ",".join(literal(v) for v in values)
     return f"Microsoft.Dynamics.CRM.In(PropertyName={literal(column)},PropertyValues=[{quoted}])"
+
+
+def in_runs(keys: Iterable[str], room: int) -> list[list[str]]:
+    """``keys`` in runs for ``one_of`` whose literals take at most ``room`` bytes of a URL."""
+    return urls.packed(keys, literal, ",", room, IN_CHUNK)
 
 
 def any_id(column: str, ids: Iterable[str]) -> str:

@@ -159,6 +159,26 @@ async def test_emails_with_quotes_and_plus_signs_are_found(dyn: DynamicsClient) 
     assert set(alone) == set(tricky)
 
 
+def _accented(n: int) -> str:
+    """A 74-character address of 60 accented letters: each two UTF-8 bytes, six of a URL."""
+    return "é" * 60 + f"{n:03d}@exemple.fr"
+
+
+async def test_long_addresses_are_split_so_each_url_is_within_dataverses_limit(
+    dyn: DynamicsClient, stats: Stats
+) -> None:
+    emails = [_accented(n) for n in range(100)]
+    made = {e: await dyn.create_contact({"last_name": "Long", "email": e}) for e in emails[::33]}
+    await stats.reset()
+
+    # ~37 kB of In list: one GET of 100, as before, was over 32 KB and refused (414).
+    found = await dyn.customers_by_email(emails, ["email"])
+
+    assert {e: c.id.native for e, c in found.items()} == made
+    assert await stats.routes() == {f"POST {API}/$batch": 1}
+    assert [r["status"] for r in await stats.requests()] == [200]
+
+
 async def test_250_ids_are_one_batch_of_in_queries(
     dyn: DynamicsClient, stats: Stats, world: World
 ) -> None:
