@@ -9,11 +9,16 @@ cursor-paged, uncapped and ordered by ``created_at`` alone (newest first, as the
 Zendesk's own example says: ``{"field":"created_at","desc":true,"tieBreakField":"id",
 "tieBreakDesc":false,…}``). An export's cursor expires after an hour, as Zendesk's reference
 says (then ``400 InvalidPaginationParameter``); ``POST /__expire_cursors`` (test control, no
-credentials) makes every cursor issued so far expire at once.
+credentials) makes every cursor issued so far expire at once. Zendesk warns that an export
+page of 1,000 may be slow or time out on an account with many archived tickets (it recommends
+100): ``PUT /__slow_exports {"above": 100, "ms": 3000}`` (test control) makes every export page
+of more than ``above`` results take ``ms`` longer; ``DELETE`` undoes it. ``__reset?data=true``
+undoes both.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -321,6 +326,8 @@ class ZendeskApi:
         self.events = events
         #: Export cursors issued before this moment (``time.time()``) have expired.
         self.cursors_expired_at = 0.0
+        #: An export page of more than ``[0]`` results takes ``[1]`` seconds longer.
+        self.slow_exports: tuple[int, float] | None = None
 
     def routes(self) -> list[BaseRoute]:
         # Literal paths before the templates that would swallow them.
@@ -344,7 +351,26 @@ class ZendeskApi:
             Route("/api/v2/search/count", self.count_search_results, methods=["GET"]),
             Route("/api/v2/search/export", self.export_search_results, methods=["GET"]),
             Route("/__expire_cursors", self.expire_cursors, methods=["POST"]),
+            Route("/__slow_exports", self.slow_export_pages, methods=["PUT", "DELETE"]),
         ]
+
+    async def slow_export_pages(self, request: Request) -> Response:
+        """Test control: an account whose large export pages are slow (PUT), or not (DELETE)."""
+        if request.method == "DELETE":
+            self.slow_exports = None
+            return Response(status_code=204)
+        body = await _body(request)
+        above, ms = body.get("above"), body.get("ms")
+        if not _is_int(above) or not isinstance(ms, int | float) or above < 1 or ms < 0:
+            raise ApiError(400, error_body("invalid", "give above (≥ 1) and ms (≥ 0)"))
+        self.slow_exports = (above, ms / 1000)
+        return Response(status_code=204)
+
+    def reseed(self) -> None:
+        """The seeded records back, every cursor good again and no export page slow."""
+        self.store.reseed()
+        self.cursors_expired_at = 0.0
+        self.slow_exports = None
 
     async def expire_cursors(self, request: Request) -> Response:
         """Test control: every export cursor issued so far expires, as an hour would do."""
@@ -530,6 +556,8 @@ class ZendeskApi:
             )
             raise ApiError(400, error_body("invalid", description))
         size = _export_page_size(params.get("page[size]"))
+        if self.slow_exports is not None and size > self.slow_exports[0]:
+            await asyncio.sleep(self.slow_exports[1])
         if "page[before]" in params:
             raise _pagination_error("page[before] is not supported: exports page forward only")
         hits = run(compile_query(terms, self.store, types={kind}), self.store)
@@ -647,7 +675,8 @@ async def _error_response(request: Request, exc: Exception) -> Response:
 def create_app(world: World) -> SimulatorControl:
     store = ZendeskStore(world)
     webhooks = WebhookSender(SCHEME)
-    routes = ZendeskApi(store, TicketEvents(webhooks)).routes()
+    api = ZendeskApi(store, TicketEvents(webhooks))
+    routes = api.routes()
     routes += metadata_routes(world.brands, _base, store, _body)
     handled = (ApiError, RecordNotFound, RecordInvalid, UpdateConflict, SearchError, HTTPException)
     app = Starlette(routes=routes, exception_handlers=dict.fromkeys(handled, _error_response))
@@ -658,6 +687,6 @@ def create_app(world: World) -> SimulatorControl:
         ZendeskDialect(),
         NOMINAL,
         seed=world.seed,
-        reseed=store.reseed,
+        reseed=api.reseed,
         webhooks=webhooks,
     )

@@ -813,7 +813,7 @@ def _issued(cursor: str, at: float) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
-async def test_an_export_cursor_expires_after_an_hour(zendesk) -> None:
+async def test_an_export_cursor_expires_after_an_hour(zendesk, restore) -> None:
     first = (await export(zendesk, "status:open", **{"page[size]": 5})).json()
     cursor = first["meta"]["after_cursor"]
     for age, status in ((3_500, 200), (3_610, 400)):
@@ -827,7 +827,7 @@ async def test_an_export_cursor_expires_after_an_hour(zendesk) -> None:
 
 
 async def test_expiring_cursors_makes_every_export_cursor_issued_so_far_expire(
-    zendesk, control
+    zendesk, control, restore
 ) -> None:
     older = (await export(zendesk, "status:open", **{"page[size]": 5})).json()
     assert (await control.post("/zendesk/__expire_cursors")).status_code == 204  # no credentials
@@ -842,6 +842,19 @@ async def test_expiring_cursors_makes_every_export_cursor_issued_so_far_expire(
         zendesk, "status:open", **{"page[size]": 5, "page[after]": newer["meta"]["after_cursor"]}
     )
     assert following.status_code == 200, following.text
+
+
+async def test_slow_export_pages_are_held_back(zendesk, control) -> None:
+    bad = await control.put("/zendesk/__slow_exports", json={"above": 0, "ms": 10})
+    assert bad.status_code == 400
+    assert (await control.put("/zendesk/__slow_exports", json={"above": 5, "ms": 400})).is_success
+    try:
+        small = await export(zendesk, "status:open", **{"page[size]": 5})
+        large = await export(zendesk, "status:open", **{"page[size]": 6})
+    finally:
+        assert (await control.delete("/zendesk/__slow_exports")).status_code == 204
+    assert large.elapsed.total_seconds() >= 0.4  # held back: a lower bound, not a timing
+    assert (small.status_code, large.status_code) == (200, 200)
 
 
 async def test_export_with_a_garbled_cursor_is_refused(zendesk) -> None:
