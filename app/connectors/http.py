@@ -43,6 +43,9 @@ from app.resilience import deadline
 from app.resilience.breaker import CircuitBreaker
 from app.resilience.retry import RETRYABLE_STATUSES, RetryPolicy
 
+#: Statuses that say the CRM took too long (``raise_for_status`` reads them as timeouts).
+TIMEOUT_STATUSES = frozenset({408, 504})
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamCall:
@@ -179,11 +182,13 @@ class UpstreamClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         content: bytes | None = None,
+        retry_timeouts: bool = True,
     ) -> httpx.Response:
         """Send one request, retried when it is idempotent (GETs, and reads sent as POST that
-        say so) and the CRM was unwell or busy, within the request's deadline. ``content`` is
-        a raw body (a multipart ``$batch``), beside ``json`` and ``data``. Transport
-        failures become upstream errors; an error status is returned for
+        say so) and the CRM was unwell or busy, within the request's deadline; a timeout (or a
+        ``408``/``504``) is not retried unless ``retry_timeouts``, for a caller that would ask
+        differently. ``content`` is a raw body (a multipart ``$batch``), beside ``json`` and
+        ``data``. Transport failures become upstream errors; an error status is returned for
         :meth:`raise_for_status` to read."""
         retryable = (method == "GET") if idempotent is None else idempotent
         attempts = self.retry.max_attempts if retryable else 1
@@ -194,10 +199,16 @@ class UpstreamClient:
                     method, url, route, items, params, json, data, headers, attempt, content
                 )
             except (UpstreamTimeout, UpstreamUnavailable) as exc:
-                if last or isinstance(exc, CircuitOpen) or not await self._pause(attempt):
+                timed_out = isinstance(exc, UpstreamTimeout) and not retry_timeouts
+                if last or timed_out or isinstance(exc, CircuitOpen):
+                    raise
+                if not await self._pause(attempt):
                     raise
                 continue
-            if response.status_code not in RETRYABLE_STATUSES or last:
+            status = response.status_code
+            if status not in RETRYABLE_STATUSES or last:
+                return response
+            if status in TIMEOUT_STATUSES and not retry_timeouts:
                 return response
             if not await self._pause(attempt):
                 return response
@@ -397,7 +408,7 @@ class UpstreamClient:
             error = UpstreamAuthFailed
         elif status == 404:
             error = UpstreamNotFound
-        elif status in (408, 504):
+        elif status in TIMEOUT_STATUSES:
             error = UpstreamTimeout
         elif status >= 500:
             error = UpstreamUnavailable
