@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Generator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +26,12 @@ from app.connectors.base import (
     TicketQuery,
     count_apart,
 )
-from app.connectors.errors import UnsupportedQuery, UpstreamProtocolError, UpstreamRejected
+from app.connectors.errors import (
+    UnsupportedQuery,
+    UpstreamProtocolError,
+    UpstreamRejected,
+    UpstreamTimeout,
+)
 from app.connectors.http import UpstreamClient, error_text, said
 from app.connectors.paging import Cursors
 from app.connectors.secret import LiveSecret
@@ -149,6 +156,10 @@ def chunked(items: Sequence[str], size: int) -> list[list[str]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
+#: How long exports are asked for in pages of 100 after a larger page timed out.
+SMALL_PAGES_SECONDS = 3600.0
+
+
 class ZendeskClient:
     batch_limit = payloads.SHOW_MANY_LIMIT
 
@@ -169,6 +180,9 @@ class ZendeskClient:
         #: The config's custom fields (``custom_fields.<id>`` for a ticket field).
         self.custom = dict(custom or {})
         self.map: FieldMap = ticket_map(self.brands).with_fields(self.custom)
+        #: Until when (``time.monotonic()``) export pages are asked for at 100, since one
+        #: larger timed out.
+        self._small_pages_until = -math.inf
 
     async def tickets_by_id(self, ids: Sequence[str], fields: Fields) -> dict[str, Ticket]:
         keys = list(dict.fromkeys(ids))
@@ -247,7 +261,7 @@ class ZendeskClient:
         cursors = Cursors(self.name, f"GET {payloads.EXPORT}")
         params = self._export_params(terms, emails)
         while True:
-            answer = await self._get(payloads.EXPORT, params)
+            answer, params = await self._export(params)
             records = self.http.records(answer, "results")
             if capped:
                 await enough.ready()
@@ -399,12 +413,12 @@ class ZendeskClient:
         params = {
             "query": search,
             "filter[type]": "ticket",
-            "page[size]": str(min(first, payloads.EXPORT_PAGE_LIMIT)),
+            "page[size]": str(min(first, self.export_page)),
         }
         if cursor:
             params["page[after]"] = cursor
-        answer, count = await asyncio.gather(
-            self._resumed(payloads.EXPORT, params, first, resuming=cursor is not None),
+        (answer, _), count = await asyncio.gather(
+            self._export(params, first, resuming=cursor is not None),
             count_apart(self._count(search) if total else None),
         )
         items = [self._ticket(r, fields) for r in self.http.records(answer, "results")][:first]
@@ -438,13 +452,18 @@ class ZendeskClient:
         return Page.counted(items[:first], after, await count_task)
 
     async def _resumed(
-        self, route: str, params: Mapping[str, str], items: int, resuming: bool
+        self,
+        route: str,
+        params: Mapping[str, str],
+        items: int | None,
+        resuming: bool,
+        retry_timeouts: bool = True,
     ) -> Any:
         """A page of a list; ``resuming``: ``params`` carry the caller's cursor. Zendesk's
         refusal of that cursor is the caller's to mend: an export's cursor expires after an
         hour (Zendesk's reference), so a list resumed later must be asked again."""
         try:
-            return await self._get(route, params, items=items)
+            return await self._get(route, params, items, retry_timeouts)
         except UpstreamRejected as exc:
             if not resuming or exc.status != 400:
                 raise
@@ -454,14 +473,50 @@ class ZendeskClient:
                 f"for the list again without it. Zendesk said {exc.message}",
             ) from exc
 
-    @staticmethod
-    def _export_params(terms: list[str], emails: list[str]) -> dict[str, str]:
+    @property
+    def export_page(self) -> int:
+        """The most an export page is asked for: 1,000, or 100 for an hour after a page of more
+        timed out."""
+        if time.monotonic() < self._small_pages_until:
+            return payloads.SAFE_EXPORT_PAGE
+        return payloads.EXPORT_PAGE_LIMIT
+
+    def _export_params(self, terms: list[str], emails: list[str]) -> dict[str, str]:
         requested = [payloads.term("requester", e) for e in emails]
         return {
             "query": " ".join([*terms, *requested]),
             "filter[type]": "ticket",
-            "page[size]": str(payloads.EXPORT_PAGE_LIMIT),
+            "page[size]": str(self.export_page),
         }
+
+    async def _export(
+        self, params: dict[str, str], items: int | None = None, resuming: bool = False
+    ) -> tuple[Any, dict[str, str]]:
+        """One page of the search export, and the params it was asked with.
+
+        Zendesk warns that a page of 1,000 may be slow or time out when the account has many
+        archived tickets, and recommends 100. So a page larger than 100 that times out is not
+        asked again as it was (other failures are retried as any call's are) but at 100, as
+        are this source's exports for the next hour (a cursor does not hold the page size: the
+        pages after go on at 100)."""
+        size = int(params["page[size]"])
+        if size <= payloads.SAFE_EXPORT_PAGE:
+            return await self._resumed(payloads.EXPORT, params, items, resuming), params
+        try:
+            answer = await self._resumed(
+                payloads.EXPORT, params, items, resuming, retry_timeouts=False
+            )
+        except UpstreamTimeout:
+            log.warning(
+                "an export page of %d timed out: %s's exports ask for %d a page for an hour",
+                size,
+                self.name,
+                payloads.SAFE_EXPORT_PAGE,
+            )
+            self._small_pages_until = time.monotonic() + SMALL_PAGES_SECONDS
+            params = {**params, "page[size]": str(payloads.SAFE_EXPORT_PAGE)}
+            return await self._resumed(payloads.EXPORT, params, items, resuming), params
+        return answer, params
 
     async def _count(self, search: str) -> int:
         answer = await self._get("/api/v2/search/count", {"query": f"type:ticket {search}"})
@@ -485,9 +540,22 @@ class ZendeskClient:
             raise UpstreamProtocolError(self.name, f"answer to GET /api/v2/{resource} has none")
         return [item for item in found if isinstance(item, dict)]
 
-    async def _get(self, route: str, params: Mapping[str, str], items: int | None = None) -> Any:
+    async def _get(
+        self,
+        route: str,
+        params: Mapping[str, str],
+        items: int | None = None,
+        retry_timeouts: bool = True,
+    ) -> Any:
+        """One GET's JSON object, retried as the source's policy says (a timeout too, if
+        ``retry_timeouts``); error statuses raise."""
         response = await self.http.send(
-            "GET", route, route=f"GET {route}", params=params, items=items
+            "GET",
+            route,
+            route=f"GET {route}",
+            params=params,
+            items=items,
+            retry_timeouts=retry_timeouts,
         )
         self.http.raise_for_status(response, describe_error)
         answer = self.http.json(response)

@@ -14,6 +14,8 @@ from app.domain.models import TicketStatus
 SHOW_MANY_LIMIT = 100
 LIST_PAGE_LIMIT = 100
 EXPORT_PAGE_LIMIT = 1000
+#: The export page Zendesk recommends, and asked once a page of more timed out.
+SAFE_EXPORT_PAGE = 100
 #: The search export, which Zendesk limits apart from the account (its own pace:
 #: ``ZendeskSource.export_limit``).
 EXPORT = "/api/v2/search/export"
