@@ -42,6 +42,7 @@ from app.domain.ids import NodeId
 from app.domain.models import Ticket, TicketStatus
 from app.mapping import converters as c
 from app.mapping.fieldmap import FieldMap, Wire
+from app.resilience import deadline
 
 log = logging.getLogger(__name__)
 
@@ -495,18 +496,22 @@ class ZendeskClient:
         """One page of the search export, and the params it was asked with.
 
         Zendesk warns that a page of 1,000 may be slow or time out when the account has many
-        archived tickets, and recommends 100. So a page larger than 100 that times out is not
-        asked again as it was (other failures are retried as any call's are) but at 100, as
-        are this source's exports for the next hour (a cursor does not hold the page size: the
-        pages after go on at 100)."""
+        archived tickets, and recommends 100. So a page larger than 100 may take half of the
+        request's time left at most; if it times out, it is not asked again as it was (other
+        failures are retried as any call's are) but at 100, in the other half, as are this
+        source's exports for the next hour (a cursor does not hold the page size: the pages
+        after go on at 100)."""
         size = int(params["page[size]"])
-        if size <= payloads.SAFE_EXPORT_PAGE:
+        left = deadline.remaining()
+        if size <= payloads.SAFE_EXPORT_PAGE or (left is not None and left <= 0):
+            # (with no time left, the call says so: that says nothing of the page's size)
             return await self._resumed(payloads.EXPORT, params, items, resuming), params
         try:
-            answer = await self._resumed(
-                payloads.EXPORT, params, items, resuming, retry_timeouts=False
-            )
-        except UpstreamTimeout:
+            async with asyncio.timeout(None if left is None else left / 2):
+                answer = await self._resumed(
+                    payloads.EXPORT, params, items, resuming, retry_timeouts=False
+                )
+        except (UpstreamTimeout, TimeoutError):
             log.warning(
                 "an export page of %d timed out: %s's exports ask for %d a page for an hour",
                 size,

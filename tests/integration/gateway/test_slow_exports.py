@@ -43,16 +43,27 @@ async def page_sizes(upstreams: Upstreams, pages: int) -> list[str]:
     return [parse_qs(r["query"])["page[size]"][0] for r in asked]
 
 
+@pytest.mark.parametrize(
+    ("zendesk", "server"),
+    [
+        # Each attempt may take 1 s: a page of 1,000 does not come in time.
+        ({"timeout": {"connect": 1, "read": 1, "total": 1}}, {}),
+        # The source's own timeouts (30 s), the request's 2 s: the large page may take half.
+        ({}, {"request_deadline": 2}),
+    ],
+    ids=["source timeout", "request deadline"],
+)
 async def test_an_export_page_that_times_out_is_asked_again_at_100(
     simulators: RunningSimulators,
     keys_file: Path,
     keys: dict[str, str],
     upstreams: Upstreams,
     slow_exports: None,
+    zendesk: dict[str, object],
+    server: dict[str, object],
 ) -> None:
-    # Each attempt may take 1 s: a page of 1,000 does not come in time.
-    timeout = {"connect": 1, "read": 1, "total": 1}
-    with serve_with_source(simulators.base_url, keys_file, "zendesk", timeout=timeout) as url:
+    server = {"startup_check": False, **server}
+    with serve_with_source(simulators.base_url, keys_file, "zendesk", server, **zendesk) as url:
         headers = {"X-API-Key": keys["admin"]}
         async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as http:
             gql = GraphQL(http)
