@@ -15,6 +15,11 @@ def uri_length(scope: Scope) -> int:
     return len(path) - len(scope.get("root_path", "")) + (len(query) + 1 if query else 0)
 
 
+def _headers_length(scope: Scope) -> int:
+    """The bytes of the request's header lines (``name: value`` and CRLF)."""
+    return sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+
+
 def size_limited(app: ASGIApp, uri_bytes: int, head_bytes: int | None = None) -> ASGIApp:
     """``app`` behind a limit: ``414 URI Too Long`` for a URI of more than ``uri_bytes``, and,
     when ``head_bytes`` is given, ``431 Request Header Fields Too Large`` for a URI and headers
@@ -23,11 +28,10 @@ def size_limited(app: ASGIApp, uri_bytes: int, head_bytes: int | None = None) ->
     async def limited(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             uri = uri_length(scope)
-            headers = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
             refusal = None
             if uri > uri_bytes:
                 refusal = (414, "URI Too Long")
-            elif head_bytes is not None and uri + headers > head_bytes:
+            elif head_bytes is not None and uri + _headers_length(scope) > head_bytes:
                 refusal = (431, "Request Header Fields Too Large")
             if refusal is not None:
                 status, text = refusal
